@@ -1,0 +1,156 @@
+/*
+ * Everything perftramp knows about CPython versions, as named flags and small
+ * inline wrappers.  No other file tests PY_VERSION_HEX.
+ *
+ * The PEP 523 hook changed shape twice:
+ *   3.8      eval(PyFrameObject *, int)                 bpo-35886 moved the
+ *            interpreter state (and its eval_frame field) into internal
+ *            headers, and no setter existed before 3.9.
+ *   3.9-3.10 eval(PyThreadState *, PyFrameObject *, int)      bpo-38500 added
+ *            _PyInterpreterState_{Get,Set}EvalFrameFunc.
+ *   3.11+    eval(PyThreadState *, struct _PyInterpreterFrame *, int)
+ *            bpo-44590 replaced frame objects with interpreter frames whose
+ *            layout lives only in internal headers (see frame_code() below).
+ * Before 3.11 a code object has no co_qualname (bpo-44530), so maps name
+ * functions by co_name there, as CPython's own tools did.
+ */
+#ifndef PERFTRAMP_BINDING_COMPAT_H
+#define PERFTRAMP_BINDING_COMPAT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if PY_VERSION_HEX < 0x03080000
+#  error "perftramp needs CPython 3.8 or newer"
+#endif
+
+#define PT_PY39 (PY_VERSION_HEX >= 0x03090000)
+#define PT_PY311 (PY_VERSION_HEX >= 0x030B0000)
+#define PT_PY312 (PY_VERSION_HEX >= 0x030C0000)
+#define PT_PY313 (PY_VERSION_HEX >= 0x030D0000)
+
+#if !PT_PY39
+/* 3.8 keeps eval_frame in the internal interpreter struct. */
+#  define Py_BUILD_CORE 1
+#  include "internal/pycore_pystate.h"
+#  undef Py_BUILD_CORE
+#endif
+
+#if !PT_PY311
+#  include <frameobject.h>
+#endif
+
+/* 3.8's PyMODINIT_FUNC carries no visibility, and the extension is built
+ * with hidden visibility; 3.9 added it. */
+#if PT_PY39
+#  define PT_MODINIT_FUNC PyMODINIT_FUNC
+#else
+#  define PT_MODINIT_FUNC __attribute__((visibility("default"))) PyMODINIT_FUNC
+#endif
+
+#if PT_PY311
+typedef struct _PyInterpreterFrame pt_frame;
+#else
+typedef PyFrameObject pt_frame;
+#endif
+
+/* The evaluator's parameters, and the trampoline that calls an evaluator:
+ * the stub passes its first three arguments through and calls its fourth. */
+#if PT_PY39
+#  define PT_EVAL_PARAMS PyThreadState *tstate, pt_frame *frame, int throwflag
+#  define PT_EVAL_ARGS tstate, frame, throwflag
+typedef PyObject *(*pt_trampoline)(PyThreadState *, pt_frame *, int,
+                                   _PyFrameEvalFunction);
+#  define PT_CALL_TRAMPOLINE(tramp, target) (tramp)(tstate, frame, throwflag, (target))
+#else
+#  define PT_EVAL_PARAMS pt_frame *frame, int throwflag
+#  define PT_EVAL_ARGS frame, throwflag
+typedef PyObject *(*pt_trampoline)(pt_frame *, int, void *, _PyFrameEvalFunction);
+#  define PT_CALL_TRAMPOLINE(tramp, target) (tramp)(frame, throwflag, NULL, (target))
+#endif
+
+static inline _PyFrameEvalFunction
+pt_get_eval_frame(PyInterpreterState *interp)
+{
+#if PT_PY39
+    return _PyInterpreterState_GetEvalFrameFunc(interp);
+#else
+    return interp->eval_frame;
+#endif
+}
+
+static inline void
+pt_set_eval_frame(PyInterpreterState *interp, _PyFrameEvalFunction func)
+{
+#if PT_PY39
+    /* From 3.11 on, setting the default back also re-enables inlined
+     * Python-to-Python calls. */
+    _PyInterpreterState_SetEvalFrameFunc(interp, func);
+#else
+    interp->eval_frame = func;
+#endif
+}
+
+/* The code object a frame runs, borrowed; NULL when the frame runs something
+ * else (3.13 frames may hold a non-code executable).  Interpreter frames are
+ * opaque outside CPython; their first fields are mirrored here, one layout
+ * per version, from Include/internal/pycore_frame.h. */
+static inline PyCodeObject *
+pt_frame_code(pt_frame *frame)
+{
+#if PT_PY313
+    PyObject *executable = *(PyObject **)frame; /* f_executable */
+    return PyCode_Check(executable) ? (PyCodeObject *)executable : NULL;
+#elif PT_PY312
+    return *(PyCodeObject **)frame; /* f_code */
+#elif PT_PY311
+    /* f_func, f_globals, f_builtins, f_locals, then f_code */
+    return ((PyCodeObject **)frame)[4];
+#else
+    return frame->f_code;
+#endif
+}
+
+/* co_extra access; 3.12 renamed these PyUnstable_* and deprecated the old
+ * names (gh-101101). */
+static inline Py_ssize_t
+pt_request_code_extra_index(void)
+{
+#if PT_PY312
+    return PyUnstable_Eval_RequestCodeExtraIndex(NULL);
+#else
+    return _PyEval_RequestCodeExtraIndex(NULL);
+#endif
+}
+
+static inline int
+pt_code_get_extra(PyCodeObject *co, Py_ssize_t index, void **extra)
+{
+#if PT_PY312
+    return PyUnstable_Code_GetExtra((PyObject *)co, index, extra);
+#else
+    return _PyCode_GetExtra((PyObject *)co, index, extra);
+#endif
+}
+
+static inline int
+pt_code_set_extra(PyCodeObject *co, Py_ssize_t index, void *extra)
+{
+#if PT_PY312
+    return PyUnstable_Code_SetExtra((PyObject *)co, index, extra);
+#else
+    return _PyCode_SetExtra((PyObject *)co, index, extra);
+#endif
+}
+
+static inline PyObject *
+pt_code_qualname(PyCodeObject *co)
+{
+#if PT_PY311
+    return co->co_qualname;
+#else
+    return co->co_name;
+#endif
+}
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * Chunked executable arena; the contract is in arena.h.
+ *
+ * Chunks form a singly linked list, newest first, with their bookkeeping in
+ * ordinary heap memory so that the executable pages hold nothing but stubs.
+ */
+#include "arena.h"
+#include "stub.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PT_ARENA_DEFAULT_CHUNK (64 * 1024)
+/* Slots start on 16-byte boundaries: what both supported CPUs like for branch
+ * targets, and a fixed stride keeps "address -> slot" a division. */
+#define PT_SLOT_ALIGN 16
+
+struct pt_chunk {
+    struct pt_chunk *next;
+    unsigned char *base;
+    size_t slots;
+    size_t used;
+};
+
+struct pt_arena {
+    pthread_mutex_t lock;
+    struct pt_chunk *chunks;
+    size_t chunk_bytes;
+    size_t stride;
+    size_t stubs;
+    size_t mapped;
+};
+
+static size_t
+round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+int
+pt_arena_new(struct pt_arena **out, size_t chunk_bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) {
+        return -EINVAL;
+    }
+    struct pt_arena *arena = calloc(1, sizeof(*arena));
+    if (arena == NULL) {
+        return -ENOMEM;
+    }
+    int rc = pthread_mutex_init(&arena->lock, NULL);
+    if (rc != 0) {
+        free(arena);
+        return -rc;
+    }
+    arena->chunk_bytes = round_up(chunk_bytes ? chunk_bytes : PT_ARENA_DEFAULT_CHUNK,
+                                  (size_t)page);
+    arena->stride = round_up(pt_stub_code_size(), PT_SLOT_ALIGN);
+    *out = arena;
+    return 0;
+}
+
+static int
+map_chunk(struct pt_arena *arena, struct pt_chunk **out)
+{
+    struct pt_chunk *chunk = calloc(1, sizeof(*chunk));
+    if (chunk == NULL) {
+        return -ENOMEM;
+    }
+    void *mem = mmap(NULL, arena->chunk_bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        int err = errno;
+        free(chunk);
+        return -err;
+    }
+    size_t code = pt_stub_code_size();
+    size_t slots = arena->chunk_bytes / arena->stride;
+    unsigned char *base = mem;
+    for (size_t i = 0; i < slots; i++) {
+        memcpy(base + i * arena->stride, perftramp_stub_start, code);
+    }
+    if (mprotect(mem, arena->chunk_bytes, PROT_READ | PROT_EXEC) != 0) {
+        int err = errno;
+        munmap(mem, arena->chunk_bytes);
+        free(chunk);
+        return -err;
+    }
+    /* aarch64 fetches instructions through a cache that does not see data
+     * writes; x86 keeps them coherent and this compiles to nothing. */
+    __builtin___clear_cache((char *)base, (char *)base + slots * arena->stride);
+    chunk->base = base;
+    chunk->slots = slots;
+    *out = chunk;
+    return 0;
+}
+
+int
+pt_arena_take_stub(struct pt_arena *arena, void **out_stub, size_t *out_size)
+{
+    int rc = pthread_mutex_lock(&arena->lock);
+    if (rc != 0) {
+        return -rc;
+    }
+    struct pt_chunk *chunk = arena->chunks;
+    if (chunk == NULL || chunk->used == chunk->slots) {
+        rc = map_chunk(arena, &chunk);
+        if (rc != 0) {
+            pthread_mutex_unlock(&arena->lock);
+            return rc;
+        }
+        chunk->next = arena->chunks;
+        arena->chunks = chunk;
+        arena->mapped += arena->chunk_bytes;
+    }
+    *out_stub = chunk->base + chunk->used * arena->stride;
+    *out_size = arena->stride;
+    chunk->used++;
+    arena->stubs++;
+    pthread_mutex_unlock(&arena->lock);
+    return 0;
+}
+
+int
+pt_arena_owns(const struct pt_arena *arena, uintptr_t addr)
+{
+    for (const struct pt_chunk *c = arena->chunks; c != NULL; c = c->next) {
+        uintptr_t base = (uintptr_t)c->base;
+        if (addr >= base && addr < base + c->used * arena->stride) {
+            return (addr - base) % arena->stride == 0;
+        }
+    }
+    return 0;
+}
+
+size_t
+pt_arena_stub_count(const struct pt_arena *arena)
+{
+    return arena->stubs;
+}
+
+size_t
+pt_arena_mapped_bytes(const struct pt_arena *arena)
+{
+    return arena->mapped;
+}
+
+int
+pt_arena_after_fork(struct pt_arena *arena)
+{
+    return -pthread_mutex_init(&arena->lock, NULL);
+}
+
+void
+pt_arena_free(struct pt_arena *arena)
+{
+    if (arena == NULL) {
+        return;
+    }
+    struct pt_chunk *c = arena->chunks;
+    while (c != NULL) {
+        struct pt_chunk *next = c->next;
+        munmap(c->base, arena->chunk_bytes);
+        free(c);
+        c = next;
+    }
+    pthread_mutex_destroy(&arena->lock);
+    free(arena);
+}

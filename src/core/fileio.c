@@ -1,0 +1,84 @@
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int
+pt_open_private(const char *path)
+{
+    int fd;
+    do {
+        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+    }
+    else if (!S_ISREG(st.st_mode)) {
+        rc = -EINVAL;
+    }
+    else if (st.st_uid != geteuid() || st.st_nlink != 1) {
+        rc = -EPERM;
+    }
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int
+pt_write_fully(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        if (n == 0) {
+            return -EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int
+pt_read_prefix(int fd, size_t len, char **out, size_t *out_len)
+{
+    char *buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int err = errno;
+            free(buf);
+            return -err;
+        }
+        if (n == 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    *out = buf;
+    *out_len = got;
+    return 0;
+}

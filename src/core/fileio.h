@@ -1,0 +1,31 @@
+/*
+ * File handling for the files perf reads from /tmp.
+ *
+ * /tmp is shared with every other user of the machine, and the profiled
+ * program is often root.  An attacker can plant /tmp/perf-PID.map (PIDs are
+ * predictable) as a symlink to a file we must not clobber, or as a file of
+ * their own that we would then fill.  pt_open_private() therefore never
+ * follows a symlink, never truncates, and accepts only a regular file that
+ * the calling user owns and that has no other name.
+ */
+#ifndef PERFTRAMP_CORE_FILEIO_H
+#define PERFTRAMP_CORE_FILEIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Opens `path` for reading and appending, creating it 0600 if missing.
+ * Returns the descriptor, or -ELOOP (a symlink), -EPERM (someone else's file,
+ * or one with other hard links), -EINVAL (not a regular file) or the open(2)
+ * error. */
+int pt_open_private(const char *path);
+
+/* Writes all of buf, retrying on EINTR and short writes.  0 or -errno. */
+int pt_write_fully(int fd, const void *buf, size_t len);
+
+/* Reads the first `len` bytes of fd into a new malloc'd buffer (pread, the
+ * descriptor's offset is left alone).  *out_len may be less than len when the
+ * file is shorter.  0 or -errno. */
+int pt_read_prefix(int fd, size_t len, char **out, size_t *out_len);
+
+#endif

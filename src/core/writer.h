@@ -1,0 +1,43 @@
+/*
+ * How a trampoline is described to perf.
+ *
+ * perf learns which address range is which Python function from a file the
+ * process writes: a perf map (/tmp/perf-PID.map) or, for DWARF unwinding, a
+ * jitdump.  Each format is a writer: one struct of functions, chosen by the
+ * backend name, so that the trampoline machinery above never knows which file
+ * it is feeding.  Adding a format is adding a file that defines one of these.
+ *
+ * Every function returns 0 or a negative errno.  A writer serialises its own
+ * calls; `add` may be called from several threads.
+ */
+#ifndef PERFTRAMP_CORE_WRITER_H
+#define PERFTRAMP_CORE_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Answers whether the code at `addr` was inherited by a forked child (and so
+ * must be described again in the child's own file). */
+typedef int (*pt_keep_fn)(void *ctx, uintptr_t addr);
+
+struct pt_writer_ops {
+    const char *name;
+    /* Opens the file for process `pid` in directory `dir`. */
+    int (*open)(void **state, const char *dir, pid_t pid);
+    /* Describes the code at [addr, addr+size) as `name` (raw bytes, any
+     * content: the writer escapes what its format needs). */
+    int (*add)(void *state, uintptr_t addr, size_t size, const char *name,
+               size_t name_len);
+    /* Called in a forked child: moves to the child's own file and describes
+     * there every entry written before the fork for which keep() says yes. */
+    int (*after_fork)(void *state, const char *dir, pid_t pid, pt_keep_fn keep,
+                      void *keep_ctx);
+    /* The file being written (for messages). */
+    const char *(*path)(const void *state);
+    void (*close)(void *state);
+};
+
+extern const struct pt_writer_ops pt_perfmap_writer;
+
+#endif

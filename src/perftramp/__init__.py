@@ -1,0 +1,154 @@
+"""perftramp: Python functions by name in Linux perf, on CPython 3.8 and later.
+
+The API mirrors CPython 3.12's sys functions:
+
+    perftramp.activate_stack_trampoline("perf")
+    ...                                   # profiled code
+    perftramp.deactivate_stack_trampoline()
+
+activate_stack_trampoline() always uses perftramp's own backend.  On
+CPython 3.12+, which has a backend of its own, the interpreter never runs two
+hooks at once: activating ours first switches CPython's off, and sys's
+functions are wrapped so that they see and switch off both.  deactivate and
+is_stack_trampoline_active therefore mean "any stack trampoline", as in sys.
+"""
+import sys
+
+from . import _perftramp
+
+__all__ = [
+    "activate_stack_trampoline",
+    "deactivate_stack_trampoline",
+    "is_stack_trampoline_active",
+    "BACKENDS",
+]
+__version__ = "0.1.0"
+
+#: Backend names activate_stack_trampoline() accepts.
+BACKENDS = ("perf",)
+
+_SYS_NAMES = (
+    "activate_stack_trampoline",
+    "deactivate_stack_trampoline",
+    "is_stack_trampoline_active",
+)
+
+
+def _cpython_originals():
+    """CPython's own sys functions (3.12+), or None before 3.12."""
+    if sys.version_info < (3, 12):
+        return None
+    found = []
+    for name in _SYS_NAMES:
+        func = getattr(sys, name)
+        found.append(getattr(func, "__perftramp_wraps__", func))
+    return tuple(found)
+
+
+_CPYTHON = _cpython_originals()
+
+
+def _cpython_active():
+    return _CPYTHON is not None and _CPYTHON[2]()
+
+
+def _check_backend(backend):
+    if not isinstance(backend, str):
+        raise TypeError(
+            "activate_stack_trampoline() argument must be str, not %s"
+            % type(backend).__name__
+        )
+    if backend not in BACKENDS:
+        raise ValueError("invalid backend: %s" % backend)
+
+
+def activate_stack_trampoline(backend):
+    """Make Python functions visible to perf, with perftramp's backend.
+
+    backend: "perf" writes /tmp/perf-PID.map for frame-pointer unwinding.
+    Activating again is harmless.  If the map cannot be written, a
+    RuntimeWarning says why and the program runs on unprofiled.
+    """
+    _check_backend(backend)
+    if _cpython_active():
+        _CPYTHON[1]()
+    _perftramp.activate(backend)
+
+
+def deactivate_stack_trampoline():
+    """Stop making and calling trampolines (perftramp's and, on 3.12+,
+    CPython's).  Trampolines already made stay valid and named."""
+    _perftramp.deactivate()
+    if _cpython_active():
+        _CPYTHON[1]()
+
+
+def is_stack_trampoline_active():
+    """Whether a stack trampoline (perftramp's or CPython's) is active."""
+    return bool(_perftramp.is_active() or _cpython_active())
+
+
+def _sys_activate_stack_trampoline(backend):
+    """sys.activate_stack_trampoline, made aware of perftramp: CPython's own
+    backend is used, after perftramp's is switched off."""
+    _perftramp.deactivate()
+    _CPYTHON[0](backend)
+
+
+def _install_into_sys():
+    if _CPYTHON is None:
+        replacements = (
+            activate_stack_trampoline,
+            deactivate_stack_trampoline,
+            is_stack_trampoline_active,
+        )
+    else:
+        replacements = (
+            _sys_activate_stack_trampoline,
+            deactivate_stack_trampoline,
+            is_stack_trampoline_active,
+        )
+    for name, original, func in zip(_SYS_NAMES, _CPYTHON or (None,) * 3, replacements):
+        if original is not None:
+            def wrapper(*args, _func=func):
+                return _func(*args)
+
+            wrapper.__name__ = wrapper.__qualname__ = name
+            wrapper.__doc__ = original.__doc__
+            wrapper.__perftramp_wraps__ = original
+            setattr(sys, name, wrapper)
+        else:
+            setattr(sys, name, func)
+
+
+def _activate_at_startup(backend):
+    """Called by the start-up hook with the backend -X / the environment ask
+    for, once CPython has done its own start-up activation (3.12+)."""
+    if _CPYTHON is None:
+        if backend not in BACKENDS:
+            sys.stderr.write(
+                "perftramp: backend %r is not available in this version; "
+                "running without perf support\n" % backend
+            )
+            return
+        activate_stack_trampoline(backend)
+        return
+    if backend == "perf" and "perf_jit" in _startup_jit_sources():
+        # CPython 3.13 lets any perf_jit switch beat -X perf; the
+        # documented order is -X over the environment.
+        _CPYTHON[1]()
+        _CPYTHON[0]("perf")
+
+
+def _startup_jit_sources():
+    import _perftramp_startup
+
+    sources = set()
+    if sys.version_info >= (3, 13) and _perftramp_startup._env_switch("PYTHON_PERF_JIT_SUPPORT"):
+        sources.add("perf_jit")
+    if sys.version_info >= (3, 13) and "perf_jit" in sys._xoptions:
+        sources.add("perf_jit")
+    return sources
+
+
+_install_into_sys()
