@@ -133,22 +133,23 @@ def _activate_at_startup(backend):
             return
         activate_stack_trampoline(backend)
         return
-    if backend == "perf" and "perf_jit" in _startup_jit_sources():
-        # CPython 3.13 lets any perf_jit switch beat -X perf; the
-        # documented order is -X over the environment.
-        _CPYTHON[1]()
-        _CPYTHON[0]("perf")
+    if backend == "perf" and _cpython_chose_jit():
+        # CPython 3.13 lets any perf_jit switch beat -X perf; the documented
+        # order is -X over the environment.  Its own backend cannot be
+        # switched here (deactivating and reactivating it while site is
+        # importing crashes 3.13.0), so ours takes over.
+        activate_stack_trampoline("perf")
 
 
-def _startup_jit_sources():
+def _cpython_chose_jit():
+    """Whether CPython's start-up (3.13+) activated its perf_jit backend."""
+    if sys.version_info < (3, 13) or not _cpython_active():
+        return False
     import _perftramp_startup
 
-    sources = set()
-    if sys.version_info >= (3, 13) and _perftramp_startup._env_switch("PYTHON_PERF_JIT_SUPPORT"):
-        sources.add("perf_jit")
-    if sys.version_info >= (3, 13) and "perf_jit" in sys._xoptions:
-        sources.add("perf_jit")
-    return sources
+    return "perf_jit" in sys._xoptions or _perftramp_startup._env_switch(
+        "PYTHON_PERF_JIT_SUPPORT"
+    )
 
 
 _install_into_sys()

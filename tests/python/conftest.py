@@ -1,0 +1,189 @@
+"""Fixtures shared by the Python tests.
+
+Every test that takes `python` runs once per CPython on the machine (3.8 and
+later: pyenv's, the system's, and the frame-pointer build CI makes), each in
+its own virtual environment with perftramp installed by `pip install`, the
+way a user gets it.  The tests drive those interpreters in subprocesses, so a
+crash in the hook is a failed test, not a dead test run.
+
+Environment knobs:
+  PERFTRAMP_PYTHONS    colon-separated interpreters to use instead of the
+                       discovered ones
+  PERFTRAMP_FP_PYTHON  the frame-pointer CPython (default: the one
+                       scripts/build-fp-python.sh installs)
+"""
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENVS = ROOT / "build" / "venvs"
+DEFAULT_FP_PYTHON = "/opt/perftramp-fp/python3.11/bin/python3.11"
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    label: str
+    base: str  # the interpreter the venv is made from
+    version: tuple
+    frame_pointers: bool
+    venv: Path = None
+
+    @property
+    def exe(self):
+        return str(self.venv / "bin" / "python")
+
+
+def _probe(exe):
+    out = subprocess.run(
+        [
+            exe,
+            "-c",
+            "import sys, sysconfig; print(sys.version_info[0], sys.version_info[1], "
+            "sys.version_info[2]); print('no-omit-frame-pointer' in "
+            "(sysconfig.get_config_var('CFLAGS') or '') + (sysconfig.get_config_var('PY_CFLAGS') or ''))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if out.returncode != 0:
+        return None
+    major, minor, micro = map(int, out.stdout.split()[:3])
+    return (major, minor, micro), out.stdout.split()[3] == "True"
+
+
+def discover():
+    if os.environ.get("PERFTRAMP_PYTHONS"):
+        candidates = [("custom", p) for p in os.environ["PERFTRAMP_PYTHONS"].split(":") if p]
+    else:
+        candidates = [("pyenv", p) for p in sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3"))]
+        candidates.append(("system", "/usr/bin/python3"))
+        candidates.append(("fp", os.environ.get("PERFTRAMP_FP_PYTHON", DEFAULT_FP_PYTHON)))
+    found = []
+    for kind, exe in candidates:
+        if not os.path.exists(exe):
+            continue
+        probed = _probe(exe)
+        if probed is None or probed[0] < (3, 8):
+            continue
+        version, fp = probed
+        label = "%s-%d.%d.%d" % ((kind,) + version)
+        found.append(Interpreter(label, exe, version, fp))
+    return found
+
+
+INTERPRETERS = discover()
+
+
+def _source_digest():
+    h = hashlib.sha256()
+    for path in sorted(ROOT.glob("src/**/*")) + [ROOT / "meson.build", ROOT / "pyproject.toml"]:
+        if path.is_file():
+            h.update(str(path.relative_to(ROOT)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+_READY = {}
+
+
+def _make_venv(interp):
+    venv = VENVS / interp.label
+    stamp = venv / "perftramp-source.sha256"
+    digest = _source_digest()
+    if not (stamp.exists() and stamp.read_text() == digest):
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([interp.base, "-m", "venv", str(venv)], check=True)
+        result = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+             "--disable-pip-version-check", str(ROOT)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError("pip install . failed for %s:\n%s%s"
+                               % (interp.label, result.stdout, result.stderr))
+        stamp.write_text(digest)
+    return venv
+
+
+def pytest_generate_tests(metafunc):
+    if "python" in metafunc.fixturenames:
+        metafunc.parametrize("python", INTERPRETERS, ids=[i.label for i in INTERPRETERS],
+                             indirect=True)
+
+
+@pytest.fixture
+def python(request):
+    interp = request.param
+    if interp.label not in _READY:
+        _READY[interp.label] = Interpreter(interp.label, interp.base, interp.version,
+                                           interp.frame_pointers, _make_venv(interp))
+    return _READY[interp.label]
+
+
+@pytest.fixture
+def fp_python():
+    """The frame-pointer CPython, with perftramp installed."""
+    fp = [i for i in INTERPRETERS if i.frame_pointers]
+    if not fp:
+        pytest.skip("no frame-pointer CPython here: run scripts/build-fp-python.sh "
+                    "(CI does)")
+    interp = fp[0]
+    if interp.label not in _READY:
+        _READY[interp.label] = Interpreter(interp.label, interp.base, interp.version,
+                                           interp.frame_pointers, _make_venv(interp))
+    return _READY[interp.label]
+
+
+def run(python, args, env=None, input=None, timeout=120, check=True, cwd=None):
+    """Runs the venv's interpreter with `args`; returns CompletedProcess."""
+    full_env = dict(os.environ)
+    for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PYTHONPATH"):
+        full_env.pop(name, None)
+    full_env.update(env or {})
+    result = subprocess.run([python.exe] + list(args), env=full_env, input=input,
+                            capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    if check and result.returncode != 0:
+        raise AssertionError("exit %d\nstdout:\n%s\nstderr:\n%s"
+                             % (result.returncode, result.stdout, result.stderr))
+    return result
+
+
+def map_lines(pid):
+    path = "/tmp/perf-%d.map" % pid
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        return f.read().splitlines()
+
+
+MAP_LINE = re.compile(r"^([0-9a-f]+) ([0-9a-f]+) (.*)$")
+
+
+def map_entries(pid):
+    """[(start, size, name)] of /tmp/perf-PID.map; asserts every line parses."""
+    entries = []
+    for line in map_lines(pid):
+        m = MAP_LINE.match(line)
+        assert m, "malformed map line: %r" % line
+        entries.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3)))
+    return entries
+
+
+@pytest.fixture(autouse=True)
+def _remove_maps_of_children():
+    before = set(glob.glob("/tmp/perf-*.map"))
+    yield
+    for path in set(glob.glob("/tmp/perf-*.map")) - before:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -1,0 +1,159 @@
+"""The public API, on every interpreter: same surface and messages as
+CPython 3.12's sys functions, and the map it produces."""
+import json
+import textwrap
+
+import pytest
+
+from conftest import map_entries, run
+
+
+def run_json(python, code, **kw):
+    out = run(python, ["-c", textwrap.dedent(code)], **kw)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_activate_deactivate_is_active(python):
+    r = run_json(python, """
+        import json, os, sys, perftramp
+        states = [perftramp.is_stack_trampoline_active()]
+        perftramp.activate_stack_trampoline("perf")
+        perftramp.activate_stack_trampoline("perf")   # twice is fine
+        states.append(perftramp.is_stack_trampoline_active())
+        states.append(sys.is_stack_trampoline_active())
+        perftramp.deactivate_stack_trampoline()
+        states.append(perftramp.is_stack_trampoline_active())
+        perftramp.deactivate_stack_trampoline()       # and so is this
+        states.append(sys.is_stack_trampoline_active())
+        print(json.dumps({"states": states, "types": [type(s).__name__ for s in states]}))
+    """)
+    assert r["states"] == [False, True, True, False, False]
+    assert set(r["types"]) == {"bool"}
+
+
+def test_bad_backend_messages(python):
+    r = run_json(python, """
+        import json, perftramp
+        out = {}
+        for arg in ("nope", "", "PERF", 1, None):
+            try:
+                perftramp.activate_stack_trampoline(arg)
+                out[repr(arg)] = "no error"
+            except Exception as e:
+                out[repr(arg)] = "%s: %s" % (type(e).__name__, e)
+        out["active"] = perftramp.is_stack_trampoline_active()
+        print(json.dumps(out))
+    """)
+    assert r["'nope'"] == "ValueError: invalid backend: nope"
+    assert r["''"] == "ValueError: invalid backend: "
+    assert r["'PERF'"] == "ValueError: invalid backend: PERF"
+    assert r["1"] == "TypeError: activate_stack_trampoline() argument must be str, not int"
+    assert r["None"].startswith("TypeError:")
+    assert r["active"] is False
+
+
+def test_sys_backport_before_312(python):
+    """Code written for 3.12 runs unchanged on 3.8-3.11 once perftramp is
+    installed; the start-up hook puts the functions into sys."""
+    if python.version >= (3, 12):
+        pytest.skip("CPython %d.%d has these functions itself" % python.version[:2])
+    r = run_json(python, """
+        import json, os, sys
+        loaded_at_start = "perftramp" in sys.modules
+        before = sys.is_stack_trampoline_active()
+        sys.activate_stack_trampoline("perf")
+        def work(): return 1
+        work()
+        during = sys.is_stack_trampoline_active()
+        sys.deactivate_stack_trampoline()
+        try:
+            sys.activate_stack_trampoline("bogus")
+            err = None
+        except ValueError as e:
+            err = str(e)
+        print(json.dumps({"pid": os.getpid(), "loaded": loaded_at_start, "seq": [before, during, sys.is_stack_trampoline_active()], "err": err}))
+    """)
+    assert r["loaded"] is False, "the start-up hook must not load perftramp unasked"
+    assert r["seq"] == [False, True, False]
+    assert r["err"] == "invalid backend: bogus"
+    assert any(name == "py::work:<string>" for _, _, name in map_entries(r["pid"]))
+
+
+def test_map_names_functions(python, tmp_path):
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent("""
+        import json, os, perftramp
+        class Greeter:
+            def hello(self):
+                def inner():
+                    return 1
+                return inner()
+        perftramp.activate_stack_trampoline("perf")
+        Greeter().hello()
+        lam = (lambda: 2)
+        lam()
+        print(json.dumps({"pid": os.getpid()}))
+    """))
+    r = json.loads(run(python, [str(app)]).stdout)
+    entries = map_entries(r["pid"])
+    names = [name for _, _, name in entries]
+    if python.version >= (3, 11):
+        assert "py::Greeter.hello:%s" % app in names
+        assert "py::Greeter.hello.<locals>.inner:%s" % app in names
+    else:
+        assert "py::hello:%s" % app in names
+        assert "py::inner:%s" % app in names
+    assert "py::<lambda>:%s" % app in names
+    # Every trampoline a distinct, non-overlapping range.
+    starts = sorted((start, size) for start, size, _ in entries)
+    for (a, sa), (b, _) in zip(starts, starts[1:]):
+        assert a + sa <= b
+    # One entry per function, however often it is called.
+    assert len(names) == len(set(names)) or python.version < (3, 11)
+
+
+def test_cpython312_interplay(python):
+    """On 3.12+, never two hooks: activating ours switches CPython's off, and
+    sys still tells the truth."""
+    if python.version < (3, 12):
+        pytest.skip("CPython %d.%d has no perf backend of its own" % python.version[:2])
+    r = run_json(python, """
+        import json, sys, perftramp
+        from perftramp import _perftramp as native
+        steps = []
+        def snap(tag):
+            steps.append([tag, native.is_active(), sys.is_stack_trampoline_active(),
+                          perftramp.is_stack_trampoline_active()])
+        sys.activate_stack_trampoline("perf")          # CPython's own
+        snap("cpython")
+        perftramp.activate_stack_trampoline("perf")    # ours replaces it
+        snap("ours")
+        sys.activate_stack_trampoline("perf")          # CPython's again
+        snap("cpython-again")
+        perftramp.activate_stack_trampoline("perf")
+        sys.deactivate_stack_trampoline()              # sys turns ours off too
+        snap("off")
+        def f(): return 1
+        f()
+        print(json.dumps(steps))
+    """)
+    assert r == [
+        ["cpython", False, True, True],
+        ["ours", True, True, True],
+        ["cpython-again", False, True, True],
+        ["off", False, False, False],
+    ]
+
+
+def test_cpython312_startup_then_ours(python):
+    if python.version < (3, 12):
+        pytest.skip("CPython %d.%d has no perf backend of its own" % python.version[:2])
+    r = run_json(python, """
+        import json, sys, perftramp
+        from perftramp import _perftramp as native
+        a = sys.is_stack_trampoline_active()
+        perftramp.activate_stack_trampoline("perf")
+        perftramp.deactivate_stack_trampoline()
+        print(json.dumps([a, native.is_active(), sys.is_stack_trampoline_active()]))
+    """, env={"PYTHONPERFSUPPORT": "1"})
+    assert r == [True, False, False]

@@ -1,0 +1,149 @@
+"""fork, threads, subinterpreters, and activation churn."""
+import json
+import textwrap
+
+import pytest
+
+from conftest import map_entries, run
+
+
+def run_json(python, code, **kw):
+    out = run(python, ["-c", textwrap.dedent(code)], **kw)
+    return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+
+
+def test_fork_child_has_its_own_complete_map(python):
+    r, _ = run_json(python, """
+        import json, os, sys, perftramp
+        perftramp.activate_stack_trampoline("perf")
+        def before_fork(): return 1
+        before_fork()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            def in_child(): return 2
+            in_child()
+            os.write(w, b"x")
+            os._exit(0)
+        os.read(r, 1)
+        os.waitpid(pid, 0)
+        def parent_after_fork(): return 3
+        parent_after_fork()
+        print(json.dumps({"parent": os.getpid(), "child": pid}))
+    """)
+    child = {name: start for start, _, name in map_entries(r["child"])}
+    parent = {name: start for start, _, name in map_entries(r["parent"])}
+    assert "py::before_fork:<string>" in child, "inherited trampolines must be named"
+    assert child["py::before_fork:<string>"] == parent["py::before_fork:<string>"]
+    assert "py::in_child:<string>" in child
+    assert "py::in_child:<string>" not in parent
+    assert "py::parent_after_fork:<string>" not in child
+    # Every inherited entry the parent had before the fork is in the child.
+    inherited = [n for n in child if n != "py::in_child:<string>"]
+    assert set(inherited) <= set(parent)
+
+
+def test_threads_racing_first_calls(python):
+    r, _ = run_json(python, """
+        import json, os, threading, perftramp
+        perftramp.activate_stack_trampoline("perf")
+        N = 200
+        funcs = []
+        for i in range(N):
+            ns = {}
+            exec("def fresh_%d(x):\\n    return x + %d" % (i, i), ns)
+            funcs.append(ns["fresh_%d" % i])
+        barrier = threading.Barrier(8)
+        errors = []
+        def worker():
+            barrier.wait()
+            try:
+                for f in funcs:
+                    assert f(1) == int(f.__name__.split("_")[1]) + 1
+            except Exception as e:
+                errors.append(repr(e))
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        json.dumps({"warm": [1]})   # its functions get their trampolines now
+        stats = perftramp._perftramp._stats()
+        print(json.dumps({"pid": os.getpid(), "errors": errors, "stats": stats}))
+    """)
+    assert r["errors"] == []
+    entries = map_entries(r["pid"])
+    fresh = [n for _, _, n in entries if n.startswith("py::fresh_")]
+    assert sorted(fresh) == sorted("py::fresh_%d:<string>" % i for i in range(200))
+    assert len({start for start, _, _ in entries}) == len(entries)
+    # One line per trampoline: those counted at the print, plus the few that
+    # interpreter shutdown calls for the first time after it.
+    assert 0 <= len(entries) - r["stats"]["trampolines"] < 10
+
+
+def test_activation_churn_with_threads_no_leak(python):
+    r, _ = run_json(python, """
+        import json, os, threading, perftramp
+        stop = False
+        def spin():
+            def leaf(i): return i * 2
+            while not stop:
+                for i in range(50): leaf(i)
+        threads = [threading.Thread(target=spin) for _ in range(3)]
+        for t in threads: t.start()
+        def fds(): return len(os.listdir("/proc/self/fd"))
+        def step(): return 1
+        perftramp.activate_stack_trampoline("perf"); step()
+        perftramp.deactivate_stack_trampoline()
+        first = (perftramp._perftramp._stats(), fds())
+        for _ in range(3000):
+            perftramp.activate_stack_trampoline("perf")
+            step()
+            perftramp.deactivate_stack_trampoline()
+        last = (perftramp._perftramp._stats(), fds())
+        stop = True
+        for t in threads: t.join()
+        print(json.dumps({"first": first, "last": last}))
+    """, timeout=300)
+    first_stats, first_fds = r["first"]
+    last_stats, last_fds = r["last"]
+    assert last_stats["extra_index"] == first_stats["extra_index"]
+    assert last_stats["arena_bytes"] == first_stats["arena_bytes"]
+    assert last_fds == first_fds
+    # Only functions first called during the loop may add trampolines.
+    assert last_stats["trampolines"] - first_stats["trampolines"] < 20
+
+
+def test_subinterpreter_gets_clear_error(python):
+    try:
+        import_name = "_testcapi"
+        run(python, ["-c", "import %s" % import_name])
+    except AssertionError:
+        pytest.skip("this interpreter has no _testcapi (needed to run a subinterpreter)")
+    r, _ = run_json(python, """
+        import json, _testcapi, perftramp
+        perftramp.activate_stack_trampoline("perf")
+        code = (
+            "import perftramp\\n"
+            "try:\\n"
+            "    perftramp.activate_stack_trampoline('perf')\\n"
+            "    result = 'activated'\\n"
+            "except Exception as e:\\n"
+            "    result = '%%s: %%s' %% (type(e).__name__, e)\\n"
+            "def f(): return 1\\n"
+            "f()\\n"
+            "with open(%r, 'w') as out:\\n"
+            "    out.write(result)\\n"
+        )
+        import tempfile, os
+        path = tempfile.mktemp()
+        rc = _testcapi.run_in_subinterp(code % path)
+        with open(path) as f: result = f.read()
+        os.unlink(path)
+        def g(): return 1
+        g()
+        print(json.dumps({"rc": rc, "result": result, "still": perftramp.is_stack_trampoline_active()}))
+    """)
+    assert r["rc"] == 0
+    assert r["result"] in (
+        "RuntimeError: perftramp: stack trampolines work in the main interpreter only",
+    ) or r["result"].startswith("ImportError")
+    assert r["still"] is True
