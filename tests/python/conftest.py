@@ -11,6 +11,8 @@ Environment knobs:
                        discovered ones
   PERFTRAMP_FP_PYTHON  the frame-pointer CPython (default: the one
                        scripts/build-fp-python.sh installs)
+  PERFTRAMP_REQUIRE_FP fail, rather than skip, the tests that need it when it
+                       is missing (CI sets it: it builds one)
 """
 import glob
 import hashlib
@@ -116,10 +118,23 @@ def _make_venv(interp):
     return venv
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "versions(min=None, below=None): run only on interpreters in [min, below); "
+        "a test that does not apply to a version is not generated for it, rather "
+        "than skipped")
+
+
 def pytest_generate_tests(metafunc):
     if "python" in metafunc.fixturenames:
-        metafunc.parametrize("python", INTERPRETERS, ids=[i.label for i in INTERPRETERS],
-                             indirect=True)
+        chosen = INTERPRETERS
+        marker = metafunc.definition.get_closest_marker("versions")
+        if marker is not None:
+            low = marker.kwargs.get("min") or (0,)
+            below = marker.kwargs.get("below") or (99,)
+            chosen = [i for i in chosen if low <= i.version < below]
+        metafunc.parametrize("python", chosen, ids=[i.label for i in chosen], indirect=True)
 
 
 @pytest.fixture
@@ -136,6 +151,8 @@ def fp_python():
     """The frame-pointer CPython, with perftramp installed."""
     fp = [i for i in INTERPRETERS if i.frame_pointers]
     if not fp:
+        if os.environ.get("PERFTRAMP_REQUIRE_FP"):
+            pytest.fail("PERFTRAMP_REQUIRE_FP is set but no frame-pointer CPython was found")
         pytest.skip("no frame-pointer CPython here: run scripts/build-fp-python.sh "
                     "(CI does)")
     interp = fp[0]

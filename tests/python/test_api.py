@@ -52,11 +52,10 @@ def test_bad_backend_messages(python):
     assert r["active"] is False
 
 
+@pytest.mark.versions(below=(3, 12))
 def test_sys_backport_before_312(python):
     """Code written for 3.12 runs unchanged on 3.8-3.11 once perftramp is
     installed; the start-up hook puts the functions into sys."""
-    if python.version >= (3, 12):
-        pytest.skip("CPython %d.%d has these functions itself" % python.version[:2])
     r = run_json(python, """
         import json, os, sys
         loaded_at_start = "perftramp" in sys.modules
@@ -112,11 +111,10 @@ def test_map_names_functions(python, tmp_path):
     assert len(names) == len(set(names)) or python.version < (3, 11)
 
 
+@pytest.mark.versions(min=(3, 12))
 def test_cpython312_interplay(python):
     """On 3.12+, never two hooks: activating ours switches CPython's off, and
     sys still tells the truth."""
-    if python.version < (3, 12):
-        pytest.skip("CPython %d.%d has no perf backend of its own" % python.version[:2])
     r = run_json(python, """
         import json, sys, perftramp
         from perftramp import _perftramp as native
@@ -145,9 +143,8 @@ def test_cpython312_interplay(python):
     ]
 
 
+@pytest.mark.versions(min=(3, 12))
 def test_cpython312_startup_then_ours(python):
-    if python.version < (3, 12):
-        pytest.skip("CPython %d.%d has no perf backend of its own" % python.version[:2])
     r = run_json(python, """
         import json, sys, perftramp
         from perftramp import _perftramp as native

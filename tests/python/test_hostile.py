@@ -28,9 +28,8 @@ def test_newline_in_filename_cannot_forge_a_map_line(python):
     assert "py::victim:x\\x0a%s" % FORGED in names
 
 
+@pytest.mark.versions(min=(3, 11))  # co_qualname exists from 3.11
 def test_control_characters_in_qualname(python):
-    if python.version < (3, 11):
-        pytest.skip("co_qualname exists from 3.11; earlier names come from co_name")
     out = run(python, ["-c", textwrap.dedent("""
         import os, perftramp
         def f(): return 1
@@ -121,12 +120,18 @@ def _unshare_available():
     return probe.returncode == 0
 
 
-@pytest.mark.parametrize("how", ["api", "x-option"])
-def test_unwritable_tmp_warns_once_and_runs(python, how):
+def test_unwritable_tmp_warns_once_and_runs(python):
+    check_unwritable_tmp(python, "api")
+
+
+@pytest.mark.versions(below=(3, 12))  # later, -X perf is CPython's own backend
+def test_unwritable_tmp_warns_once_and_runs_x_option(python):
+    check_unwritable_tmp(python, "x-option")
+
+
+def check_unwritable_tmp(python, how):
     if not _unshare_available():
         pytest.skip("needs root and unshare(1) to mount a read-only /tmp")
-    if how == "x-option" and python.version >= (3, 12):
-        pytest.skip("-X perf is CPython's own backend on 3.12+")
     code = "def f(): return 41\nprint(f() + 1)"
     if how == "api":
         code = "import perftramp\nperftramp.activate_stack_trampoline('perf')\n" + code

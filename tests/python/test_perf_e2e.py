@@ -93,9 +93,8 @@ def test_names_with_dwarf_unwinding(python, tmp_path):
     assert python_frames(foo[0])[0] == "py::foo:%s" % script
 
 
+@pytest.mark.versions(below=(3, 12))  # later, -X perf is CPython's own backend
 def test_x_perf_before_312_uses_perftramp(python, tmp_path):
-    if python.version >= (3, 12):
-        pytest.skip("-X perf is CPython's own backend on %d.%d" % python.version[:2])
     script = busy_example(tmp_path)
     data = perf_record(tmp_path, ["--call-graph", "dwarf"], [python.exe, "-X", "perf",
                                                               str(script)])
