@@ -50,7 +50,7 @@ ensure_resources(const struct pt_writer_ops *writer)
         pt_state.extra_index = index;
     }
     if (pt_state.arena == NULL) {
-        int rc = pt_arena_new(&pt_state.arena, 0);
+        int rc = pt_arena_new(&pt_state.arena, 0, 0);
         if (rc != 0) {
             errno = -rc;
             PyErr_SetFromErrno(PyExc_OSError);

@@ -5,6 +5,7 @@
  * ordinary heap memory so that the executable pages hold nothing but stubs.
  */
 #include "arena.h"
+#include "cfi.h"
 #include "stub.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@
 
 struct pt_chunk {
     struct pt_chunk *next;
+    void *cfi; /* registration with the process's unwinder */
     unsigned char *base;
     size_t slots;
     size_t used;
@@ -42,7 +44,7 @@ round_up(size_t n, size_t to)
 }
 
 int
-pt_arena_new(struct pt_arena **out, size_t chunk_bytes)
+pt_arena_new(struct pt_arena **out, size_t chunk_bytes, size_t slot_bytes)
 {
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0) {
@@ -59,7 +61,13 @@ pt_arena_new(struct pt_arena **out, size_t chunk_bytes)
     }
     arena->chunk_bytes = round_up(chunk_bytes ? chunk_bytes : PT_ARENA_DEFAULT_CHUNK,
                                   (size_t)page);
-    arena->stride = round_up(pt_stub_code_size(), PT_SLOT_ALIGN);
+    size_t code = pt_stub_code_size();
+    arena->stride = round_up(slot_bytes > code ? slot_bytes : code, PT_SLOT_ALIGN);
+    if (arena->stride > arena->chunk_bytes) {
+        pthread_mutex_destroy(&arena->lock);
+        free(arena);
+        return -EINVAL;
+    }
     *out = arena;
     return 0;
 }
@@ -93,6 +101,12 @@ map_chunk(struct pt_arena *arena, struct pt_chunk **out)
     /* aarch64 fetches instructions through a cache that does not see data
      * writes; x86 keeps them coherent and this compiles to nothing. */
     __builtin___clear_cache((char *)base, (char *)base + slots * arena->stride);
+    int rc = pt_cfi_register_chunk(&chunk->cfi, (uintptr_t)base, slots, arena->stride);
+    if (rc != 0) {
+        munmap(mem, arena->chunk_bytes);
+        free(chunk);
+        return rc;
+    }
     chunk->base = base;
     chunk->slots = slots;
     *out = chunk;
@@ -164,6 +178,7 @@ pt_arena_free(struct pt_arena *arena)
     struct pt_chunk *c = arena->chunks;
     while (c != NULL) {
         struct pt_chunk *next = c->next;
+        pt_cfi_deregister_chunk(c->cfi);
         munmap(c->base, arena->chunk_bytes);
         free(c);
         c = next;

@@ -11,6 +11,10 @@
  * calls when it knows no frame can return into the arena (process teardown,
  * tests).
  *
+ * Each chunk's stubs are also described to the process's own unwinder (see
+ * cfi.h), so that backtrace(), C++ exceptions and libgcc/libunwind-based
+ * tools walk through Python frames instead of stopping at the first stub.
+ *
  * All functions return 0 or a negative errno; none of them touch errno for
  * the caller's benefit.  They are safe to call from several threads.
  */
@@ -23,8 +27,11 @@
 struct pt_arena;
 
 /* Creates an empty arena; the first chunk is mapped on the first allocation.
- * chunk_bytes is rounded up to whole pages; 0 picks the default (64 KiB). */
-int pt_arena_new(struct pt_arena **out, size_t chunk_bytes);
+ * chunk_bytes is rounded up to whole pages; 0 picks the default (64 KiB).
+ * slot_bytes is the distance between stubs, rounded up to 16 and at least
+ * the stub's size; 0 packs them as tightly as that allows.  (A jitdump needs
+ * room after each stub for its unwinding data; see jitdump.h.) */
+int pt_arena_new(struct pt_arena **out, size_t chunk_bytes, size_t slot_bytes);
 
 /* Hands out one stub, ready to call.  *out_size is the size of the stub's
  * address range as a perf map should describe it (the slot, padding

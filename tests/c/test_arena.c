@@ -59,7 +59,7 @@ int
 main(void)
 {
     struct pt_arena *arena = NULL;
-    CHECK_EQ_INT(pt_arena_new(&arena, 4096), 0);
+    CHECK_EQ_INT(pt_arena_new(&arena, 4096, 0), 0);
     CHECK(pt_stub_code_size() > 0 && pt_stub_code_size() <= 32);
 
     void *stub = NULL;
