@@ -205,6 +205,7 @@ perfmap_close(void *state)
 
 const struct pt_writer_ops pt_perfmap_writer = {
     .name = "perf map",
+    .file_pattern = "perf-%ld.map",
     .open = perfmap_open,
     .add = perfmap_add,
     .after_fork = perfmap_after_fork,

@@ -23,6 +23,8 @@ typedef int (*pt_keep_fn)(void *ctx, uintptr_t addr);
 
 struct pt_writer_ops {
     const char *name;
+    /* The file's name in its directory, with %ld for the pid. */
+    const char *file_pattern;
     /* Opens the file for process `pid` in directory `dir`. */
     int (*open)(void **state, const char *dir, pid_t pid);
     /* Describes the code at [addr, addr+size) as `name` (raw bytes, any
@@ -39,5 +41,6 @@ struct pt_writer_ops {
 };
 
 extern const struct pt_writer_ops pt_perfmap_writer;
+extern const struct pt_writer_ops pt_jitdump_writer;
 
 #endif

@@ -1,0 +1,417 @@
+/*
+ * The jitdump writer: /tmp/jit-PID.dump (format and layout in jitdump.h).
+ *
+ * For each stub it writes an unwinding-info record and then a code-load
+ * record, built in one buffer and handed to the kernel in one write(2) on an
+ * O_APPEND descriptor.  Nothing waits in a user-space buffer, so a process
+ * that crashes or is killed leaves a dump describing every stub it made, and
+ * concurrent writers cannot interleave inside a record.
+ *
+ * Code bytes: every stub is the same machine code, and perf >= 6.18 names the
+ * ELF it makes from a code-load record by a build-id computed from the code
+ * bytes, so identical records would collapse into one ELF and every Python
+ * frame would get the first one's name.  The dumped copy therefore ends in an
+ * 8-byte salt unique to this process and stub.  The salt covers padding after
+ * the stub's last instruction, which never runs; the live code is untouched.
+ *
+ * Fork: after_fork() starts the child's own dump and copies into it, with the
+ * child's pid and the current time, the record pairs of every inherited stub.
+ */
+#include "cfi.h"
+#include "escape.h"
+#include "fileio.h"
+#include "jitdump.h"
+#include "stub.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SALT_BYTES 8
+
+static size_t
+round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+size_t
+pt_jitdump_code_size(void)
+{
+    return round_up(pt_stub_code_size(), 8) + SALT_BYTES;
+}
+
+static size_t
+eh_frame_size(void)
+{
+    return pt_cfi_cie_size() + pt_cfi_fde_size(PT_CFI_PCREL4);
+}
+
+size_t
+pt_jitdump_unwinding_size(void)
+{
+    return eh_frame_size() + sizeof(struct pt_eh_frame_hdr);
+}
+
+size_t
+pt_jitdump_mapped_size(void)
+{
+    return round_up(pt_jitdump_unwinding_size(), 16);
+}
+
+size_t
+pt_jitdump_slot_size(void)
+{
+    /* perf maps [code, code + align8(code_size) + mapped_size) per stub. */
+    return round_up(round_up(pt_jitdump_code_size(), 8) + pt_jitdump_mapped_size(), 16);
+}
+
+struct jitdump {
+    pthread_mutex_t lock;
+    int fd;
+    void *marker; /* the executable mapping that tells perf about the file */
+    size_t marker_len;
+    uint64_t next_index;
+    uint64_t salt;
+    char path[PATH_MAX];
+};
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+        return 0;
+    }
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int
+header_is_ours(int fd, pid_t pid)
+{
+    struct pt_jitdump_header h;
+    ssize_t n = pread(fd, &h, sizeof(h), 0);
+    return n == (ssize_t)sizeof(h) && h.magic == PT_JITDUMP_MAGIC &&
+           h.elf_mach == pt_stub_cfi.elf_machine && h.pid == (uint32_t)pid;
+}
+
+/* Opens (or continues) the dump of `pid` and maps it.  A dump this process
+ * already started (CPython 3.13's own backend writes the same file) is
+ * appended to; one left by an earlier process with the same pid is
+ * restarted. */
+static int
+jitdump_open_file(struct jitdump *dump, const char *dir, pid_t pid)
+{
+    int n = snprintf(dump->path, sizeof(dump->path), "%s/jit-%ld.dump", dir, (long)pid);
+    if (n < 0 || (size_t)n >= sizeof(dump->path)) {
+        return -ENAMETOOLONG;
+    }
+    int fd = pt_open_private(dump->path);
+    if (fd < 0) {
+        return fd;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+    }
+    else if (st.st_size > 0 && !header_is_ours(fd, pid)) {
+        if (ftruncate(fd, 0) != 0) {
+            rc = -errno;
+        }
+        st.st_size = 0;
+    }
+    if (rc == 0 && st.st_size == 0) {
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        struct pt_jitdump_header h = {
+            .magic = PT_JITDUMP_MAGIC,
+            .version = PT_JITDUMP_VERSION,
+            .total_size = sizeof(h),
+            .elf_mach = pt_stub_cfi.elf_machine,
+            .pid = (uint32_t)pid,
+            .timestamp = (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u,
+        };
+        rc = pt_write_fully(fd, &h, sizeof(h));
+    }
+    if (rc == 0) {
+        long page = sysconf(_SC_PAGESIZE);
+        void *marker = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+        if (marker == MAP_FAILED) {
+            rc = -errno;
+        }
+        else {
+            dump->marker = marker;
+            dump->marker_len = (size_t)page;
+        }
+    }
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    dump->fd = fd;
+    dump->salt = ((uint64_t)pid << 32) ^ now_ns();
+    return 0;
+}
+
+static int
+jitdump_open(void **state, const char *dir, pid_t pid)
+{
+    struct jitdump *dump = calloc(1, sizeof(*dump));
+    if (dump == NULL) {
+        return -ENOMEM;
+    }
+    int rc = pthread_mutex_init(&dump->lock, NULL);
+    if (rc != 0) {
+        free(dump);
+        return -rc;
+    }
+    rc = jitdump_open_file(dump, dir, pid);
+    if (rc != 0) {
+        pthread_mutex_destroy(&dump->lock);
+        free(dump);
+        return rc;
+    }
+    *state = dump;
+    return 0;
+}
+
+/* Writes the unwinding record for a stub at code_addr into buf; returns its
+ * size.  The .eh_frame is laid out where perf inject will put it: right
+ * after the code, at code_addr + align8(code size). */
+static size_t
+build_unwinding(uint8_t *buf, uintptr_t code_addr, uint64_t timestamp)
+{
+    size_t code_size = pt_jitdump_code_size();
+    size_t eh = eh_frame_size();
+    size_t cie = pt_cfi_cie_size();
+    size_t payload = pt_jitdump_unwinding_size();
+    size_t total = round_up(sizeof(struct pt_jitdump_unwinding) + payload, 8);
+    struct pt_jitdump_unwinding rec = {
+        .head = {.id = PT_JIT_CODE_UNWINDING_INFO, .total_size = (uint32_t)total,
+                 .timestamp = timestamp},
+        .unwinding_size = payload,
+        .eh_frame_hdr_size = sizeof(struct pt_eh_frame_hdr),
+        .mapped_size = pt_jitdump_mapped_size(),
+    };
+    memset(buf, 0, total);
+    memcpy(buf, &rec, sizeof(rec));
+    uint8_t *eh_frame = buf + sizeof(rec);
+    uintptr_t eh_addr = code_addr + round_up(code_size, 8);
+    pt_cfi_write_cie(eh_frame, PT_CFI_PCREL4);
+    pt_cfi_write_fde(eh_frame + cie, PT_CFI_PCREL4, eh_addr + cie, eh_addr, code_addr,
+                     code_size);
+    struct pt_eh_frame_hdr hdr = {
+        .version = 1,
+        .eh_frame_ptr_enc = 0x1b, /* DW_EH_PE_pcrel | DW_EH_PE_sdata4 */
+        .fde_count_enc = 0x03,    /* DW_EH_PE_udata4 */
+        .table_enc = 0x3b,        /* DW_EH_PE_datarel | DW_EH_PE_sdata4 */
+        .eh_frame_ptr = -(int32_t)(eh + 4),
+        .fde_count = 1,
+        .initial_loc = -(int32_t)(round_up(code_size, 8) + eh),
+        .fde = -(int32_t)(eh - cie),
+    };
+    memcpy(eh_frame + eh, &hdr, sizeof(hdr));
+    return total;
+}
+
+/* Writes the code-load record into buf; returns its size. */
+static size_t
+build_code_load(uint8_t *buf, const struct jitdump *dump, pid_t pid, uintptr_t code_addr,
+                uint64_t index, const char *name, size_t name_len, uint64_t timestamp)
+{
+    size_t code_size = pt_jitdump_code_size();
+    size_t total = sizeof(struct pt_jitdump_code_load) + name_len + 1 + code_size;
+    struct pt_jitdump_code_load rec = {
+        .head = {.id = PT_JIT_CODE_LOAD, .total_size = (uint32_t)total,
+                 .timestamp = timestamp},
+        .pid = (uint32_t)pid,
+        .tid = (uint32_t)syscall(SYS_gettid),
+        .vma = code_addr,
+        .code_addr = code_addr,
+        .code_size = code_size,
+        .code_index = index,
+    };
+    uint8_t *p = buf;
+    memcpy(p, &rec, sizeof(rec));
+    p += sizeof(rec);
+    memcpy(p, name, name_len);
+    p[name_len] = '\0';
+    p += name_len + 1;
+    memset(p, 0, code_size);
+    memcpy(p, (const void *)code_addr, pt_stub_code_size());
+    /* An odd multiplier keeps distinct indices distinct. */
+    uint64_t salt = dump->salt + index * 0x9E3779B97F4A7C15ull;
+    memcpy(p + code_size - SALT_BYTES, &salt, SALT_BYTES);
+    return total;
+}
+
+#define STACK_BUF 1024
+
+static int
+jitdump_add(void *state, uintptr_t addr, size_t size, const char *name, size_t name_len)
+{
+    (void)size; /* a jitdump describes pt_jitdump_code_size() bytes */
+    struct jitdump *dump = state;
+    size_t escaped_len = pt_escape_name(name, name_len, NULL, 0);
+    size_t need = round_up(sizeof(struct pt_jitdump_unwinding) + pt_jitdump_unwinding_size(), 8)
+                  + sizeof(struct pt_jitdump_code_load) + escaped_len + 1
+                  + pt_jitdump_code_size();
+    uint8_t stack_buf[STACK_BUF];
+    uint8_t *buf = need <= sizeof(stack_buf) ? stack_buf : malloc(need);
+    char *escaped = malloc(escaped_len ? escaped_len : 1);
+    if (buf == NULL || escaped == NULL) {
+        if (buf != stack_buf) {
+            free(buf);
+        }
+        free(escaped);
+        return -ENOMEM;
+    }
+    pt_escape_name(name, name_len, escaped, escaped_len);
+
+    int rc = pthread_mutex_lock(&dump->lock);
+    if (rc == 0) {
+        uint64_t ts = now_ns();
+        size_t len = build_unwinding(buf, addr, ts);
+        len += build_code_load(buf + len, dump, getpid(), addr, dump->next_index++, escaped,
+                               escaped_len, ts);
+        rc = pt_write_fully(dump->fd, buf, len);
+        pthread_mutex_unlock(&dump->lock);
+    }
+    else {
+        rc = -rc;
+    }
+    free(escaped);
+    if (buf != stack_buf) {
+        free(buf);
+    }
+    return rc;
+}
+
+/* Copies into the child's dump the record pairs of inherited stubs.  buf holds
+ * the parent's records (header skipped). */
+static int
+copy_inherited(struct jitdump *dump, const uint8_t *buf, size_t len, pt_keep_fn keep,
+               void *ctx)
+{
+    uint8_t *out = malloc(len ? len : 1);
+    if (out == NULL) {
+        return -ENOMEM;
+    }
+    size_t kept = 0, pos = 0, pending_unwind = 0, pending_len = 0;
+    uint64_t ts = now_ns();
+    pid_t pid = getpid();
+    uint32_t tid = (uint32_t)syscall(SYS_gettid);
+    while (pos + sizeof(struct pt_jitdump_record) <= len) {
+        struct pt_jitdump_record head;
+        memcpy(&head, buf + pos, sizeof(head));
+        if (head.total_size < sizeof(head) || head.total_size > len - pos) {
+            break; /* a record still being written when we forked */
+        }
+        if (head.id == PT_JIT_CODE_UNWINDING_INFO) {
+            pending_unwind = pos;
+            pending_len = head.total_size;
+        }
+        else if (head.id == PT_JIT_CODE_LOAD &&
+                 head.total_size >= sizeof(struct pt_jitdump_code_load)) {
+            struct pt_jitdump_code_load load;
+            memcpy(&load, buf + pos, sizeof(load));
+            if (keep(ctx, (uintptr_t)load.code_addr)) {
+                if (pending_len) {
+                    struct pt_jitdump_record unwind_head;
+                    memcpy(out + kept, buf + pending_unwind, pending_len);
+                    memcpy(&unwind_head, out + kept, sizeof(unwind_head));
+                    unwind_head.timestamp = ts;
+                    memcpy(out + kept, &unwind_head, sizeof(unwind_head));
+                    kept += pending_len;
+                }
+                load.head.timestamp = ts;
+                load.pid = (uint32_t)pid;
+                load.tid = tid;
+                memcpy(out + kept, &load, sizeof(load));
+                memcpy(out + kept + sizeof(load), buf + pos + sizeof(load),
+                       head.total_size - sizeof(load));
+                kept += head.total_size;
+            }
+            pending_len = 0;
+        }
+        pos += head.total_size;
+    }
+    int rc = pt_write_fully(dump->fd, out, kept);
+    free(out);
+    return rc;
+}
+
+static int
+jitdump_after_fork(void *state, const char *dir, pid_t pid, pt_keep_fn keep, void *ctx)
+{
+    struct jitdump *dump = state;
+    int rc = pthread_mutex_init(&dump->lock, NULL);
+    if (rc != 0) {
+        return -rc;
+    }
+    int parent_fd = dump->fd;
+    struct stat st;
+    if (fstat(parent_fd, &st) != 0) {
+        return -errno;
+    }
+    char *parent = NULL;
+    size_t parent_len = 0;
+    rc = pt_read_prefix(parent_fd, (size_t)st.st_size, &parent, &parent_len);
+    close(parent_fd);
+    dump->fd = -1;
+    if (rc != 0) {
+        return rc;
+    }
+    /* The parent's mapping stays: munmap would not tell perf anything, and
+     * the child's own mapping below is what perf inject looks for. */
+    rc = jitdump_open_file(dump, dir, pid);
+    if (rc == 0 && parent_len > sizeof(struct pt_jitdump_header)) {
+        rc = copy_inherited(dump, (const uint8_t *)parent + sizeof(struct pt_jitdump_header),
+                            parent_len - sizeof(struct pt_jitdump_header), keep, ctx);
+    }
+    free(parent);
+    return rc;
+}
+
+static const char *
+jitdump_path(const void *state)
+{
+    return ((const struct jitdump *)state)->path;
+}
+
+static void
+jitdump_close(void *state)
+{
+    struct jitdump *dump = state;
+    if (dump == NULL) {
+        return;
+    }
+    if (dump->marker != NULL) {
+        munmap(dump->marker, dump->marker_len);
+    }
+    if (dump->fd >= 0) {
+        close(dump->fd);
+    }
+    pthread_mutex_destroy(&dump->lock);
+    free(dump);
+}
+
+const struct pt_writer_ops pt_jitdump_writer = {
+    .name = "jitdump",
+    .file_pattern = "jit-%ld.dump",
+    .open = jitdump_open,
+    .add = jitdump_add,
+    .after_fork = jitdump_after_fork,
+    .path = jitdump_path,
+    .close = jitdump_close,
+};
