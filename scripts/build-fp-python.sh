@@ -36,7 +36,7 @@ BUILD_DEPS=(
     libreadline-dev libncurses-dev libgdbm-dev libgdbm-compat-dev
     libexpat1-dev uuid-dev
 )
-REQUIRED_MODULES="ssl _hashlib sqlite3 ctypes zlib bz2 lzma pyexpat _uuid _decimal"
+REQUIRED_MODULES="ssl _hashlib sqlite3 ctypes zlib bz2 lzma pyexpat _elementtree _uuid _decimal"
 OPTIONAL_MODULES="readline curses dbm.gnu dbm.ndbm"
 
 export DEBIAN_FRONTEND=noninteractive
@@ -213,11 +213,9 @@ fetch_source() {
     # Sources) whose pool files the mirror does not have; try the others.
     versions="$(apt-cache showsrc "$SRC_PKG" | awk '/^Version:/ { print $2 }' | sort -u -r -V)"
     [[ -n "$versions" ]] || return 1
+    log "apt-get source $SRC_PKG failed (its files may be missing from the mirror); trying each listed version"
     for v in $versions; do
-        log "apt-get source $SRC_PKG failed; trying version $v"
-        rm -rf -- "${WORK:?}/src"
-        make_src_dir
-        cd "$WORK/src"
+        log "trying apt-get source $SRC_PKG=$v"
         if apt-get source -q "$SRC_PKG=$v" >>"$BUILD_LOG" 2>&1 </dev/null; then
             return 0
         fi
@@ -256,6 +254,19 @@ cd "$SRC_DIR"
 log "regenerating configure (autoconf)"
 rm -rf autom4te.cache
 run_logged "autoconf" autoconf
+
+# Debian's backport of the CVE-2026-4224 fix makes Modules/pyexpat.c include an
+# internal header (pycore_ceval.h).  Debian links pyexpat into the interpreter
+# (built with Py_BUILD_CORE_BUILTIN), but a plain build makes it a shared
+# extension, which then fails to compile ("this header requires Py_BUILD_CORE
+# define") and silently drops pyexpat and _elementtree.  Define
+# Py_BUILD_CORE_MODULE for it, as upstream pyexpat.c does from 3.12 on.
+if grep -q '#include "pycore_' Modules/pyexpat.c && ! grep -q 'Py_BUILD_CORE' Modules/pyexpat.c; then
+    log "patching Modules/pyexpat.c: define Py_BUILD_CORE_MODULE (it includes internal headers)"
+    sed -i '0,/^#include "Python.h"/s//#ifndef Py_BUILD_CORE_BUILTIN\n#  define Py_BUILD_CORE_MODULE 1\n#endif\n#include "Python.h"/' \
+        Modules/pyexpat.c
+    grep -q 'define Py_BUILD_CORE_MODULE' Modules/pyexpat.c || die "could not patch Modules/pyexpat.c"
+fi
 
 # ensurepip: venv seeds pip from the wheels bundled in Lib/ensurepip/_bundled.
 # If the source package ships none, use Debian's wheels (python3-pip-whl,
