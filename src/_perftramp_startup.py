@@ -8,6 +8,7 @@ called.
 What it does:
 - CPython < 3.12: puts activate/deactivate/is_stack_trampoline_active into sys
   (code written for 3.12 runs), and honours -X perf and PYTHONPERFSUPPORT.
+- CPython < 3.13: honours -X perf_jit and PYTHON_PERF_JIT_SUPPORT.
 - Every version: settles -X against the environment as the documentation says
   (-X wins), which CPython 3.13 does not do when both perf and perf_jit appear.
 """

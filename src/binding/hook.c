@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-struct pt_state pt_state = {.extra_index = -1};
+struct pt_state pt_state;
 
 /* The UTF-8 bytes of a str; falls back to escaping lone surrogates, which a
  * file name decoded with surrogateescape may hold. */
@@ -57,30 +57,30 @@ trampoline_name(PyCodeObject *co)
 }
 
 static pt_trampoline
-make_trampoline(PyCodeObject *co)
+make_trampoline(struct pt_backend *backend, PyCodeObject *co)
 {
     void *stub;
     size_t size;
-    if (pt_arena_take_stub(pt_state.arena, &stub, &size) != 0) {
+    if (pt_arena_take_stub(backend->arena, &stub, &size) != 0) {
         return NULL;
     }
-    if (!pt_state.writer_broken) {
+    if (!backend->writer_broken) {
         PyObject *name = trampoline_name(co);
         if (name == NULL) {
             PyErr_Clear();
-            pt_state.write_errors++;
+            backend->write_errors++;
         }
         else {
-            int rc = pt_state.writer->add(pt_state.writer_state, (uintptr_t)stub, size,
+            int rc = backend->writer->add(backend->writer_state, (uintptr_t)stub, size,
                                           PyBytes_AS_STRING(name),
                                           (size_t)PyBytes_GET_SIZE(name));
             if (rc != 0) {
-                pt_state.write_errors++;
+                backend->write_errors++;
             }
             Py_DECREF(name);
         }
     }
-    if (pt_code_set_extra(co, pt_state.extra_index, stub) != 0) {
+    if (pt_code_set_extra(co, backend->extra_index, stub) != 0) {
         /* The stub is lost to this code object but stays named and harmless. */
         PyErr_Clear();
     }
@@ -92,10 +92,11 @@ pt_eval_frame(PT_EVAL_PARAMS)
 {
     _PyFrameEvalFunction next = pt_state.next_eval;
     if (pt_state.active) {
+        struct pt_backend *backend = pt_state.current;
         PyCodeObject *co = pt_frame_code(frame);
         if (co != NULL) {
             void *extra = NULL;
-            if (pt_code_get_extra(co, pt_state.extra_index, &extra) != 0) {
+            if (pt_code_get_extra(co, backend->extra_index, &extra) != 0) {
                 PyErr_Clear();
                 extra = NULL;
             }
@@ -104,7 +105,7 @@ pt_eval_frame(PT_EVAL_PARAMS)
              * exception; naming would disturb it, so that call goes
              * unnamed and the next one makes the trampoline. */
             if (tramp == NULL && !throwflag && !PyErr_Occurred()) {
-                tramp = make_trampoline(co);
+                tramp = make_trampoline(backend, co);
             }
             if (tramp != NULL) {
                 return PT_CALL_TRAMPOLINE(tramp, next);

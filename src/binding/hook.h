@@ -11,24 +11,34 @@
 #include "../core/arena.h"
 #include "../core/writer.h"
 
-struct pt_state {
-    /* co_extra slot holding each code object's stub; requested once per
-     * process (CPython offers only 255 of them) and kept across
-     * deactivation, so a reactivated hook reuses every stub already named. */
+/* One backend: a writer and the stubs it has described.  Each has its own
+ * co_extra slot and arena, because a stub is described in one format only
+ * (and jitdump stubs need wider slots): switching backends gives code
+ * objects new stubs, named in the new backend's file. */
+struct pt_backend {
+    const char *name;
+    const struct pt_writer_ops *writer;
+    size_t slot_bytes; /* 0: packed */
+    /* Requested once per process (CPython offers only 255 slots) and kept
+     * across deactivation, so a reactivated hook reuses every stub already
+     * named. */
     Py_ssize_t extra_index;
     struct pt_arena *arena;
-    const struct pt_writer_ops *writer;
     void *writer_state;
     /* Set when the writer failed (e.g. in a child that could not open its
      * own file): stubs are still used, but no more entries are written. */
     int writer_broken;
+    size_t write_errors;
+};
+
+struct pt_state {
+    struct pt_backend *current; /* the backend making stubs; NULL before any */
     /* The evaluator found when the hook was installed, called through each
      * stub; normally CPython's default, another PEP 523 hook if one came
      * first. */
     _PyFrameEvalFunction next_eval;
     int installed; /* our hook is in the interpreter's chain */
     int active;    /* and it makes trampolines */
-    size_t write_errors;
 };
 
 extern struct pt_state pt_state;

@@ -11,14 +11,40 @@
  */
 #include "compat.h"
 #include "hook.h"
+#include "../core/jitdump.h"
 #include "../core/stub.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* perf looks for maps here and nowhere else. */
 #define PT_MAP_DIR "/tmp"
+/* perf finds a jitdump through the process's mapping of it, wherever it is;
+ * perf inject writes its jitted-PID-N.so files beside it.  The default keeps
+ * them with the maps in /tmp; PERFTRAMP_JITDUMP_DIR puts both elsewhere (for
+ * example a directory that gathers one profiling run). */
+#define PT_JITDUMP_DIR_ENV "PERFTRAMP_JITDUMP_DIR"
+
+static const char *
+backend_dir(const struct pt_backend *backend)
+{
+    if (backend->writer == &pt_jitdump_writer) {
+        const char *dir = getenv(PT_JITDUMP_DIR_ENV);
+        if (dir != NULL && dir[0] != '\0') {
+            return dir;
+        }
+    }
+    return PT_MAP_DIR;
+}
+
+static struct pt_backend backends[] = {
+    {.name = "perf", .writer = &pt_perfmap_writer, .extra_index = -1},
+    {.name = "perf_jit", .writer = &pt_jitdump_writer, .extra_index = -1},
+};
+#define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
 
 static int
 is_main_interpreter(void)
@@ -26,54 +52,72 @@ is_main_interpreter(void)
     return PyThreadState_Get()->interp == PyInterpreterState_Main();
 }
 
-static const struct pt_writer_ops *
-writer_for_backend(const char *backend)
+static struct pt_backend *
+find_backend(const char *name)
 {
-    if (strcmp(backend, "perf") == 0) {
-        return &pt_perfmap_writer;
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        if (strcmp(backends[i].name, name) == 0) {
+            return &backends[i];
+        }
     }
     return NULL;
 }
 
-/* Creates what the hook needs.  Returns 0, -1 with an exception set, or 1 when
- * profiling cannot work here and a warning was issued instead. */
-static int
-ensure_resources(const struct pt_writer_ops *writer)
+static const char *
+open_failure_reason(int rc)
 {
-    if (pt_state.extra_index < 0) {
+    switch (rc) {
+    case -ELOOP:
+        return "it is a symbolic link";
+    case -EPERM:
+        return "it belongs to another user or has other links";
+    case -EINVAL:
+        return "it is not a regular file";
+    default:
+        return strerror(-rc);
+    }
+}
+
+/* Creates what the backend needs.  Returns 0, -1 with an exception set, or 1
+ * when profiling cannot work here and a warning was issued instead. */
+static int
+ensure_resources(struct pt_backend *backend)
+{
+    if (backend->extra_index < 0) {
         Py_ssize_t index = pt_request_code_extra_index();
         if (index < 0) {
             PyErr_SetString(PyExc_RuntimeError,
                             "perftramp: no free co_extra slot on code objects");
             return -1;
         }
-        pt_state.extra_index = index;
+        backend->extra_index = index;
     }
-    if (pt_state.arena == NULL) {
-        int rc = pt_arena_new(&pt_state.arena, 0, 0);
+    if (backend->arena == NULL) {
+        if (backend->writer == &pt_jitdump_writer) {
+            backend->slot_bytes = pt_jitdump_slot_size();
+        }
+        int rc = pt_arena_new(&backend->arena, 0, backend->slot_bytes);
         if (rc != 0) {
             errno = -rc;
             PyErr_SetFromErrno(PyExc_OSError);
             return -1;
         }
     }
-    if (pt_state.writer_state == NULL) {
-        int rc = writer->open(&pt_state.writer_state, PT_MAP_DIR, getpid());
+    if (backend->writer_state == NULL) {
+        const char *dir = backend_dir(backend);
+        int rc = backend->writer->open(&backend->writer_state, dir, getpid());
         if (rc != 0) {
-            const char *why = rc == -ELOOP ? "it is a symbolic link"
-                            : rc == -EPERM ? "it belongs to another user or has other links"
-                            : rc == -EINVAL ? "it is not a regular file"
-                                            : strerror(-rc);
+            char file[64];
+            snprintf(file, sizeof(file), backend->writer->file_pattern, (long)getpid());
             if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
-                                 "perftramp: cannot write %s/perf-%ld.map (%s); "
+                                 "perftramp: cannot write %s/%s (%s); "
                                  "the program runs on without perf profiling support",
-                                 PT_MAP_DIR, (long)getpid(), why) < 0) {
+                                 dir, file, open_failure_reason(rc)) < 0) {
                 return -1;
             }
             return 1;
         }
-        pt_state.writer = writer;
-        pt_state.writer_broken = 0;
+        backend->writer_broken = 0;
     }
     return 0;
 }
@@ -87,13 +131,13 @@ pt_activate(PyObject *Py_UNUSED(module), PyObject *arg)
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
-    const char *backend = PyUnicode_AsUTF8(arg);
-    if (backend == NULL) {
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (name == NULL) {
         return NULL;
     }
-    const struct pt_writer_ops *writer = writer_for_backend(backend);
-    if (writer == NULL) {
-        PyErr_Format(PyExc_ValueError, "invalid backend: %s", backend);
+    struct pt_backend *backend = find_backend(name);
+    if (backend == NULL) {
+        PyErr_Format(PyExc_ValueError, "invalid backend: %s", name);
         return NULL;
     }
     if (!is_main_interpreter()) {
@@ -101,13 +145,14 @@ pt_activate(PyObject *Py_UNUSED(module), PyObject *arg)
                         "perftramp: stack trampolines work in the main interpreter only");
         return NULL;
     }
-    int rc = ensure_resources(writer);
+    int rc = ensure_resources(backend);
     if (rc < 0) {
         return NULL;
     }
     if (rc > 0) {
         Py_RETURN_NONE;
     }
+    pt_state.current = backend;
     if (!pt_state.installed) {
         PyInterpreterState *interp = PyThreadState_Get()->interp;
         pt_state.next_eval = pt_get_eval_frame(interp);
@@ -141,6 +186,15 @@ pt_is_active(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyBool_FromLong(pt_state.active && is_main_interpreter());
 }
 
+static PyObject *
+pt_backend_name(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    if (!pt_state.active) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_FromString(pt_state.current->name);
+}
+
 static int
 inherited_stub(void *ctx, uintptr_t addr)
 {
@@ -150,34 +204,48 @@ inherited_stub(void *ctx, uintptr_t addr)
 static PyObject *
 pt_after_fork_child(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    if (pt_state.arena != NULL) {
-        pt_arena_after_fork(pt_state.arena);
-    }
-    if (pt_state.writer_state == NULL || pt_state.writer_broken) {
-        Py_RETURN_NONE;
-    }
-    int rc = pt_state.writer->after_fork(pt_state.writer_state, PT_MAP_DIR, getpid(),
-                                         inherited_stub, pt_state.arena);
-    if (rc != 0) {
-        pt_state.writer_broken = 1;
-        PySys_FormatStderr("perftramp: process %ld cannot write its own %s (%s); "
-                           "functions it runs will not be named in perf's output\n",
-                           (long)getpid(), pt_state.writer->name, strerror(-rc));
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        struct pt_backend *backend = &backends[i];
+        if (backend->arena != NULL) {
+            pt_arena_after_fork(backend->arena);
+        }
+        if (backend->writer_state == NULL || backend->writer_broken) {
+            continue;
+        }
+        int rc = backend->writer->after_fork(backend->writer_state, backend_dir(backend),
+                                             getpid(),
+                                             inherited_stub, backend->arena);
+        if (rc != 0) {
+            backend->writer_broken = 1;
+            PySys_FormatStderr("perftramp: process %ld cannot write its own %s (%s); "
+                               "functions it runs will not be named in perf's output\n",
+                               (long)getpid(), backend->writer->name,
+                               open_failure_reason(rc));
+        }
     }
     Py_RETURN_NONE;
 }
 
 static PyObject *
-pt_stats(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+pt_stats(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    const char *path = pt_state.writer_state ? pt_state.writer->path(pt_state.writer_state)
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "_stats() takes a backend name");
+        return NULL;
+    }
+    struct pt_backend *backend = find_backend(PyUnicode_AsUTF8(arg));
+    if (backend == NULL) {
+        PyErr_Format(PyExc_ValueError, "invalid backend: %U", arg);
+        return NULL;
+    }
+    const char *path = backend->writer_state ? backend->writer->path(backend->writer_state)
                                              : "";
-    size_t stubs = pt_state.arena ? pt_arena_stub_count(pt_state.arena) : 0;
-    size_t mapped = pt_state.arena ? pt_arena_mapped_bytes(pt_state.arena) : 0;
+    size_t stubs = backend->arena ? pt_arena_stub_count(backend->arena) : 0;
+    size_t mapped = backend->arena ? pt_arena_mapped_bytes(backend->arena) : 0;
     return Py_BuildValue("{s:n,s:n,s:n,s:s,s:n}", "trampolines", (Py_ssize_t)stubs,
                          "arena_bytes", (Py_ssize_t)mapped, "write_errors",
-                         (Py_ssize_t)pt_state.write_errors, "map_path", path,
-                         "extra_index", pt_state.extra_index);
+                         (Py_ssize_t)backend->write_errors, "path", path, "extra_index",
+                         backend->extra_index);
 }
 
 static PyMethodDef pt_methods[] = {
@@ -189,7 +257,9 @@ static PyMethodDef pt_methods[] = {
      "is_active()\n--\n\nWhether perftramp's hook is active."},
     {"_after_fork_child", pt_after_fork_child, METH_NOARGS,
      "Give a forked child its own perf map (registered with os.register_at_fork)."},
-    {"_stats", pt_stats, METH_NOARGS, "Counters for tests and benchmarks."},
+    {"backend", pt_backend_name, METH_NOARGS,
+     "backend()\n--\n\nThe active backend's name, or None."},
+    {"_stats", pt_stats, METH_O, "Counters of one backend, for tests and benchmarks."},
     {NULL, NULL, 0, NULL},
 };
 

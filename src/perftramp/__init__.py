@@ -25,7 +25,9 @@ __all__ = [
 __version__ = "0.1.0"
 
 #: Backend names activate_stack_trampoline() accepts.
-BACKENDS = ("perf",)
+BACKENDS = ("perf", "perf_jit")
+#: Those CPython's own sys.activate_stack_trampoline accepts (3.12, 3.13).
+_CPYTHON_BACKENDS = ("perf",)
 
 _SYS_NAMES = (
     "activate_stack_trampoline",
@@ -65,8 +67,10 @@ def _check_backend(backend):
 def activate_stack_trampoline(backend):
     """Make Python functions visible to perf, with perftramp's backend.
 
-    backend: "perf" writes /tmp/perf-PID.map for frame-pointer unwinding.
-    Activating again is harmless.  If the map cannot be written, a
+    backend: "perf" writes /tmp/perf-PID.map, for perf's frame-pointer
+    unwinding; "perf_jit" writes /tmp/jit-PID.dump with DWARF unwinding
+    information, for `perf record --call-graph dwarf -k 1` followed by
+    `perf inject --jit`.  Activating again (or switching) is harmless.  If the map cannot be written, a
     RuntimeWarning says why and the program runs on unprofiled.
     """
     _check_backend(backend)
@@ -90,7 +94,11 @@ def is_stack_trampoline_active():
 
 def _sys_activate_stack_trampoline(backend):
     """sys.activate_stack_trampoline, made aware of perftramp: CPython's own
-    backend is used, after perftramp's is switched off."""
+    backend where it has one (after perftramp's is switched off), perftramp's
+    for the backends CPython's sys refuses ("perf_jit")."""
+    if isinstance(backend, str) and backend in BACKENDS and backend not in _CPYTHON_BACKENDS:
+        activate_stack_trampoline(backend)
+        return
     _perftramp.deactivate()
     _CPYTHON[0](backend)
 
@@ -124,16 +132,10 @@ def _install_into_sys():
 def _activate_at_startup(backend):
     """Called by the start-up hook with the backend -X / the environment ask
     for, once CPython has done its own start-up activation (3.12+)."""
-    if _CPYTHON is None:
-        if backend not in BACKENDS:
-            sys.stderr.write(
-                "perftramp: backend %r is not available in this version; "
-                "running without perf support\n" % backend
-            )
-            return
+    if _CPYTHON is None or (backend == "perf_jit" and sys.version_info < (3, 13)):
+        # Switches the interpreter lacks (3.12 has no perf_jit).
         activate_stack_trampoline(backend)
-        return
-    if backend == "perf" and _cpython_chose_jit():
+    elif backend == "perf" and _cpython_chose_jit():
         # CPython 3.13 lets any perf_jit switch beat -X perf; the documented
         # order is -X over the environment.  Its own backend cannot be
         # switched here (deactivating and reactivating it while site is

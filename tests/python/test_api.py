@@ -154,3 +154,52 @@ def test_cpython312_startup_then_ours(python):
         print(json.dumps([a, native.is_active(), sys.is_stack_trampoline_active()]))
     """, env={"PYTHONPERFSUPPORT": "1"})
     assert r == [True, False, False]
+
+
+def test_perf_jit_backend_and_switching(python, tmp_path):
+    r = run_json(python, """
+        import json, os, sys, perftramp
+        from perftramp import _perftramp as native
+        out = {"pid": os.getpid()}
+        perftramp.activate_stack_trampoline("perf_jit")
+        def jitted(): return 1
+        jitted()
+        out["b1"] = native.backend()
+        perftramp.activate_stack_trampoline("perf")      # switch
+        def mapped(): return 2
+        mapped()
+        out["b2"] = native.backend()
+        perftramp.activate_stack_trampoline("perf_jit")  # and back
+        jitted()
+        out["b3"] = native.backend()
+        perftramp.deactivate_stack_trampoline()
+        out["b4"] = native.backend()
+        out["jit"] = native._stats("perf_jit")
+        print(json.dumps(out))
+    """, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    assert [r["b1"], r["b2"], r["b3"], r["b4"]] == ["perf_jit", "perf", "perf_jit", None]
+    dump = tmp_path / ("jit-%d.dump" % r["pid"])
+    assert r["jit"]["path"] == str(dump)
+    from test_fork_threads import jitdump_stubs
+    names = set(jitdump_stubs(dump).values())
+    assert "py::jitted:<string>" in names
+    assert "py::mapped:<string>" not in names
+    assert "py::mapped:<string>" in {n for _, _, n in map_entries(r["pid"])}
+    # jitted() was named once: its stub is reused after switching back.
+    assert sorted(jitdump_stubs(dump).values()).count("py::jitted:<string>") == 1
+
+
+@pytest.mark.versions(min=(3, 12))
+def test_sys_activate_perf_jit_uses_perftramp(python, tmp_path):
+    """CPython 3.12 has no perf_jit and 3.13's sys refuses it (gh-141579):
+    with perftramp imported, sys.activate_stack_trampoline("perf_jit") works."""
+    r = run_json(python, """
+        import json, sys, perftramp
+        from perftramp import _perftramp as native
+        sys.activate_stack_trampoline("perf_jit")
+        a = [native.backend(), sys.is_stack_trampoline_active()]
+        sys.activate_stack_trampoline("perf")   # CPython's own again
+        b = [native.backend(), sys.is_stack_trampoline_active()]
+        print(json.dumps([a, b]))
+    """, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    assert r == [["perf_jit", True], [None, True]]

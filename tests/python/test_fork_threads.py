@@ -66,7 +66,7 @@ def test_threads_racing_first_calls(python):
         for t in threads: t.start()
         for t in threads: t.join()
         json.dumps({"warm": [1]})   # its functions get their trampolines now
-        stats = perftramp._perftramp._stats()
+        stats = perftramp._perftramp._stats("perf")
         print(json.dumps({"pid": os.getpid(), "errors": errors, "stats": stats}))
     """)
     assert r["errors"] == []
@@ -93,12 +93,12 @@ def test_activation_churn_with_threads_no_leak(python):
         def step(): return 1
         perftramp.activate_stack_trampoline("perf"); step()
         perftramp.deactivate_stack_trampoline()
-        first = (perftramp._perftramp._stats(), fds())
+        first = (perftramp._perftramp._stats("perf"), fds())
         for _ in range(3000):
             perftramp.activate_stack_trampoline("perf")
             step()
             perftramp.deactivate_stack_trampoline()
-        last = (perftramp._perftramp._stats(), fds())
+        last = (perftramp._perftramp._stats("perf"), fds())
         stop = True
         for t in threads: t.join()
         print(json.dumps({"first": first, "last": last}))
@@ -147,3 +147,74 @@ def test_subinterpreter_gets_clear_error(python):
         "RuntimeError: perftramp: stack trampolines work in the main interpreter only",
     ) or r["result"].startswith("ImportError")
     assert r["still"] is True
+
+
+@pytest.mark.parametrize("backend", ["perf", "perf_jit"])
+def test_in_process_unwinder_walks_through_trampolines(python, backend, tmp_path):
+    """glibc's backtrace() (libgcc's unwinder), called from three Python
+    frames deep, passes through every one of their trampolines."""
+    r, _ = run_json(python, """
+        import ctypes, json, os, perftramp
+        libc = ctypes.CDLL(None)
+        buf = (ctypes.c_void_p * 512)()
+        def inner():
+            return [a or 0 for a in buf[:libc.backtrace(buf, 512)]]
+        def middle(): return inner()
+        def outer(): return middle()
+        perftramp.activate_stack_trampoline(%r)
+        outer()
+        addresses = outer()
+        print(json.dumps({"pid": os.getpid(), "frames": addresses}))
+    """ % backend, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    if backend == "perf":
+        stubs = {start: name for start, _, name in map_entries(r["pid"])}
+    else:
+        stubs = jitdump_stubs(tmp_path / ("jit-%d.dump" % r["pid"]))
+    # A return address into a stub lies just past its call instruction.
+    seen = [name for addr in r["frames"] for start, name in stubs.items()
+            if start < addr <= start + 16]
+    ours = [n for n in seen if n.startswith(("py::inner:", "py::middle:", "py::outer:"))]
+    assert ours == ["py::inner:<string>", "py::middle:<string>", "py::outer:<string>"], seen
+    # and on past them: the frames that called outer() (the module's code,
+    # entered before activation, so without a trampoline) and main's callers.
+    last = max(i for i, addr in enumerate(r["frames"])
+               if any(start < addr <= start + 16 for start in stubs))
+    assert len(r["frames"]) - last > 3
+
+
+def jitdump_stubs(path):
+    """{code_addr: name} of a jitdump's code-load records."""
+    import struct
+    data = path.read_bytes()
+    pos, out = 40, {}
+    while pos + 16 <= len(data):
+        rid, size = struct.unpack_from("<II", data, pos)
+        if rid == 0:
+            addr = struct.unpack_from("<Q", data, pos + 32)[0]
+            end = data.index(b"\0", pos + 56)
+            out[addr] = data[pos + 56:end].decode()
+        pos += size
+    return out
+
+
+def test_fork_child_has_its_own_jitdump(python, tmp_path):
+    r, _ = run_json(python, """
+        import json, os, perftramp
+        perftramp.activate_stack_trampoline("perf_jit")
+        def before_fork(): return 1
+        before_fork()
+        pid = os.fork()
+        if pid == 0:
+            def in_child(): return 2
+            in_child()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(json.dumps({"parent": os.getpid(), "child": pid}))
+    """, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    child = jitdump_stubs(tmp_path / ("jit-%d.dump" % r["child"]))
+    parent = jitdump_stubs(tmp_path / ("jit-%d.dump" % r["parent"]))
+    by_name = {v: k for k, v in child.items()}
+    assert "py::before_fork:<string>" in by_name
+    assert "py::in_child:<string>" in by_name
+    assert "py::in_child:<string>" not in parent.values()
+    assert by_name["py::before_fork:<string>"] in parent

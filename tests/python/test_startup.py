@@ -70,3 +70,27 @@ def test_sys_call_beats_x_option(python):
                        "import sys; sys.deactivate_stack_trampoline(); "
                        "print(sys.is_stack_trampoline_active())"])
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.versions(below=(3, 13))  # 3.13 has these switches itself
+@pytest.mark.parametrize("how", ["x-option", "env", "x-beats-env"])
+def test_perf_jit_switches(python, how, tmp_path):
+    env = {"PERFTRAMP_JITDUMP_DIR": str(tmp_path)}
+    xopts = []
+    if how == "x-option":
+        xopts = ["perf_jit"]
+    elif how == "env":
+        env["PYTHON_PERF_JIT_SUPPORT"] = "1"
+    else:
+        xopts = ["perf_jit"]
+        env["PYTHONPERFSUPPORT"] = "1"   # -X perf_jit wins over it
+    r, err = probe(python, xopts, env=env)
+    assert r["active"] is True
+    assert err == ""
+    dump = tmp_path / ("jit-%d.dump" % r["pid"])
+    from test_fork_threads import jitdump_stubs
+    assert "py::probe_function:<string>" in jitdump_stubs(dump).values()
+    if python.version >= (3, 12) and how == "x-beats-env":
+        # CPython's own perf backend, started by the environment, was
+        # switched off: its map does not name functions run after start-up.
+        assert not named_in_map(r["pid"])
