@@ -138,7 +138,10 @@ def check_unwritable_tmp(python, how):
         args = "-c \"%s\"" % code
     else:
         args = "-X perf -c \"%s\"" % code
-    script = "mount -t tmpfs -o ro tmpfs /tmp && exec %s %s" % (python.exe, args)
+    # /tmp itself, read-only (the interpreter may live under /tmp, so it is
+    # not hidden behind an empty mount).
+    script = ("mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp && exec %s %s"
+              % (python.exe, args))
     out = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
