@@ -1,0 +1,66 @@
+"""How often perf shows the whole Python chain, per interpreter and backend.
+
+    python benchmarks/chain_quality.py            # every interpreter the tests use
+
+Records the seed document's example (20M iterations) with real perf, as the
+end-to-end tests do, and prints, per interpreter and backend, the samples
+inside foo and the share of them whose Python frames read
+foo < bar < baz < <module>.  "perf" uses frame-pointer unwinding (-g) and so
+needs a frame-pointer interpreter; "perf_jit" uses DWARF unwinding and perf
+inject --jit.
+"""
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+
+import conftest  # noqa: E402  (interpreter discovery and venvs)
+from perfscript import chain_ok, samples  # noqa: E402
+
+RUN = ("import runpy, sys, perftramp\n"
+       "perftramp.activate_stack_trampoline(sys.argv[2])\n"
+       "runpy.run_path(sys.argv[1], run_name='__main__')\n")
+
+
+def measure(python, backend, work):
+    script = work / "my_script.py"
+    script.write_text((ROOT / "examples" / "my_script.py").read_text()
+                      .replace("baz(1000000)", "baz(20000000)"))
+    data = work / "perf.data"
+    graph = ["-g"] if backend == "perf" else ["-k", "1", "--call-graph", "dwarf"]
+    env = dict(conftest.os.environ, PERFTRAMP_JITDUMP_DIR=str(work))
+    subprocess.run(["perf", "record", "-q", "-F", "999"] + graph + ["-o", str(data), "--",
+                    python.exe, "-c", RUN, str(script), backend],
+                   check=True, env=env, capture_output=True)
+    if backend == "perf_jit":
+        jit = work / "perf.jit.data"
+        subprocess.run(["perf", "inject", "-i", str(data), "--jit", "-o", str(jit)],
+                       check=True, capture_output=True)
+        data = jit
+    got = samples(data)
+    foo = [s for s in got if any(f.startswith("py::foo:") for f in s)]
+    chain = ["py::%s:%s" % (f, script) for f in ("foo", "bar", "baz", "<module>")]
+    good = sum(chain_ok(s, chain) for s in foo)
+    return len(got), len(foo), good
+
+
+def main():
+    print("| interpreter | frame pointers | backend | samples | in foo | whole chain |")
+    print("|---|---|---|---|---|---|")
+    for interp in conftest.INTERPRETERS:
+        python = conftest.Interpreter(interp.label, interp.base, interp.version,
+                                      interp.frame_pointers, conftest._make_venv(interp))
+        for backend in ("perf", "perf_jit"):
+            with tempfile.TemporaryDirectory() as tmp:
+                total, foo, good = measure(python, backend, Path(tmp))
+            share = "%.1f%%" % (100.0 * good / foo) if foo else "-"
+            print("| %s | %s | %s | %d | %d | %s |" % (
+                interp.label, "yes" if interp.frame_pointers else "no", backend, total, foo,
+                share), flush=True)
+
+
+if __name__ == "__main__":
+    main()
