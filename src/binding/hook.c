@@ -114,3 +114,28 @@ pt_eval_frame(PT_EVAL_PARAMS)
     }
     return next(PT_EVAL_ARGS);
 }
+
+/* The floor for benchmarks: a PEP 523 hook that only calls the evaluator it
+ * replaced.  On 3.11+ installing any hook turns off inlined Python-to-Python
+ * calls, so no trampoline can cost less than this. */
+static _PyFrameEvalFunction floor_next;
+
+static PyObject *
+pt_floor_eval_frame(PT_EVAL_PARAMS)
+{
+    return floor_next(PT_EVAL_ARGS);
+}
+
+int
+pt_floor_set(PyInterpreterState *interp, int on)
+{
+    _PyFrameEvalFunction current = pt_get_eval_frame(interp);
+    if (on && current != pt_floor_eval_frame) {
+        floor_next = current;
+        pt_set_eval_frame(interp, pt_floor_eval_frame);
+    }
+    else if (!on && current == pt_floor_eval_frame) {
+        pt_set_eval_frame(interp, floor_next);
+    }
+    return 0;
+}

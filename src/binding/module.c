@@ -248,6 +248,21 @@ pt_stats(PyObject *Py_UNUSED(module), PyObject *arg)
                          backend->extra_index);
 }
 
+static PyObject *
+pt_floor(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) {
+        return NULL;
+    }
+    if (on && pt_state.installed) {
+        PyErr_SetString(PyExc_RuntimeError, "perftramp's hook is installed");
+        return NULL;
+    }
+    pt_floor_set(PyThreadState_Get()->interp, on);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef pt_methods[] = {
     {"activate", pt_activate, METH_O,
      "activate(backend)\n--\n\nInstall perftramp's trampoline hook with the given backend."},
@@ -259,6 +274,8 @@ static PyMethodDef pt_methods[] = {
      "Give a forked child its own perf map (registered with os.register_at_fork)."},
     {"backend", pt_backend_name, METH_NOARGS,
      "backend()\n--\n\nThe active backend's name, or None."},
+    {"_floor", pt_floor, METH_O,
+     "Install (True) or remove the no-op eval-frame hook benchmarks compare with."},
     {"_stats", pt_stats, METH_O, "Counters of one backend, for tests and benchmarks."},
     {NULL, NULL, 0, NULL},
 };

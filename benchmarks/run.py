@@ -1,0 +1,184 @@
+"""The benchmark suite: perftramp beside CPython's own perf support.
+
+    python benchmarks/run.py                 # regenerates benchmarks/RESULTS.md
+    python benchmarks/run.py --rounds 3 --python pyenv-3.12.1 --workload fib
+
+For every interpreter (those the tests use, each with perftramp installed in
+its venv) and every workload, each configuration is run in a fresh process,
+the configurations interleaved round by round so that drift in the machine
+hits them alike; a figure is the median over the rounds, and every ratio is
+taken against "off" measured in the same rounds.
+
+Configurations: off; floor (a no-op PEP 523 hook, the least any trampoline
+can cost); perftramp-perf and perftramp-perf_jit; cpython-perf (3.12+) and
+cpython-perf_jit (3.13+), CPython's own.  Workloads: see workloads.py; the
+"register" workload calls 50,000 freshly made functions once each.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+
+import conftest  # noqa: E402  (interpreter discovery and venvs)
+
+CALL_HEAVY = ["fib", "methods", "closures", "generators"]
+WORKLOADS = CALL_HEAVY + ["mix", "register"]
+
+
+def configs_for(version):
+    configs = ["off", "floor", "perftramp-perf", "perftramp-perf_jit"]
+    if version >= (3, 12):
+        configs.append("cpython-perf")
+    if version >= (3, 13):
+        configs.append("cpython-perf_jit")
+    return configs
+
+
+def run_one(python, config, workload, tmp):
+    argv = [python.exe]
+    if config == "cpython-perf":
+        argv += ["-X", "perf"]
+    elif config == "cpython-perf_jit":
+        argv += ["-X", "perf_jit"]
+    env = dict(os.environ, PERFTRAMP_JITDUMP_DIR=tmp)
+    for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT"):
+        env.pop(name, None)
+    out = subprocess.run(argv + [str(HERE / "workloads.py"), config, workload], env=env,
+                         capture_output=True, text=True, cwd=tmp, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError("%s %s %s failed:\n%s" % (python.label, config, workload,
+                                                     out.stderr))
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    pid = result["pid"]
+    for path in ("/tmp/perf-%d.map" % pid, "/tmp/jit-%d.dump" % pid,
+                 os.path.join(tmp, "jit-%d.dump" % pid)):
+        if os.path.exists(path):
+            result.setdefault("file_bytes", os.path.getsize(path))
+            os.unlink(path)
+    return result
+
+
+def measure(python, workloads, rounds):
+    configs = configs_for(python.version)
+    samples = {(w, c): [] for w in workloads for c in configs}
+    extra = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for w in workloads:
+                # rotate the order each round
+                order = configs[r % len(configs):] + configs[:r % len(configs)]
+                for c in order:
+                    res = run_one(python, c, w, tmp)
+                    samples[(w, c)].append(res["seconds"])
+                    extra[(w, c)] = res
+    medians = {k: statistics.median(v) for k, v in samples.items()}
+    return configs, medians, extra
+
+
+def fmt_ratio(x):
+    return "%.2f×" % x
+
+
+def machine():
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    perf = subprocess.run(["perf", "version"], capture_output=True, text=True).stdout.strip() \
+        if shutil.which("perf") else "perf not installed"
+    return "%s, %d cores, Linux %s, %s" % (model or platform.machine(), os.cpu_count(),
+                                            platform.release(), perf)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--python", action="append", help="interpreter label(s), e.g. pyenv-3.12.1")
+    ap.add_argument("--workload", action="append", choices=WORKLOADS)
+    ap.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    args = ap.parse_args()
+    workloads = args.workload or WORKLOADS
+    interps = [i for i in conftest.INTERPRETERS if not args.python or i.label in args.python]
+
+    lines = []
+    summary = []
+    for interp in interps:
+        python = conftest.Interpreter(interp.label, interp.base, interp.version,
+                                      interp.frame_pointers, conftest._make_venv(interp))
+        print("benchmarks: %s" % python.label, file=sys.stderr, flush=True)
+        configs, med, extra = measure(python, workloads, args.rounds)
+        others = [c for c in configs if c != "off"]
+        lines.append("\n### %s\n" % python.label)
+        lines.append("| workload | off (s) | " + " | ".join(others) + " |")
+        lines.append("|---|---|" + "---|" * len(others))
+        for w in workloads:
+            if w == "register":
+                continue
+            off = med[(w, "off")]
+            cells = [fmt_ratio(med[(w, c)] / off) for c in others]
+            lines.append("| %s | %.4f | %s |" % (w, off, " | ".join(cells)))
+            summary.append((python.label, w, {c: med[(w, c)] / off for c in others}))
+        if "register" in workloads:
+            off = med[("register", "off")]
+            n = extra[("register", "off")]["functions"]
+            cells = []
+            for c in others:
+                per = (med[("register", c)] - off) / n * 1e9
+                cells.append("%.0f ns" % per)
+            lines.append("| register: extra time per fresh function (%d) | %.4f | %s |"
+                         % (n, off, " | ".join(cells)))
+            cells = []
+            for c in others:
+                b = extra[("register", c)].get("file_bytes")
+                cells.append("%.0f B" % (b / n) if b else "-")
+            lines.append("| register: map/dump bytes per function | - | %s |"
+                         % " | ".join(cells))
+            cells = []
+            for c in others:
+                st = extra[("register", c)].get("stats")
+                if st and st["trampolines"]:
+                    cells.append("%d B" % st["arena_bytes_per_trampoline"]
+                                 if "arena_bytes_per_trampoline" in st else
+                                 "%.0f B" % (st["arena_bytes"] / st["trampolines"]))
+                else:
+                    cells.append("-")
+            lines.append("| register: arena bytes per trampoline | - | %s |"
+                         % " | ".join(cells))
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = [
+        "# Benchmark results",
+        "",
+        "Generated by `python benchmarks/run.py --rounds %d` on %s." % (args.rounds, now),
+        "",
+        "Machine: %s." % machine(),
+        "",
+        "Each cell is the median time with that configuration divided by the median",
+        "time with nothing switched on (\"off\"), same interpreter, same rounds; every",
+        "process measures the workload once after a warm-up call (so trampolines are",
+        "made before the clock starts).  `floor` is a no-op PEP 523 hook: no",
+        "trampoline can cost less.  `cpython-*` are CPython's own `-X perf` /",
+        "`-X perf_jit`.  The register rows give the extra time for a first call to",
+        "each of 50,000 fresh functions (a trampoline and a map/dump entry each).",
+    ]
+    Path(args.output).write_text("\n".join(head + lines) + "\n")
+    print("\n".join(head + lines))
+
+
+if __name__ == "__main__":
+    main()
