@@ -143,6 +143,23 @@ pt_code_set_extra(PyCodeObject *co, Py_ssize_t index, void *extra)
 #endif
 }
 
+/* The hot path reads a code object's extra slot directly: the API function
+ * is an out-of-line call that re-checks the type on every Python call.  The
+ * co_extra layout (Objects/codeobject.c, _PyCodeObjectExtra) has been
+ * { Py_ssize_t ce_size; void *ce_extras[]; } since PEP 523 (3.6) through
+ * 3.13; module.c checks it against the API once before relying on it. */
+typedef struct {
+    Py_ssize_t ce_size;
+    void *ce_extras[1];
+} pt_code_extra_layout;
+
+static inline void *
+pt_code_extra_fast(PyCodeObject *co, Py_ssize_t index)
+{
+    pt_code_extra_layout *extra = (pt_code_extra_layout *)co->co_extra;
+    return (extra != NULL && index < extra->ce_size) ? extra->ce_extras[index] : NULL;
+}
+
 static inline PyObject *
 pt_code_qualname(PyCodeObject *co)
 {

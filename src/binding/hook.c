@@ -10,51 +10,60 @@
  */
 #include "hook.h"
 
-#include <string.h>
 
 struct pt_state pt_state;
 
-/* The UTF-8 bytes of a str; falls back to escaping lone surrogates, which a
- * file name decoded with surrogateescape may hold. */
-static PyObject *
-utf8_bytes(PyObject *text)
+/* Points *out at the UTF-8 text of a str, without copying where CPython
+ * caches it (always for ASCII).  A str holding lone surrogates (a file name
+ * decoded with surrogateescape) has no UTF-8 form: *keep then receives a
+ * bytes object with them backslash-escaped, for the caller to release. */
+static int
+utf8_text(PyObject *text, const char **out, size_t *len, PyObject **keep)
 {
+    *keep = NULL;
     if (text == NULL || !PyUnicode_Check(text)) {
-        return PyBytes_FromString("?");
+        *out = "?";
+        *len = 1;
+        return 0;
     }
-    PyObject *bytes = PyUnicode_AsUTF8String(text);
-    if (bytes == NULL) {
+    Py_ssize_t n;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &n);
+    if (utf8 == NULL) {
         PyErr_Clear();
-        bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+        *keep = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+        if (*keep == NULL) {
+            return -1;
+        }
+        utf8 = PyBytes_AS_STRING(*keep);
+        n = PyBytes_GET_SIZE(*keep);
     }
-    return bytes;
+    *out = utf8;
+    *len = (size_t)n;
+    return 0;
 }
 
-/* "py::QUALNAME:FILENAME", the names CPython's own perf support writes.
- * Built by length, not by format: a name may hold a NUL byte. */
-static PyObject *
-trampoline_name(PyCodeObject *co)
+/* Describes the stub as "py::QUALNAME:FILENAME", the names CPython's own perf
+ * support writes. */
+static void
+describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
 {
-    PyObject *qualname = utf8_bytes(pt_code_qualname(co));
-    PyObject *filename = qualname ? utf8_bytes(co->co_filename) : NULL;
-    if (filename == NULL) {
-        Py_XDECREF(qualname);
-        return NULL;
+    struct pt_name name = {.part = {"py::", NULL, ":", NULL}, .len = {4, 0, 1, 0}, .count = 4};
+    PyObject *keep_qualname = NULL, *keep_filename = NULL;
+    if (utf8_text(pt_code_qualname(co), &name.part[1], &name.len[1], &keep_qualname) != 0 ||
+        utf8_text(co->co_filename, &name.part[3], &name.len[3], &keep_filename) != 0) {
+        PyErr_Clear();
+        backend->write_errors++;
     }
-    Py_ssize_t qlen = PyBytes_GET_SIZE(qualname);
-    Py_ssize_t flen = PyBytes_GET_SIZE(filename);
-    PyObject *name = PyBytes_FromStringAndSize(NULL, 4 + qlen + 1 + flen);
-    if (name != NULL) {
-        char *p = PyBytes_AS_STRING(name);
-        memcpy(p, "py::", 4);
-        memcpy(p + 4, PyBytes_AS_STRING(qualname), (size_t)qlen);
-        p[4 + qlen] = ':';
-        memcpy(p + 5 + qlen, PyBytes_AS_STRING(filename), (size_t)flen);
+    else if (backend->writer->add(backend->writer_state, (uintptr_t)stub, size, &name) != 0) {
+        backend->write_errors++;
     }
-    Py_DECREF(qualname);
-    Py_DECREF(filename);
-    return name;
+    Py_XDECREF(keep_qualname);
+    Py_XDECREF(keep_filename);
 }
+
+/* Whether pt_code_extra_fast() may be used: cleared if it ever disagrees
+ * with the API (see compat.h). */
+static int fast_extra_ok = 1;
 
 static pt_trampoline
 make_trampoline(struct pt_backend *backend, PyCodeObject *co)
@@ -65,42 +74,40 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
         return NULL;
     }
     if (!backend->writer_broken) {
-        PyObject *name = trampoline_name(co);
-        if (name == NULL) {
-            PyErr_Clear();
-            backend->write_errors++;
-        }
-        else {
-            int rc = backend->writer->add(backend->writer_state, (uintptr_t)stub, size,
-                                          PyBytes_AS_STRING(name),
-                                          (size_t)PyBytes_GET_SIZE(name));
-            if (rc != 0) {
-                backend->write_errors++;
-            }
-            Py_DECREF(name);
-        }
+        describe(backend, co, stub, size);
     }
     if (pt_code_set_extra(co, backend->extra_index, stub) != 0) {
         /* The stub is lost to this code object but stays named and harmless. */
         PyErr_Clear();
     }
+    else if (pt_code_extra_fast(co, backend->extra_index) != stub) {
+        fast_extra_ok = 0;
+    }
     return (pt_trampoline)stub;
+}
+
+static void *
+lookup(PyCodeObject *co, Py_ssize_t index)
+{
+    if (fast_extra_ok) {
+        return pt_code_extra_fast(co, index);
+    }
+    void *extra = NULL;
+    if (pt_code_get_extra(co, index, &extra) != 0) {
+        PyErr_Clear();
+        extra = NULL;
+    }
+    return extra;
 }
 
 PyObject *
 pt_eval_frame(PT_EVAL_PARAMS)
 {
-    _PyFrameEvalFunction next = pt_state.next_eval;
-    if (pt_state.active) {
-        struct pt_backend *backend = pt_state.current;
+    struct pt_backend *backend = pt_state.current;
+    if (backend != NULL) {
         PyCodeObject *co = pt_frame_code(frame);
         if (co != NULL) {
-            void *extra = NULL;
-            if (pt_code_get_extra(co, backend->extra_index, &extra) != 0) {
-                PyErr_Clear();
-                extra = NULL;
-            }
-            pt_trampoline tramp = (pt_trampoline)extra;
+            pt_trampoline tramp = (pt_trampoline)lookup(co, backend->extra_index);
             /* A first call that throws into a generator may carry a pending
              * exception; naming would disturb it, so that call goes
              * unnamed and the next one makes the trampoline. */
@@ -108,11 +115,11 @@ pt_eval_frame(PT_EVAL_PARAMS)
                 tramp = make_trampoline(backend, co);
             }
             if (tramp != NULL) {
-                return PT_CALL_TRAMPOLINE(tramp, next);
+                return PT_CALL_TRAMPOLINE(tramp, pt_state.next_eval);
             }
         }
     }
-    return next(PT_EVAL_ARGS);
+    return pt_state.next_eval(PT_EVAL_ARGS);
 }
 
 /* The floor for benchmarks: a PEP 523 hook that only calls the evaluator it

@@ -32,13 +32,14 @@ struct pt_backend {
 };
 
 struct pt_state {
-    struct pt_backend *current; /* the backend making stubs; NULL before any */
+    /* The backend making and calling stubs; NULL while inactive (the hook,
+     * if still installed, then passes every call straight through). */
+    struct pt_backend *current;
     /* The evaluator found when the hook was installed, called through each
      * stub; normally CPython's default, another PEP 523 hook if one came
      * first. */
     _PyFrameEvalFunction next_eval;
     int installed; /* our hook is in the interpreter's chain */
-    int active;    /* and it makes trampolines */
 };
 
 extern struct pt_state pt_state;

@@ -78,6 +78,13 @@ open_failure_reason(int rc)
     }
 }
 
+/* Whether a forked child inherited the stub at addr (for its own file). */
+static int
+inherited_stub(void *ctx, uintptr_t addr)
+{
+    return pt_arena_owns(ctx, addr);
+}
+
 /* Creates what the backend needs.  Returns 0, -1 with an exception set, or 1
  * when profiling cannot work here and a warning was issued instead. */
 static int
@@ -105,7 +112,8 @@ ensure_resources(struct pt_backend *backend)
     }
     if (backend->writer_state == NULL) {
         const char *dir = backend_dir(backend);
-        int rc = backend->writer->open(&backend->writer_state, dir, getpid());
+        int rc = backend->writer->open(&backend->writer_state, dir, getpid(), inherited_stub,
+                                       backend->arena);
         if (rc != 0) {
             char file[64];
             snprintf(file, sizeof(file), backend->writer->file_pattern, (long)getpid());
@@ -152,14 +160,13 @@ pt_activate(PyObject *Py_UNUSED(module), PyObject *arg)
     if (rc > 0) {
         Py_RETURN_NONE;
     }
-    pt_state.current = backend;
     if (!pt_state.installed) {
         PyInterpreterState *interp = PyThreadState_Get()->interp;
         pt_state.next_eval = pt_get_eval_frame(interp);
         pt_set_eval_frame(interp, pt_eval_frame);
         pt_state.installed = 1;
     }
-    pt_state.active = 1;
+    pt_state.current = backend;
     Py_RETURN_NONE;
 }
 
@@ -169,7 +176,7 @@ pt_deactivate(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     if (!is_main_interpreter()) {
         Py_RETURN_NONE;
     }
-    pt_state.active = 0;
+    pt_state.current = NULL;
     PyInterpreterState *interp = PyThreadState_Get()->interp;
     /* Another hook installed after ours keeps ours in its chain; ours then
      * stays there, inactive, passing every call straight through. */
@@ -183,22 +190,16 @@ pt_deactivate(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 static PyObject *
 pt_is_active(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(pt_state.active && is_main_interpreter());
+    return PyBool_FromLong(pt_state.current != NULL && is_main_interpreter());
 }
 
 static PyObject *
 pt_backend_name(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    if (!pt_state.active) {
+    if (pt_state.current == NULL) {
         Py_RETURN_NONE;
     }
     return PyUnicode_FromString(pt_state.current->name);
-}
-
-static int
-inherited_stub(void *ctx, uintptr_t addr)
-{
-    return pt_arena_owns(ctx, addr);
 }
 
 static PyObject *
@@ -212,9 +213,7 @@ pt_after_fork_child(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
         if (backend->writer_state == NULL || backend->writer_broken) {
             continue;
         }
-        int rc = backend->writer->after_fork(backend->writer_state, backend_dir(backend),
-                                             getpid(),
-                                             inherited_stub, backend->arena);
+        int rc = backend->writer->after_fork(backend->writer_state);
         if (rc != 0) {
             backend->writer_broken = 1;
             PySys_FormatStderr("perftramp: process %ld cannot write its own %s (%s); "
@@ -323,11 +322,31 @@ register_fork_handler(PyObject *module)
     return 0;
 }
 
+/* At the very end of a normal exit, after the last Python code ran: the
+ * writers trim what they reserved (a perf map's unused window).  Stubs stay
+ * mapped; the process is about to go. */
+static void
+close_writers(void)
+{
+    pt_state.current = NULL;
+    for (size_t i = 0; i < N_BACKENDS; i++) {
+        if (backends[i].writer_state != NULL) {
+            backends[i].writer->close(backends[i].writer_state);
+            backends[i].writer_state = NULL;
+        }
+    }
+}
+
 PT_MODINIT_FUNC
 PyInit__perftramp(void)
 {
     PyObject *module = PyModule_Create(&pt_module);
     if (module == NULL) {
+        return NULL;
+    }
+    if (Py_AtExit(close_writers) != 0) {
+        Py_DECREF(module);
+        PyErr_SetString(PyExc_RuntimeError, "perftramp: no room for an exit function");
         return NULL;
     }
     if (PyModule_AddStringConstant(module, "ARCH", PT_STUB_ARCH) < 0 ||

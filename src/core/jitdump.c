@@ -14,13 +14,14 @@
  * 8-byte salt unique to this process and stub.  The salt covers padding after
  * the stub's last instruction, which never runs; the live code is untouched.
  *
- * Fork: after_fork() starts the child's own dump and copies into it, with the
- * child's pid and the current time, the record pairs of every inherited stub.
+ * Fork: see outfile.h.  The child's own dump starts with the record pairs of
+ * every stub it inherited, with the child's pid and the current time.
  */
 #include "cfi.h"
 #include "escape.h"
 #include "fileio.h"
 #include "jitdump.h"
+#include "outfile.h"
 #include "stub.h"
 #include "writer.h"
 
@@ -76,13 +77,11 @@ pt_jitdump_slot_size(void)
 }
 
 struct jitdump {
-    pthread_mutex_t lock;
-    int fd;
+    struct pt_outfile file;
     void *marker; /* the executable mapping that tells perf about the file */
     size_t marker_len;
     uint64_t next_index;
     uint64_t salt;
-    char path[PATH_MAX];
 };
 
 static uint64_t
@@ -104,33 +103,25 @@ header_is_ours(int fd, pid_t pid)
            h.elf_mach == pt_stub_cfi.elf_machine && h.pid == (uint32_t)pid;
 }
 
-/* Opens (or continues) the dump of `pid` and maps it.  A dump this process
- * already started (CPython 3.13's own backend writes the same file) is
- * appended to; one left by an earlier process with the same pid is
- * restarted. */
+/* Readies the freshly opened file: a dump this process already started
+ * (CPython 3.13's own backend writes the same file) is continued, one left
+ * by an earlier process with the same pid restarted; then maps it, which is
+ * how perf record notices it. */
 static int
-jitdump_open_file(struct jitdump *dump, const char *dir, pid_t pid)
+start_dump(struct jitdump *dump, pid_t pid)
 {
-    int n = snprintf(dump->path, sizeof(dump->path), "%s/jit-%ld.dump", dir, (long)pid);
-    if (n < 0 || (size_t)n >= sizeof(dump->path)) {
-        return -ENAMETOOLONG;
-    }
-    int fd = pt_open_private(dump->path);
-    if (fd < 0) {
-        return fd;
-    }
+    int fd = dump->file.fd;
     struct stat st;
-    int rc = 0;
     if (fstat(fd, &st) != 0) {
-        rc = -errno;
+        return -errno;
     }
-    else if (st.st_size > 0 && !header_is_ours(fd, pid)) {
+    if (st.st_size > 0 && !header_is_ours(fd, pid)) {
         if (ftruncate(fd, 0) != 0) {
-            rc = -errno;
+            return -errno;
         }
         st.st_size = 0;
     }
-    if (rc == 0 && st.st_size == 0) {
+    if (st.st_size == 0) {
         struct timespec wall;
         clock_gettime(CLOCK_REALTIME, &wall);
         struct pt_jitdump_header h = {
@@ -141,43 +132,43 @@ jitdump_open_file(struct jitdump *dump, const char *dir, pid_t pid)
             .pid = (uint32_t)pid,
             .timestamp = (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u,
         };
-        rc = pt_write_fully(fd, &h, sizeof(h));
-    }
-    if (rc == 0) {
-        long page = sysconf(_SC_PAGESIZE);
-        void *marker = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
-        if (marker == MAP_FAILED) {
-            rc = -errno;
-        }
-        else {
-            dump->marker = marker;
-            dump->marker_len = (size_t)page;
+        int rc = pt_write_fully(fd, &h, sizeof(h));
+        if (rc != 0) {
+            return rc;
         }
     }
-    if (rc != 0) {
-        close(fd);
-        return rc;
+    long page = sysconf(_SC_PAGESIZE);
+    void *marker = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    if (marker == MAP_FAILED) {
+        return -errno;
     }
-    dump->fd = fd;
+    dump->marker = marker;
+    dump->marker_len = (size_t)page;
     dump->salt = ((uint64_t)pid << 32) ^ now_ns();
     return 0;
 }
 
 static int
-jitdump_open(void **state, const char *dir, pid_t pid)
+jitdump_open(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *keep_ctx)
 {
     struct jitdump *dump = calloc(1, sizeof(*dump));
     if (dump == NULL) {
         return -ENOMEM;
     }
-    int rc = pthread_mutex_init(&dump->lock, NULL);
+    int rc = pthread_mutex_init(&dump->file.lock, NULL);
     if (rc != 0) {
         free(dump);
         return -rc;
     }
-    rc = jitdump_open_file(dump, dir, pid);
+    rc = pt_outfile_open(&dump->file, dir, "jit-%ld.dump", pid, keep, keep_ctx);
+    if (rc == 0) {
+        rc = start_dump(dump, pid);
+        if (rc != 0) {
+            pt_outfile_close(&dump->file);
+        }
+    }
     if (rc != 0) {
-        pthread_mutex_destroy(&dump->lock);
+        pthread_mutex_destroy(&dump->file.lock);
         free(dump);
         return rc;
     }
@@ -257,12 +248,17 @@ build_code_load(uint8_t *buf, const struct jitdump *dump, pid_t pid, uintptr_t c
 
 #define STACK_BUF 1024
 
+static int move_to_child(struct jitdump *dump);
+
 static int
-jitdump_add(void *state, uintptr_t addr, size_t size, const char *name, size_t name_len)
+jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name)
 {
     (void)size; /* a jitdump describes pt_jitdump_code_size() bytes */
     struct jitdump *dump = state;
-    size_t escaped_len = pt_escape_name(name, name_len, NULL, 0);
+    size_t escaped_len = 0;
+    for (int i = 0; i < name->count; i++) {
+        escaped_len += pt_escape_name(name->part[i], name->len[i], NULL, 0);
+    }
     size_t need = round_up(sizeof(struct pt_jitdump_unwinding) + pt_jitdump_unwinding_size(), 8)
                   + sizeof(struct pt_jitdump_code_load) + escaped_len + 1
                   + pt_jitdump_code_size();
@@ -276,16 +272,28 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const char *name, size_t n
         free(escaped);
         return -ENOMEM;
     }
-    pt_escape_name(name, name_len, escaped, escaped_len);
+    char *p = escaped;
+    for (int i = 0; i < name->count; i++) {
+        p += pt_escape_name(name->part[i], name->len[i], p, escaped_len);
+    }
 
-    int rc = pthread_mutex_lock(&dump->lock);
+    if (pt_outfile_stale(&dump->file)) {
+        /* First write in a forked child: its only thread is this one. */
+        pthread_mutex_init(&dump->file.lock, NULL);
+    }
+    int rc = pthread_mutex_lock(&dump->file.lock);
     if (rc == 0) {
-        uint64_t ts = now_ns();
-        size_t len = build_unwinding(buf, addr, ts);
-        len += build_code_load(buf + len, dump, getpid(), addr, dump->next_index++, escaped,
-                               escaped_len, ts);
-        rc = pt_write_fully(dump->fd, buf, len);
-        pthread_mutex_unlock(&dump->lock);
+        if (pt_outfile_stale(&dump->file)) {
+            rc = move_to_child(dump);
+        }
+        if (rc == 0) {
+            uint64_t ts = now_ns();
+            size_t len = build_unwinding(buf, addr, ts);
+            len += build_code_load(buf + len, dump, getpid(), addr, dump->next_index++,
+                                   escaped, escaped_len, ts);
+            rc = pt_write_fully(dump->file.fd, buf, len);
+        }
+        pthread_mutex_unlock(&dump->file.lock);
     }
     else {
         rc = -rc;
@@ -300,9 +308,10 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const char *name, size_t n
 /* Copies into the child's dump the record pairs of inherited stubs.  buf holds
  * the parent's records (header skipped). */
 static int
-copy_inherited(struct jitdump *dump, const uint8_t *buf, size_t len, pt_keep_fn keep,
-               void *ctx)
+copy_inherited(struct jitdump *dump, const uint8_t *buf, size_t len)
 {
+    pt_keep_fn keep = dump->file.keep;
+    void *ctx = dump->file.keep_ctx;
     uint8_t *out = malloc(len ? len : 1);
     if (out == NULL) {
         return -ENOMEM;
@@ -346,47 +355,48 @@ copy_inherited(struct jitdump *dump, const uint8_t *buf, size_t len, pt_keep_fn 
         }
         pos += head.total_size;
     }
-    int rc = pt_write_fully(dump->fd, out, kept);
+    int rc = pt_write_fully(dump->file.fd, out, kept);
     free(out);
     return rc;
 }
 
+/* Lock held. */
 static int
-jitdump_after_fork(void *state, const char *dir, pid_t pid, pt_keep_fn keep, void *ctx)
+move_to_child(struct jitdump *dump)
 {
-    struct jitdump *dump = state;
-    int rc = pthread_mutex_init(&dump->lock, NULL);
-    if (rc != 0) {
-        return -rc;
-    }
-    int parent_fd = dump->fd;
-    struct stat st;
-    if (fstat(parent_fd, &st) != 0) {
-        return -errno;
-    }
+    /* The parent's mapping stays: munmap would tell perf nothing, and the
+     * child's own mapping is what perf inject looks for. */
+    dump->marker = NULL;
     char *parent = NULL;
     size_t parent_len = 0;
-    rc = pt_read_prefix(parent_fd, (size_t)st.st_size, &parent, &parent_len);
-    close(parent_fd);
-    dump->fd = -1;
+    int rc = pt_outfile_move_to_child(&dump->file, &parent, &parent_len);
     if (rc != 0) {
         return rc;
     }
-    /* The parent's mapping stays: munmap would not tell perf anything, and
-     * the child's own mapping below is what perf inject looks for. */
-    rc = jitdump_open_file(dump, dir, pid);
+    rc = start_dump(dump, getpid());
     if (rc == 0 && parent_len > sizeof(struct pt_jitdump_header)) {
         rc = copy_inherited(dump, (const uint8_t *)parent + sizeof(struct pt_jitdump_header),
-                            parent_len - sizeof(struct pt_jitdump_header), keep, ctx);
+                            parent_len - sizeof(struct pt_jitdump_header));
     }
     free(parent);
     return rc;
 }
 
+static int
+jitdump_after_fork(void *state)
+{
+    struct jitdump *dump = state;
+    if (!pt_outfile_stale(&dump->file)) {
+        return 0;
+    }
+    pthread_mutex_init(&dump->file.lock, NULL);
+    return move_to_child(dump);
+}
+
 static const char *
 jitdump_path(const void *state)
 {
-    return ((const struct jitdump *)state)->path;
+    return ((const struct jitdump *)state)->file.path;
 }
 
 static void
@@ -399,10 +409,8 @@ jitdump_close(void *state)
     if (dump->marker != NULL) {
         munmap(dump->marker, dump->marker_len);
     }
-    if (dump->fd >= 0) {
-        close(dump->fd);
-    }
-    pthread_mutex_destroy(&dump->lock);
+    pt_outfile_close(&dump->file);
+    pthread_mutex_destroy(&dump->file.lock);
     free(dump);
 }
 

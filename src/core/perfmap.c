@@ -5,67 +5,128 @@
  *
  * START and SIZE in hexadecimal without 0x, as perf's map parser reads them.
  *
- * Each line goes to the kernel in one write(2) on an O_APPEND descriptor: a
- * line is complete in the file the moment the trampoline exists, so a program
- * killed by any signal still leaves a map naming every function that ran, and
- * writers in other processes or threads cannot split a line.
+ * Lines are written into a shared mapping of the file (MAP_SHARED), a window
+ * of WINDOW bytes reserved at the end with ftruncate: a line costs a few
+ * stores and no system call, and is in the page cache, so in the file, the
+ * moment it is written.  A process killed by any signal leaves a map naming
+ * every function that ran, followed by the unused rest of the window as NUL
+ * bytes, which perf's parser skips as one malformed line (checked by the
+ * tests); close() trims it.  A window given up before it is full has its
+ * rest filled with newlines, so the next window's first line starts a line.
  *
- * Fork: the child's samples are looked up in /tmp/perf-CHILDPID.map, and the
- * child still runs inside trampolines it inherited.  after_fork() copies the
- * lines for inherited trampolines (the caller's keep() filter drops lines the
- * parent wrote after the fork, for stubs the child never had) into the
- * child's own file.
+ * Another writer may append to the same file (CPython 3.12+'s own backend
+ * does, with O_APPEND): a new window always starts at the file's current
+ * end, so their lines land after ours, never inside our window, and the file
+ * is trimmed at close only if nobody wrote after the window.
+ *
+ * Fork: see outfile.h.  The child gets a fresh file holding the lines of
+ * every stub it inherited (keep() filters out lines the parent wrote after
+ * the fork) and drops the window it shares with the parent.
  */
 #include "escape.h"
 #include "fileio.h"
+#include "outfile.h"
 #include "writer.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define WINDOW (1u << 20)
+
 struct perfmap {
-    pthread_mutex_t lock;
-    int fd;
-    char path[PATH_MAX];
+    struct pt_outfile file;
+    char *window;
+    off_t window_off;
+    size_t window_len;
+    size_t used; /* bytes of the window holding lines */
 };
 
-static int
-perfmap_open_file(struct perfmap *map, const char *dir, pid_t pid)
+static size_t
+round_up(size_t n, size_t to)
 {
-    int n = snprintf(map->path, sizeof(map->path), "%s/perf-%ld.map", dir, (long)pid);
-    if (n < 0 || (size_t)n >= sizeof(map->path)) {
-        return -ENAMETOOLONG;
+    return (n + to - 1) / to * to;
+}
+
+static void
+drop_window(struct perfmap *map)
+{
+    if (map->window != NULL) {
+        munmap(map->window, map->window_len);
+        map->window = NULL;
     }
-    int fd = pt_open_private(map->path);
-    if (fd < 0) {
-        return fd;
+}
+
+/* Makes room for `need` bytes, mapping a new window from the file's end (the
+ * page holding the end: the window then starts mid-page, right after what is
+ * already there). */
+static int
+reserve(struct perfmap *map, size_t need)
+{
+    if (map->window != NULL && map->used + need <= map->window_len) {
+        return 0;
     }
-    map->fd = fd;
+    long page = sysconf(_SC_PAGESIZE);
+    struct stat st;
+    if (page <= 0 || fstat(map->file.fd, &st) != 0) {
+        return -errno;
+    }
+    if (map->window != NULL) {
+        /* Give up the rest of the full window: newlines, so that it reads as
+         * empty lines and whatever follows starts a line. */
+        memset(map->window + map->used, '\n', map->window_len - map->used);
+        map->used = map->window_len;
+    }
+    off_t off = st.st_size / page * page;
+    size_t start = (size_t)(st.st_size - off);
+    size_t len = round_up(start + (need > WINDOW ? need : WINDOW), (size_t)page);
+    if (ftruncate(map->file.fd, off + (off_t)len) != 0) {
+        return -errno;
+    }
+    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, map->file.fd, off);
+    if (mem == MAP_FAILED) {
+        return -errno;
+    }
+    drop_window(map);
+    map->window = mem;
+    map->window_off = off;
+    map->window_len = len;
+    map->used = start;
     return 0;
 }
 
+/* Trims the unused tail of the window, unless someone appended after it. */
+static void
+trim(struct perfmap *map)
+{
+    struct stat st;
+    if (map->window != NULL && map->file.fd >= 0 && fstat(map->file.fd, &st) == 0 &&
+        st.st_size == map->window_off + (off_t)map->window_len) {
+        if (ftruncate(map->file.fd, map->window_off + (off_t)map->used) != 0) {
+            /* the NUL tail stays; perf skips it */
+        }
+    }
+}
+
 static int
-perfmap_open(void **state, const char *dir, pid_t pid)
+perfmap_open(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *keep_ctx)
 {
     struct perfmap *map = calloc(1, sizeof(*map));
     if (map == NULL) {
         return -ENOMEM;
     }
-    int rc = pthread_mutex_init(&map->lock, NULL);
+    int rc = pthread_mutex_init(&map->file.lock, NULL);
     if (rc != 0) {
         free(map);
         return -rc;
     }
-    rc = perfmap_open_file(map, dir, pid);
+    rc = pt_outfile_open(&map->file, dir, "perf-%ld.map", pid, keep, keep_ctx);
     if (rc != 0) {
-        pthread_mutex_destroy(&map->lock);
+        pthread_mutex_destroy(&map->file.lock);
         free(map);
         return rc;
     }
@@ -73,120 +134,139 @@ perfmap_open(void **state, const char *dir, pid_t pid)
     return 0;
 }
 
-/* Longest "START SIZE " prefix: two 16-digit numbers and two spaces. */
-#define PREFIX_MAX 40
-#define STACK_LINE 512
-
-static int
-perfmap_add(void *state, uintptr_t addr, size_t size, const char *name, size_t name_len)
-{
-    struct perfmap *map = state;
-    char stack_line[STACK_LINE];
-    char *line = stack_line;
-    int prefix = snprintf(line, PREFIX_MAX, "%" PRIxPTR " %zx ", addr, size);
-    if (prefix < 0 || prefix >= PREFIX_MAX) {
-        return -EINVAL;
-    }
-    size_t room = sizeof(stack_line) - (size_t)prefix - 1;
-    size_t escaped = pt_escape_name(name, name_len, line + prefix, room);
-    if (escaped > room) {
-        line = malloc((size_t)prefix + escaped + 1);
-        if (line == NULL) {
-            return -ENOMEM;
-        }
-        memcpy(line, stack_line, (size_t)prefix);
-        pt_escape_name(name, name_len, line + prefix, escaped);
-    }
-    size_t len = (size_t)prefix + escaped;
-    line[len++] = '\n';
-
-    int rc = pthread_mutex_lock(&map->lock);
-    if (rc == 0) {
-        rc = pt_write_fully(map->fd, line, len);
-        pthread_mutex_unlock(&map->lock);
-    }
-    else {
-        rc = -rc;
-    }
-    if (line != stack_line) {
-        free(line);
-    }
-    return rc;
-}
-
-/* Appends to `out` the lines of buf[0..len) whose start address keep() accepts;
- * returns the new length of out (out has room for len bytes). */
+/* Appends to `out` the lines of buf[0..len) whose start address keep()
+ * accepts; returns the new length of out (out has room for len bytes).  NUL
+ * bytes (unused window space) separate lines like newlines. */
 static size_t
 filter_lines(const char *buf, size_t len, char *out, pt_keep_fn keep, void *ctx)
 {
-    size_t kept = 0;
-    size_t pos = 0;
+    size_t kept = 0, pos = 0;
     while (pos < len) {
-        const char *nl = memchr(buf + pos, '\n', len - pos);
-        if (nl == NULL) {
-            break; /* a partial last line was still being written */
+        if (buf[pos] == '\0' || buf[pos] == '\n') {
+            pos++;
+            continue;
         }
-        size_t line_len = (size_t)(nl - (buf + pos)) + 1;
-        char *end = NULL;
+        size_t end = pos;
+        while (end < len && buf[end] != '\n' && buf[end] != '\0') {
+            end++;
+        }
+        if (end == len || buf[end] != '\n') {
+            pos = end; /* unterminated: was being written at the fork */
+            continue;
+        }
+        char *num_end = NULL;
         errno = 0;
-        unsigned long long addr = strtoull(buf + pos, &end, 16);
-        if (errno == 0 && end != buf + pos && *end == ' ' && keep(ctx, (uintptr_t)addr)) {
-            memcpy(out + kept, buf + pos, line_len);
-            kept += line_len;
+        unsigned long long addr = strtoull(buf + pos, &num_end, 16);
+        if (errno == 0 && num_end != buf + pos && *num_end == ' ' &&
+            keep(ctx, (uintptr_t)addr)) {
+            memcpy(out + kept, buf + pos, end + 1 - pos);
+            kept += end + 1 - pos;
         }
-        pos += line_len;
+        pos = end + 1;
     }
     return kept;
 }
 
+/* Lock held. */
 static int
-perfmap_after_fork(void *state, const char *dir, pid_t pid, pt_keep_fn keep, void *ctx)
+move_to_child(struct perfmap *map)
 {
-    struct perfmap *map = state;
-    /* Only this thread exists in the child: the lock may have been held by a
-     * thread that did not come along, so it is made anew. */
-    int rc = pthread_mutex_init(&map->lock, NULL);
-    if (rc != 0) {
-        return -rc;
-    }
-    int parent_fd = map->fd;
-    struct stat st;
-    if (fstat(parent_fd, &st) != 0) {
-        return -errno;
+    /* The window is shared with the parent's file: let go of it untouched. */
+    if (map->window != NULL) {
+        munmap(map->window, map->window_len);
+        map->window = NULL;
     }
     char *parent = NULL;
     size_t parent_len = 0;
-    rc = pt_read_prefix(parent_fd, (size_t)st.st_size, &parent, &parent_len);
+    int rc = pt_outfile_move_to_child(&map->file, &parent, &parent_len);
     if (rc != 0) {
         return rc;
     }
-    char *inherited = malloc(parent_len ? parent_len : 1);
-    if (inherited == NULL) {
-        free(parent);
-        return -ENOMEM;
-    }
-    size_t inherited_len = filter_lines(parent, parent_len, inherited, keep, ctx);
-    free(parent);
-
-    rc = perfmap_open_file(map, dir, pid);
+    rc = reserve(map, parent_len + 1);
     if (rc == 0) {
-        close(parent_fd);
-        rc = pt_write_fully(map->fd, inherited, inherited_len);
+        map->used += filter_lines(parent, parent_len, map->window + map->used,
+                                  map->file.keep, map->file.keep_ctx);
     }
-    else {
-        /* Keep nothing of the parent's: writing on would put the child's
-         * entries in the parent's file. */
-        close(parent_fd);
-        map->fd = -1;
-    }
-    free(inherited);
+    free(parent);
     return rc;
+}
+
+static char *
+put_hex(char *p, uint64_t v)
+{
+    char tmp[16];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 0xf];
+        v >>= 4;
+    } while (v != 0);
+    while (n > 0) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+/* "START SIZE " at most: two 16-digit numbers and two spaces. */
+#define PREFIX_MAX 34
+
+static int
+perfmap_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name)
+{
+    struct perfmap *map = state;
+    size_t escaped = 0;
+    for (int i = 0; i < name->count; i++) {
+        escaped += pt_escape_name(name->part[i], name->len[i], NULL, 0);
+    }
+    size_t need = PREFIX_MAX + escaped + 1;
+
+    if (pt_outfile_stale(&map->file)) {
+        /* First write in a forked child: its only thread is this one. */
+        pthread_mutex_init(&map->file.lock, NULL);
+    }
+    int rc = pthread_mutex_lock(&map->file.lock);
+    if (rc != 0) {
+        return -rc;
+    }
+    if (pt_outfile_stale(&map->file)) {
+        rc = move_to_child(map);
+    }
+    if (rc == 0 && map->file.fd < 0) {
+        rc = -EBADF;
+    }
+    if (rc == 0) {
+        rc = reserve(map, need);
+    }
+    if (rc == 0) {
+        char *start = map->window + map->used;
+        char *p = put_hex(start, addr);
+        *p++ = ' ';
+        p = put_hex(p, size);
+        *p++ = ' ';
+        for (int i = 0; i < name->count; i++) {
+            p += pt_escape_name(name->part[i], name->len[i], p, escaped);
+        }
+        *p++ = '\n';
+        map->used += (size_t)(p - start);
+    }
+    pthread_mutex_unlock(&map->file.lock);
+    return rc;
+}
+
+static int
+perfmap_after_fork(void *state)
+{
+    struct perfmap *map = state;
+    if (!pt_outfile_stale(&map->file)) {
+        return 0;
+    }
+    pthread_mutex_init(&map->file.lock, NULL);
+    return move_to_child(map);
 }
 
 static const char *
 perfmap_path(const void *state)
 {
-    return ((const struct perfmap *)state)->path;
+    return ((const struct perfmap *)state)->file.path;
 }
 
 static void
@@ -196,10 +276,12 @@ perfmap_close(void *state)
     if (map == NULL) {
         return;
     }
-    if (map->fd >= 0) {
-        close(map->fd);
+    if (!pt_outfile_stale(&map->file)) {
+        trim(map);
     }
-    pthread_mutex_destroy(&map->lock);
+    drop_window(map);
+    pt_outfile_close(&map->file);
+    pthread_mutex_destroy(&map->file.lock);
     free(map);
 }
 

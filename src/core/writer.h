@@ -21,20 +21,38 @@
  * must be described again in the child's own file). */
 typedef int (*pt_keep_fn)(void *ctx, uintptr_t addr);
 
+/* A name in pieces, written one after the other ("py::", qualname, ":",
+ * file name), so callers need not join them.  Any bytes: the writer escapes
+ * what its format needs. */
+#define PT_NAME_PARTS 4
+struct pt_name {
+    const char *part[PT_NAME_PARTS];
+    size_t len[PT_NAME_PARTS];
+    int count;
+};
+
+/* A one-piece name. */
+static inline struct pt_name
+pt_name_of(const char *text, size_t len)
+{
+    struct pt_name name = {.part = {text}, .len = {len}, .count = 1};
+    return name;
+}
+
 struct pt_writer_ops {
     const char *name;
     /* The file's name in its directory, with %ld for the pid. */
     const char *file_pattern;
-    /* Opens the file for process `pid` in directory `dir`. */
-    int (*open)(void **state, const char *dir, pid_t pid);
-    /* Describes the code at [addr, addr+size) as `name` (raw bytes, any
-     * content: the writer escapes what its format needs). */
-    int (*add)(void *state, uintptr_t addr, size_t size, const char *name,
-               size_t name_len);
-    /* Called in a forked child: moves to the child's own file and describes
-     * there every entry written before the fork for which keep() says yes. */
-    int (*after_fork)(void *state, const char *dir, pid_t pid, pt_keep_fn keep,
-                      void *keep_ctx);
+    /* Opens the file for process `pid` in directory `dir`.  keep() tells,
+     * in a forked child, which entries describe inherited code (see
+     * outfile.h). */
+    int (*open)(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *keep_ctx);
+    /* Describes the code at [addr, addr+size) as `name`. */
+    int (*add)(void *state, uintptr_t addr, size_t size, const struct pt_name *name);
+    /* In a forked child: moves to the child's own file now, rather than at
+     * the first add(), so that inherited code is described even if the
+     * child makes none.  Does nothing in the process that opened the file. */
+    int (*after_fork)(void *state);
     /* The file being written (for messages). */
     const char *(*path)(const void *state);
     void (*close)(void *state);

@@ -1,5 +1,6 @@
 /* The perf map writer: line format, escaping, refusal of planted files,
- * appending without truncation, and the forked child's own map. */
+ * appending without truncation, crash safety, sharing the file with an
+ * O_APPEND writer, and the forked child's own map. */
 #include "fileio.h"
 #include "writer.h"
 #include "testhelp.h"
@@ -15,7 +16,10 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/perftramp-test-XXXXXX";
+static char text[1 << 23];
+static size_t text_len;
 
+/* Reads a whole file into `text`; NUL bytes are kept (text_len counts them). */
 static char *
 slurp(const char *path)
 {
@@ -23,11 +27,10 @@ slurp(const char *path)
     if (f == NULL) {
         return NULL;
     }
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
+    text_len = fread(text, 1, sizeof(text) - 1, f);
+    text[text_len] = '\0';
     fclose(f);
-    return buf;
+    return text;
 }
 
 static void
@@ -36,14 +39,50 @@ map_path(char *out, size_t cap, pid_t pid)
     snprintf(out, cap, "%s/perf-%ld.map", dir, (long)pid);
 }
 
+/* Lines with content in the whole file read last (blank lines and NUL bytes,
+ * unused window space, do not count). */
 static int
-count_lines(const char *text)
+count_lines(const char *t)
 {
-    int n = 0;
-    for (; *text; text++) {
-        n += *text == '\n';
+    (void)t;
+    int n = 0, content = 0;
+    for (size_t i = 0; i < text_len; i++) {
+        if (text[i] == '\n') {
+            n += content;
+            content = 0;
+        }
+        else if (text[i] != '\0') {
+            content = 1;
+        }
     }
     return n;
+}
+
+static const char *
+find(const char *needle)
+{
+    return memmem(text, text_len, needle, strlen(needle));
+}
+
+static int
+ends_trimmed(void)
+{
+    return text_len > 0 && text[text_len - 1] == '\n';
+}
+
+static int
+keep_all(void *ctx, uintptr_t addr)
+{
+    (void)ctx;
+    (void)addr;
+    return 1;
+}
+
+static int
+add(void *state, uintptr_t addr, const char *name)
+{
+    struct pt_name n = pt_name_of(name, strlen(name));
+    return pt_perfmap_writer.add(state, addr, 0x10, &n);
 }
 
 static void
@@ -51,40 +90,79 @@ test_format_and_escaping(void)
 {
     const struct pt_writer_ops *w = &pt_perfmap_writer;
     void *state = NULL;
-    CHECK_EQ_INT(w->open(&state, dir, 1001), 0);
-    CHECK_EQ_INT(w->add(state, 0x7f0000001000, 0x10, "py::foo:/app.py", 15), 0);
+    CHECK_EQ_INT(w->open(&state, dir, 1001, keep_all, NULL), 0);
+    CHECK_EQ_INT(add(state, 0x7f0000001000, "py::foo:/app.py"), 0);
     const char hostile[] = "py::f:x\n7fff00000000 10 py::forged:f";
-    CHECK_EQ_INT(w->add(state, 0x7f0000001010, 0x10, hostile, sizeof(hostile) - 1), 0);
-    char long_name[3000];
-    memset(long_name, 'n', sizeof(long_name));
-    CHECK_EQ_INT(w->add(state, 0x7f0000001020, 0x10, long_name, sizeof(long_name)), 0);
+    struct pt_name parts = {.part = {"py::", "f", ":", "x\n7fff00000000 10 py::forged:f"},
+                            .len = {4, 1, 1, 30},
+                            .count = 4};
+    CHECK_EQ_INT(w->add(state, 0x7f0000001010, 0x10, &parts), 0);
+    (void)hostile;
+    static char long_name[3000000]; /* longer than a window */
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    CHECK_EQ_INT(add(state, 0x7f0000001020, long_name), 0);
+    CHECK_EQ_INT(add(state, 0x7f0000001030, "py::after_long:x"), 0);
     char path[512];
     map_path(path, sizeof(path), 1001);
     CHECK(strcmp(w->path(state), path) == 0);
+
+    /* Before close (as after a crash): every line is there, then NULs. */
+    char *t = slurp(path);
+    CHECK(t != NULL && strncmp(t, "7f0000001000 10 py::foo:/app.py\n", 32) == 0);
+    CHECK(text_len > strlen(t));
     w->close(state);
 
-    char *text = slurp(path);
-    CHECK(text != NULL);
-    if (text == NULL) {
+    t = slurp(path);
+    CHECK(t != NULL);
+    if (t == NULL) {
         return;
     }
-    CHECK_EQ_INT(count_lines(text), 3);
-    CHECK(strncmp(text, "7f0000001000 10 py::foo:/app.py\n", 32) == 0);
-    CHECK(strstr(text, "7f0000001010 10 py::f:x\\x0a7fff00000000 10 py::forged:f\n") != NULL);
-    CHECK(strstr(text, "\n7fff00000000") == NULL);
-    const char *third = strstr(text, "7f0000001020 10 nnn");
-    CHECK(third != NULL && strlen(third) == 16 + sizeof(long_name) + 1);
+    CHECK(ends_trimmed()); /* no NUL tail after close */
+    CHECK_EQ_INT(count_lines(t), 4);
+    CHECK(strncmp(t, "7f0000001000 10 py::foo:/app.py\n", 32) == 0);
+    CHECK(find("7f0000001010 10 py::f:x\\x0a7fff00000000 10 py::forged:f\n") != NULL);
+    CHECK(find("\n7fff00000000") == NULL);
+    const char *third = find("7f0000001020 10 nnn");
+    CHECK(third != NULL && strchr(third, '\n') - third == 16 + (long)sizeof(long_name) - 1);
+    CHECK(find("7f0000001030 10 py::after_long:x\n") != NULL);
 
     struct stat st;
     CHECK_EQ_INT(stat(path, &st), 0);
     CHECK_EQ_INT(st.st_mode & 0777, 0600);
 
     /* Reopening appends: nothing a previous writer wrote is lost. */
-    CHECK_EQ_INT(w->open(&state, dir, 1001), 0);
-    CHECK_EQ_INT(w->add(state, 0x7f0000002000, 0x10, "py::again:x", 11), 0);
+    CHECK_EQ_INT(w->open(&state, dir, 1001, keep_all, NULL), 0);
+    CHECK_EQ_INT(add(state, 0x7f0000002000, "py::again:x"), 0);
     w->close(state);
-    text = slurp(path);
-    CHECK(text != NULL && count_lines(text) == 4);
+    t = slurp(path);
+    CHECK(t != NULL && count_lines(t) == 5 && find("py::again:x\n") != NULL && ends_trimmed());
+}
+
+static void
+test_shares_file_with_append_writer(void)
+{
+    const struct pt_writer_ops *w = &pt_perfmap_writer;
+    void *state = NULL;
+    char path[512];
+    map_path(path, sizeof(path), 1002);
+    CHECK_EQ_INT(w->open(&state, dir, 1002, keep_all, NULL), 0);
+    CHECK_EQ_INT(add(state, 0x1000, "py::ours_1:x"), 0);
+    /* CPython's own backend appends to the same file. */
+    int other = open(path, O_WRONLY | O_APPEND);
+    CHECK(other >= 0 && write(other, "2000 10 py::theirs:x\n", 21) == 21);
+    CHECK_EQ_INT(add(state, 0x1010, "py::ours_2:x"), 0);
+    w->close(state);
+    CHECK(write(other, "3000 10 py::theirs_later:x\n", 27) == 27);
+    close(other);
+    char *t = slurp(path);
+    CHECK(t != NULL);
+    /* Lines never interleave; theirs survive our close. */
+    CHECK(find("1000 10 py::ours_1:x\n") != NULL);
+    CHECK(find("1010 10 py::ours_2:x\n") != NULL);
+    const char *theirs = find("2000 10 py::theirs:x\n");
+    CHECK(theirs != NULL && theirs > text && (theirs[-1] == '\n' || theirs[-1] == '\0'));
+    CHECK(find("3000 10 py::theirs_later:x\n") != NULL);
+    CHECK_EQ_INT(count_lines(t), 4);
 }
 
 static void
@@ -103,15 +181,15 @@ test_refuses_planted_files(void)
 
     map_path(path, sizeof(path), 2002);
     CHECK_EQ_INT(symlink(victim, path), 0);
-    CHECK_EQ_INT(w->open(&state, dir, 2002), -ELOOP);
+    CHECK_EQ_INT(w->open(&state, dir, 2002, keep_all, NULL), -ELOOP);
 
     map_path(path, sizeof(path), 2003);
     CHECK_EQ_INT(link(victim, path), 0);
-    CHECK_EQ_INT(w->open(&state, dir, 2003), -EPERM);
+    CHECK_EQ_INT(w->open(&state, dir, 2003, keep_all, NULL), -EPERM);
 
     map_path(path, sizeof(path), 2004);
     CHECK_EQ_INT(mkdir(path, 0700), 0);
-    CHECK(w->open(&state, dir, 2004) < 0);
+    CHECK(w->open(&state, dir, 2004, keep_all, NULL) < 0);
 
     if (geteuid() == 0) {
         /* Someone else's file: as root we can plant one for "nobody". */
@@ -121,11 +199,12 @@ test_refuses_planted_files(void)
         if (fd >= 0) {
             close(fd);
         }
-        CHECK_EQ_INT(w->open(&state, dir, 2005), -EPERM);
+        CHECK_EQ_INT(w->open(&state, dir, 2005, keep_all, NULL), -EPERM);
     }
-    CHECK(strcmp(slurp(victim), "precious\n") == 0);
+    char *t = slurp(victim);
+    CHECK(t != NULL && strcmp(t, "precious\n") == 0);
 
-    CHECK(w->open(&state, "/nonexistent-dir-for-perftramp", 1) == -ENOENT);
+    CHECK(w->open(&state, "/nonexistent-dir-for-perftramp", 1, keep_all, NULL) == -ENOENT);
 }
 
 static int
@@ -134,40 +213,44 @@ keep_low(void *ctx, uintptr_t addr)
     return addr < (uintptr_t)ctx;
 }
 
+/* eager: the child calls after_fork(); otherwise its first add() moves it. */
 static void
-test_fork_child_gets_inherited_entries(void)
+fork_case(int eager)
 {
     const struct pt_writer_ops *w = &pt_perfmap_writer;
     void *state = NULL;
-    CHECK_EQ_INT(w->open(&state, dir, getpid()), 0);
-    CHECK_EQ_INT(w->add(state, 0x1000, 0x10, "py::inherited_a:x", 17), 0);
-    CHECK_EQ_INT(w->add(state, 0x1010, 0x10, "py::inherited_b:x", 17), 0);
+    CHECK_EQ_INT(w->open(&state, dir, getpid(), keep_low, (void *)0x2000), 0);
+    CHECK_EQ_INT(add(state, 0x1000, "py::inherited_a:x"), 0);
+    CHECK_EQ_INT(add(state, 0x1010, "py::inherited_b:x"), 0);
     /* Stands for an entry the parent wrote after the fork. */
-    CHECK_EQ_INT(w->add(state, 0x9000, 0x10, "py::parent_only:x", 17), 0);
+    CHECK_EQ_INT(add(state, 0x9000, "py::parent_only:x"), 0);
 
     pid_t child = fork();
     if (child == 0) {
-        int rc = w->after_fork(state, dir, getpid(), keep_low, (void *)0x2000);
-        rc |= w->add(state, 0x1020, 0x10, "py::child_new:x", 15);
+        int rc = eager ? w->after_fork(state) : 0;
+        rc |= add(state, 0x1020, "py::child_new:x");
+        rc |= w->after_fork(state); /* a second call does nothing */
         w->close(state);
         _exit(rc == 0 ? 0 : 1);
     }
     int status = 0;
     CHECK(child > 0 && waitpid(child, &status, 0) == child);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ_INT(add(state, 0x1030, "py::parent_after:x"), 0);
 
     char path[512];
     map_path(path, sizeof(path), child);
-    const char *text = slurp(path);
-    CHECK(text != NULL);
-    if (text != NULL) {
-        CHECK(strcmp(text, "1000 10 py::inherited_a:x\n1010 10 py::inherited_b:x\n"
-                           "1020 10 py::child_new:x\n") == 0);
+    const char *t = slurp(path);
+    CHECK(t != NULL);
+    if (t != NULL) {
+        CHECK(strcmp(t, "1000 10 py::inherited_a:x\n1010 10 py::inherited_b:x\n"
+                        "1020 10 py::child_new:x\n") == 0);
     }
-    map_path(path, sizeof(path), getpid());
-    text = slurp(path);
-    CHECK(text != NULL && strstr(text, "child_new") == NULL && count_lines(text) == 3);
     w->close(state);
+    map_path(path, sizeof(path), getpid());
+    t = slurp(path);
+    CHECK(t != NULL && strstr(t, "child_new") == NULL && count_lines(t) == 4);
+    unlink(path);
 }
 
 int
@@ -178,8 +261,10 @@ main(void)
         return 1;
     }
     test_format_and_escaping();
+    test_shares_file_with_append_writer();
     test_refuses_planted_files();
-    test_fork_child_gets_inherited_entries();
+    fork_case(1);
+    fork_case(0);
 
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -186,9 +186,15 @@ MAP_LINE = re.compile(r"^([0-9a-f]+) ([0-9a-f]+) (.*)$")
 
 
 def map_entries(pid):
-    """[(start, size, name)] of /tmp/perf-PID.map; asserts every line parses."""
+    """[(start, size, name)] of /tmp/perf-PID.map; asserts every line parses.
+
+    Blank lines, and the NUL bytes of a window the process had reserved but
+    not filled when it ended without closing the map (os._exit, a crash), are
+    skipped, as perf skips them."""
     entries = []
     for line in map_lines(pid):
+        if not line.strip("\0"):
+            continue
         m = MAP_LINE.match(line)
         assert m, "malformed map line: %r" % line
         entries.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3)))

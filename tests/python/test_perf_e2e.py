@@ -153,3 +153,43 @@ def test_perf_jit_startup_switches(python, tmp_path, switch):
         argv = [python.exe, "-X", "perf_jit", str(script)]
     data = perf_record(tmp_path, JIT_RECORD, argv, env=env)
     check_jit_chain(tmp_path, data, script, script)
+
+
+KILLED = (
+    "import os, signal, sys, perftramp\n"
+    "perftramp.activate_stack_trampoline(sys.argv[2])\n"
+    "exec(compile(open(sys.argv[1]).read(), sys.argv[1], 'exec'), {'__name__': '__main__'})\n"
+    "for i in range(2000):\n"
+    "    exec('def fresh_%d(): return %d' % (i, i)); eval('fresh_%d()' % i)\n"
+    "os.kill(os.getpid(), signal.SIGKILL)\n"
+)
+
+
+@pytest.mark.parametrize("backend", ["perf", "perf_jit"])
+def test_sigkill_loses_nothing(python, tmp_path, backend):
+    """A process killed with SIGKILL leaves a map (or dump) naming every
+    function that ran, and perf still reads it."""
+    script = busy_example(tmp_path)
+    env = {"PERFTRAMP_JITDUMP_DIR": str(tmp_path)}
+    graph = JIT_RECORD  # DWARF: names without frame pointers, for both backends
+    data = tmp_path / "perf.data"
+    full_env = dict(os.environ, **env)
+    out = subprocess.run(["perf", "record", "-q", "-F", "999"] + graph + ["-o", str(data), "--",
+                          python.exe, "-c", KILLED, str(script), backend],
+                         capture_output=True, text=True, env=full_env, timeout=600)
+    assert data.exists(), out.stderr
+    if backend == "perf_jit":
+        data = perf_inject(tmp_path, data)
+    got = samples(data)
+    assert len(in_foo(got)) > 100
+    pids = {int(p) for p in subprocess.run(["perf", "script", "-i", str(data), "-F", "pid"],
+                                           capture_output=True, text=True).stdout.split()}
+    if backend == "perf":
+        from conftest import map_entries
+        names = {n for pid in pids if os.path.exists("/tmp/perf-%d.map" % pid)
+                 for _, _, n in map_entries(pid)}
+    else:
+        from test_fork_threads import jitdump_stubs
+        names = {n for pid in pids if (tmp_path / ("jit-%d.dump" % pid)).exists()
+                 for n in jitdump_stubs(tmp_path / ("jit-%d.dump" % pid)).values()}
+    assert {"py::fresh_%d:<string>" % i for i in range(2000)} <= names

@@ -1,0 +1,60 @@
+/*
+ * The file a writer fills, and what happens to it across fork().
+ *
+ * A forked child must not write into its parent's file: perf reads
+ * /tmp/perf-CHILDPID.map for the child's samples, and two processes writing
+ * one file without a shared lock corrupt it.  The child may run Python code
+ * (at-fork callbacks) before anything tells perftramp it was forked, so the
+ * writers notice by themselves: a pthread_atfork handler bumps a generation
+ * counter in the child, every write compares it with the file's, and the
+ * first write in a new generation moves to the child's own file first,
+ * carrying over what the child inherited.  A child that never makes a
+ * trampoline (fork + exec) creates no file.
+ *
+ * The lock is the writer's: the functions below expect it held.
+ */
+#ifndef PERFTRAMP_CORE_OUTFILE_H
+#define PERFTRAMP_CORE_OUTFILE_H
+
+#include "writer.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct pt_outfile {
+    pthread_mutex_t lock;
+    int fd;
+    unsigned generation; /* pt_fork_generation() when fd was opened */
+    const char *pattern; /* file name with %ld for the pid */
+    pt_keep_fn keep;
+    void *keep_ctx;
+    char dir[PATH_MAX];
+    char path[PATH_MAX];
+};
+
+/* Increases in a child each time the process forks. */
+unsigned pt_fork_generation(void);
+
+/* Opens dir/pattern(pid) with pt_open_private(); remembers dir and keep for
+ * the move after a fork.  0 or -errno. */
+int pt_outfile_open(struct pt_outfile *f, const char *dir, const char *pattern, pid_t pid,
+                    pt_keep_fn keep, void *keep_ctx);
+
+/* Whether the process forked since the file was opened. */
+static inline int
+pt_outfile_stale(const struct pt_outfile *f)
+{
+    return f->generation != pt_fork_generation();
+}
+
+/* In a forked child: opens the child's own file and returns the parent's
+ * content in a malloc'd buffer (the caller copies what it inherited).  The
+ * parent's descriptor is closed in the child.  0 or -errno; on error fd is
+ * -1 and every later write fails. */
+int pt_outfile_move_to_child(struct pt_outfile *f, char **parent, size_t *parent_len);
+
+void pt_outfile_close(struct pt_outfile *f);
+
+#endif
