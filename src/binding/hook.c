@@ -65,7 +65,9 @@ describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
  * with the API (see compat.h). */
 static int fast_extra_ok = 1;
 
-static pt_trampoline
+/* Kept out of line: inlined, its locals would make every call through the
+ * hook save registers and grow the stack for this rare path. */
+__attribute__((noinline, cold)) static pt_trampoline
 make_trampoline(struct pt_backend *backend, PyCodeObject *co)
 {
     void *stub;
@@ -86,20 +88,31 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
     return (pt_trampoline)stub;
 }
 
-static void *
-lookup(PyCodeObject *co, Py_ssize_t index)
+/* Everything but the common case: the API lookup when the direct read is
+ * not trusted, and making the trampoline on a code object's first call. */
+__attribute__((noinline)) static PyObject *
+eval_frame_slow(struct pt_backend *backend, PyCodeObject *co, PT_EVAL_PARAMS)
 {
-    if (fast_extra_ok) {
-        return pt_code_extra_fast(co, index);
-    }
     void *extra = NULL;
-    if (pt_code_get_extra(co, index, &extra) != 0) {
+    if (pt_code_get_extra(co, backend->extra_index, &extra) != 0) {
         PyErr_Clear();
         extra = NULL;
     }
-    return extra;
+    pt_trampoline tramp = (pt_trampoline)extra;
+    /* A first call that throws into a generator may carry a pending
+     * exception; naming would disturb it, so that call goes unnamed and the
+     * next one makes the trampoline. */
+    if (tramp == NULL && !throwflag && !PyErr_Occurred()) {
+        tramp = make_trampoline(backend, co);
+    }
+    if (tramp != NULL) {
+        return PT_CALL_TRAMPOLINE(tramp, pt_state.next_eval);
+    }
+    return pt_state.next_eval(PT_EVAL_ARGS);
 }
 
+/* The hot path does nothing but tail calls, so it saves no registers and
+ * leaves no frame of its own: the stub returns straight to our caller. */
 PyObject *
 pt_eval_frame(PT_EVAL_PARAMS)
 {
@@ -107,16 +120,14 @@ pt_eval_frame(PT_EVAL_PARAMS)
     if (backend != NULL) {
         PyCodeObject *co = pt_frame_code(frame);
         if (co != NULL) {
-            pt_trampoline tramp = (pt_trampoline)lookup(co, backend->extra_index);
-            /* A first call that throws into a generator may carry a pending
-             * exception; naming would disturb it, so that call goes
-             * unnamed and the next one makes the trampoline. */
-            if (tramp == NULL && !throwflag && !PyErr_Occurred()) {
-                tramp = make_trampoline(backend, co);
+            pt_trampoline tramp = NULL;
+            if (__builtin_expect(fast_extra_ok, 1)) {
+                tramp = (pt_trampoline)pt_code_extra_fast(co, backend->extra_index);
             }
-            if (tramp != NULL) {
+            if (__builtin_expect(tramp != NULL, 1)) {
                 return PT_CALL_TRAMPOLINE(tramp, pt_state.next_eval);
             }
+            return eval_frame_slow(backend, co, PT_EVAL_ARGS);
         }
     }
     return pt_state.next_eval(PT_EVAL_ARGS);

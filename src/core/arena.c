@@ -79,8 +79,10 @@ map_chunk(struct pt_arena *arena, struct pt_chunk **out)
     if (chunk == NULL) {
         return -ENOMEM;
     }
+    /* MAP_POPULATE: every page is about to be written; one system call
+     * instead of a fault per page. */
     void *mem = mmap(NULL, arena->chunk_bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (mem == MAP_FAILED) {
         int err = errno;
         free(chunk);

@@ -1,5 +1,7 @@
 #include "escape.h"
 
+#include <string.h>
+
 static int
 needs_escape(unsigned char c)
 {
@@ -11,21 +13,28 @@ pt_escape_name(const char *in, size_t len, char *out, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        char seq[4];
-        size_t seq_len;
-        if (!needs_escape(c)) {
-            seq[0] = (char)c;
-            seq_len = 1;
+    size_t i = 0;
+    while (i < len) {
+        /* Copy the run of bytes that need nothing, the common case. */
+        size_t run = i;
+        while (run < len && !needs_escape((unsigned char)in[run])) {
+            run++;
         }
-        else if (c == '\\') {
-            seq[0] = '\\';
-            seq[1] = '\\';
-            seq_len = 2;
+        if (run > i) {
+            if (n + (run - i) <= cap) {
+                memcpy(out + n, in + i, run - i);
+            }
+            else if (n < cap) {
+                memcpy(out + n, in + i, cap - n);
+            }
+            n += run - i;
+            i = run;
+            continue;
         }
-        else {
-            seq[0] = '\\';
+        unsigned char c = (unsigned char)in[i++];
+        char seq[4] = {'\\', '\\', 0, 0};
+        size_t seq_len = 2;
+        if (c != '\\') {
             seq[1] = 'x';
             seq[2] = hex[c >> 4];
             seq[3] = hex[c & 0xf];

@@ -15,7 +15,9 @@
 
 /* Writes the escaped form of in[0..len) to out (at most cap bytes, no NUL
  * added) and returns the escaped length; when that exceeds cap, the output is
- * incomplete and the caller retries with a buffer that large. */
+ * incomplete and the caller retries with a buffer that large.  The escaped
+ * form is never longer than PT_ESCAPED_MAX(len). */
+#define PT_ESCAPED_MAX(len) (4 * (len))
 size_t pt_escape_name(const char *in, size_t len, char *out, size_t cap);
 
 #endif

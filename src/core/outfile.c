@@ -30,6 +30,61 @@ pt_fork_generation(void)
     return fork_generation;
 }
 
+/* When this process started, in CLOCK_REALTIME nanoseconds, rounded down to
+ * the second (the kernel's boot time has no finer grain); 0 if unknown. */
+static long long
+process_start_ns(void)
+{
+    long long boot_s = 0, start_ticks = 0;
+    char buf[4096];
+    FILE *f = fopen("/proc/stat", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    while (fgets(buf, sizeof(buf), f) != NULL) {
+        if (sscanf(buf, "btime %lld", &boot_s) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    f = fopen("/proc/self/stat", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Field 22 counts from the last ')' (the command name may hold spaces). */
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p != NULL && field < 22; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    long hz = sysconf(_SC_CLK_TCK);
+    if (p == NULL || boot_s == 0 || hz <= 0 || sscanf(p + 1, "%lld", &start_ticks) != 1) {
+        return 0;
+    }
+    return (boot_s + start_ticks / hz) * 1000000000LL;
+}
+
+/* A file with this name left by an earlier process that had the same pid
+ * would lend its entries to ours: emptied if it was last written before this
+ * process began.  One written since (CPython's own backend, in this process)
+ * is kept. */
+static int
+drop_stale_content(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        return -errno;
+    }
+    long long mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    long long start = process_start_ns();
+    if (st.st_size > 0 && start > 0 && mtime < start && ftruncate(fd, 0) != 0) {
+        return -errno;
+    }
+    return 0;
+}
+
 static int
 open_for_pid(struct pt_outfile *f, pid_t pid)
 {
@@ -42,6 +97,11 @@ open_for_pid(struct pt_outfile *f, pid_t pid)
     int fd = pt_open_private(f->path);
     if (fd < 0) {
         return fd;
+    }
+    int rc = pid == getpid() ? drop_stale_content(fd) : 0;
+    if (rc != 0) {
+        close(fd);
+        return rc;
     }
     f->fd = fd;
     f->generation = pt_fork_generation();

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+import time
 
 import pytest
 
@@ -173,3 +174,30 @@ def test_planted_jitdump_symlink_is_not_followed(python, tmp_path):
                        "the program runs on without perf profiling support" % pid)
     assert alive == "alive"
     assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize("backend,pattern", [("perf", "/tmp/perf-%d.map"),
+                                             ("perf_jit", "/tmp/jit-%d.dump")])
+def test_stale_file_of_an_earlier_process_is_emptied(python, backend, pattern):
+    """PIDs are reused: a map left by a dead process with our pid must not lend
+    its entries (at the same addresses, perhaps) to ours."""
+    code = WAIT_THEN_ACTIVATE.replace('"perf"', '"%s"' % backend)
+    proc = subprocess.Popen([python.exe, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PERFTRAMP_JITDUMP_DIR="/tmp"))
+    pid = int(proc.stdout.readline())
+    path = pattern % pid
+    with open(path, "w") as f:
+        f.write("7f0000000000 10 py::stale_from_a_dead_process:x\n")
+    an_hour_ago = time.time() - 3600
+    os.utime(path, (an_hour_ago, an_hour_ago))
+    try:
+        out, err = proc.communicate("go\n", timeout=60)
+        with open(path, "rb") as f:
+            content = f.read()
+    finally:
+        os.unlink(path)
+    assert proc.returncode == 0, err
+    assert out.split()[0] == "True"
+    assert b"stale_from_a_dead_process" not in content
+    assert b"py::f:<string>" in content
