@@ -72,6 +72,7 @@ def run_one(python, config, workload, tmp):
 def measure(python, workloads, rounds):
     configs = configs_for(python.version)
     samples = {(w, c): [] for w in workloads for c in configs}
+    rss = {(w, c): [] for w in workloads for c in configs}
     extra = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
@@ -81,9 +82,10 @@ def measure(python, workloads, rounds):
                 for c in order:
                     res = run_one(python, c, w, tmp)
                     samples[(w, c)].append(res["seconds"])
+                    rss[(w, c)].append(res.get("rss_growth", 0))
                     extra[(w, c)] = res
     medians = {k: statistics.median(v) for k, v in samples.items()}
-    return configs, medians, extra
+    return configs, medians, extra, rss
 
 
 def fmt_ratio(x):
@@ -121,7 +123,7 @@ def main():
         python = conftest.Interpreter(interp.label, interp.base, interp.version,
                                       interp.frame_pointers, conftest._make_venv(interp))
         print("benchmarks: %s" % python.label, file=sys.stderr, flush=True)
-        configs, med, extra = measure(python, workloads, args.rounds)
+        configs, med, extra, rss = measure(python, workloads, args.rounds)
         others = [c for c in configs if c != "off"]
         lines.append("\n### %s\n" % python.label)
         lines.append("| workload | off (s) | " + " | ".join(others) + " |")
@@ -158,6 +160,11 @@ def main():
                 else:
                     cells.append("-")
             lines.append("| register: arena bytes per trampoline | - | %s |"
+                         % " | ".join(cells))
+            off_rss = statistics.median(rss[("register", "off")])
+            cells = ["%.0f B" % ((statistics.median(rss[("register", c)]) - off_rss) / n)
+                     for c in others]
+            lines.append("| register: resident memory per function, beyond off | - | %s |"
                          % " | ".join(cells))
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -151,6 +151,11 @@ WORKLOADS = {
 }
 
 
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def activate(config):
     if config == "floor":
         from perftramp import _perftramp
@@ -168,10 +173,12 @@ def main():
     if workload == "register":
         funcs = fresh_functions(REGISTER_FUNCTIONS)
         activate(config)
+        rss_before = rss_bytes()
         start = time.perf_counter()
         for f in funcs:
             f()
         result["seconds"] = time.perf_counter() - start
+        result["rss_growth"] = rss_bytes() - rss_before
         result["functions"] = len(funcs)
     else:
         func = WORKLOADS[workload]
