@@ -41,3 +41,9 @@ echo "demo: one sample's call chain through py::foo, innermost first:" >&2
     /py::foo:/ { found = 1 }
     NF == 0 { if (found) { printf "%s", block; exit } block = ""; found = 0; next }
     { block = block $0 "\n" }'
+
+echo "demo: the same with perftramp's front end: perftramp record + perftramp report" >&2
+rm -rf "$OUT/rec"
+"$OUT/venv/bin/perftramp" record -o "$OUT/rec" -- "$OUT/venv/bin/python" examples/my_script.py
+"$OUT/venv/bin/perftramp" report "$OUT/rec" --top 8
+"$OUT/venv/bin/perftramp" report "$OUT/rec" --format html -o "$OUT/flame.html"

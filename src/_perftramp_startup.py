@@ -73,6 +73,17 @@ def _install_sys_backports():
 def _start():
     if sys.version_info < (3, 12):
         _install_sys_backports()
+    # Set by `perftramp record` for every process it starts: perftramp's
+    # backend, on every version, whatever CPython started by itself.
+    forced = os.environ.get("PERFTRAMP_ACTIVATE")
+    if forced:
+        try:
+            import perftramp
+
+            perftramp.activate_stack_trampoline(forced)
+        except Exception as exc:
+            sys.stderr.write("perftramp: PERFTRAMP_ACTIVATE=%s: %s\n" % (forced, exc))
+        return
     backend = requested_backend()
     if backend is None:
         return

@@ -11,6 +11,7 @@
  */
 #include "compat.h"
 #include "hook.h"
+#include "report.h"
 #include "../core/jitdump.h"
 #include "../core/stub.h"
 
@@ -273,6 +274,8 @@ static PyMethodDef pt_methods[] = {
      "Give a forked child its own perf map (registered with os.register_at_fork)."},
     {"backend", pt_backend_name, METH_NOARGS,
      "backend()\n--\n\nThe active backend's name, or None."},
+    {"fold", (PyCFunction)(void (*)(void))pt_fold_fd, METH_VARARGS | METH_KEYWORDS,
+     PT_FOLD_DOC},
     {"_floor", pt_floor, METH_O,
      "Install (True) or remove the no-op eval-frame hook benchmarks compare with."},
     {"_stats", pt_stats, METH_O, "Counters of one backend, for tests and benchmarks."},

@@ -26,6 +26,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -83,6 +84,8 @@ struct jitdump {
     uint64_t next_index;
     uint64_t salt;
 };
+/* pt_outfile_path() reads the state as its first member. */
+_Static_assert(offsetof(struct jitdump, file) == 0, "outfile first");
 
 static uint64_t
 now_ns(void)
@@ -155,12 +158,7 @@ jitdump_open(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *ke
     if (dump == NULL) {
         return -ENOMEM;
     }
-    int rc = pthread_mutex_init(&dump->file.lock, NULL);
-    if (rc != 0) {
-        free(dump);
-        return -rc;
-    }
-    rc = pt_outfile_open(&dump->file, dir, "jit-%ld.dump", pid, keep, keep_ctx);
+    int rc = pt_outfile_open(&dump->file, dir, "jit-%ld.dump", pid, keep, keep_ctx);
     if (rc == 0) {
         rc = start_dump(dump, pid);
         if (rc != 0) {
@@ -168,7 +166,6 @@ jitdump_open(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *ke
         }
     }
     if (rc != 0) {
-        pthread_mutex_destroy(&dump->file.lock);
         free(dump);
         return rc;
     }
@@ -248,7 +245,7 @@ build_code_load(uint8_t *buf, const struct jitdump *dump, pid_t pid, uintptr_t c
 
 #define STACK_BUF 1024
 
-static int move_to_child(struct jitdump *dump);
+static int move_to_child(void *writer);
 
 static int
 jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name)
@@ -277,26 +274,14 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
         p += pt_escape_name(name->part[i], name->len[i], p, escaped_len);
     }
 
-    if (pt_outfile_stale(&dump->file)) {
-        /* First write in a forked child: its only thread is this one. */
-        pthread_mutex_init(&dump->file.lock, NULL);
-    }
-    int rc = pthread_mutex_lock(&dump->file.lock);
+    int rc = pt_outfile_lock(&dump->file, move_to_child, dump);
     if (rc == 0) {
-        if (pt_outfile_stale(&dump->file)) {
-            rc = move_to_child(dump);
-        }
-        if (rc == 0) {
-            uint64_t ts = now_ns();
-            size_t len = build_unwinding(buf, addr, ts);
-            len += build_code_load(buf + len, dump, getpid(), addr, dump->next_index++,
-                                   escaped, escaped_len, ts);
-            rc = pt_write_fully(dump->file.fd, buf, len);
-        }
-        pthread_mutex_unlock(&dump->file.lock);
-    }
-    else {
-        rc = -rc;
+        uint64_t ts = now_ns();
+        size_t len = build_unwinding(buf, addr, ts);
+        len += build_code_load(buf + len, dump, getpid(), addr, dump->next_index++, escaped,
+                               escaped_len, ts);
+        rc = pt_write_fully(dump->file.fd, buf, len);
+        pt_outfile_unlock(&dump->file);
     }
     free(escaped);
     if (buf != stack_buf) {
@@ -362,8 +347,9 @@ copy_inherited(struct jitdump *dump, const uint8_t *buf, size_t len)
 
 /* Lock held. */
 static int
-move_to_child(struct jitdump *dump)
+move_to_child(void *writer)
 {
+    struct jitdump *dump = writer;
     /* The parent's mapping stays: munmap would tell perf nothing, and the
      * child's own mapping is what perf inject looks for. */
     dump->marker = NULL;
@@ -386,17 +372,7 @@ static int
 jitdump_after_fork(void *state)
 {
     struct jitdump *dump = state;
-    if (!pt_outfile_stale(&dump->file)) {
-        return 0;
-    }
-    pthread_mutex_init(&dump->file.lock, NULL);
-    return move_to_child(dump);
-}
-
-static const char *
-jitdump_path(const void *state)
-{
-    return ((const struct jitdump *)state)->file.path;
+    return pt_outfile_after_fork(&dump->file, move_to_child, dump);
 }
 
 static void
@@ -410,7 +386,6 @@ jitdump_close(void *state)
         munmap(dump->marker, dump->marker_len);
     }
     pt_outfile_close(&dump->file);
-    pthread_mutex_destroy(&dump->file.lock);
     free(dump);
 }
 
@@ -420,6 +395,6 @@ const struct pt_writer_ops pt_jitdump_writer = {
     .open = jitdump_open,
     .add = jitdump_add,
     .after_fork = jitdump_after_fork,
-    .path = jitdump_path,
+    .path = pt_outfile_path,
     .close = jitdump_close,
 };

@@ -125,7 +125,64 @@ pt_outfile_open(struct pt_outfile *f, const char *dir, const char *pattern, pid_
     f->keep = keep;
     f->keep_ctx = keep_ctx;
     f->fd = -1;
-    return open_for_pid(f, pid);
+    int rc = pthread_mutex_init(&f->lock, NULL);
+    if (rc != 0) {
+        return -rc;
+    }
+    rc = open_for_pid(f, pid);
+    if (rc != 0) {
+        pthread_mutex_destroy(&f->lock);
+    }
+    return rc;
+}
+
+int
+pt_outfile_lock(struct pt_outfile *f, pt_move_fn move, void *writer)
+{
+    int stale = pt_outfile_stale(f);
+    if (stale) {
+        /* A forked child has one thread: this one. */
+        pthread_mutex_init(&f->lock, NULL);
+    }
+    int rc = pthread_mutex_lock(&f->lock);
+    if (rc != 0) {
+        return -rc;
+    }
+    if (stale) {
+        rc = move(writer);
+    }
+    if (rc == 0 && f->fd < 0) {
+        rc = -EBADF;
+    }
+    if (rc != 0) {
+        pthread_mutex_unlock(&f->lock);
+    }
+    return rc;
+}
+
+void
+pt_outfile_unlock(struct pt_outfile *f)
+{
+    pthread_mutex_unlock(&f->lock);
+}
+
+int
+pt_outfile_after_fork(struct pt_outfile *f, pt_move_fn move, void *writer)
+{
+    if (!pt_outfile_stale(f)) {
+        return 0;
+    }
+    int rc = pt_outfile_lock(f, move, writer);
+    if (rc == 0) {
+        pt_outfile_unlock(f);
+    }
+    return rc;
+}
+
+const char *
+pt_outfile_path(const void *writer_state)
+{
+    return ((const struct pt_outfile *)writer_state)->path;
 }
 
 int
@@ -160,4 +217,5 @@ pt_outfile_close(struct pt_outfile *f)
         close(f->fd);
         f->fd = -1;
     }
+    pthread_mutex_destroy(&f->lock);
 }

@@ -37,10 +37,26 @@ struct pt_outfile {
 /* Increases in a child each time the process forks. */
 unsigned pt_fork_generation(void);
 
-/* Opens dir/pattern(pid) with pt_open_private(); remembers dir and keep for
- * the move after a fork.  0 or -errno. */
+/* Makes the lock and opens dir/pattern(pid) with pt_open_private();
+ * remembers dir and keep for the move after a fork.  0 or -errno (nothing
+ * to undo). */
 int pt_outfile_open(struct pt_outfile *f, const char *dir, const char *pattern, pid_t pid,
                     pt_keep_fn keep, void *keep_ctx);
+
+/* The writer's move to a forked child's own file (lock held). */
+typedef int (*pt_move_fn)(void *writer);
+
+/* Takes the lock.  In a forked child (the first call there) the lock is made
+ * anew first, since its holder may not have come along, and move(writer)
+ * runs.  0 with the lock held, or -errno without it. */
+int pt_outfile_lock(struct pt_outfile *f, pt_move_fn move, void *writer);
+void pt_outfile_unlock(struct pt_outfile *f);
+
+/* A writer's after_fork: the move, now, if this is a forked child. */
+int pt_outfile_after_fork(struct pt_outfile *f, pt_move_fn move, void *writer);
+
+/* A writer's path(), for writers whose state starts with a pt_outfile. */
+const char *pt_outfile_path(const void *writer_state);
 
 /* Whether the process forked since the file was opened. */
 static inline int
@@ -55,6 +71,7 @@ pt_outfile_stale(const struct pt_outfile *f)
  * -1 and every later write fails. */
 int pt_outfile_move_to_child(struct pt_outfile *f, char **parent, size_t *parent_len);
 
+/* Closes the file and destroys the lock. */
 void pt_outfile_close(struct pt_outfile *f);
 
 #endif

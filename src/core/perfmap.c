@@ -29,6 +29,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@ struct perfmap {
     size_t window_len;
     size_t used; /* bytes of the window holding lines */
 };
+/* pt_outfile_path() reads the state as its first member. */
+_Static_assert(offsetof(struct perfmap, file) == 0, "outfile first");
 
 static size_t
 round_up(size_t n, size_t to)
@@ -122,14 +125,8 @@ perfmap_open(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *ke
     if (map == NULL) {
         return -ENOMEM;
     }
-    int rc = pthread_mutex_init(&map->file.lock, NULL);
+    int rc = pt_outfile_open(&map->file, dir, "perf-%ld.map", pid, keep, keep_ctx);
     if (rc != 0) {
-        free(map);
-        return -rc;
-    }
-    rc = pt_outfile_open(&map->file, dir, "perf-%ld.map", pid, keep, keep_ctx);
-    if (rc != 0) {
-        pthread_mutex_destroy(&map->file.lock);
         free(map);
         return rc;
     }
@@ -172,8 +169,9 @@ filter_lines(const char *buf, size_t len, char *out, pt_keep_fn keep, void *ctx)
 
 /* Lock held. */
 static int
-move_to_child(struct perfmap *map)
+move_to_child(void *writer)
 {
+    struct perfmap *map = writer;
     /* The window is shared with the parent's file: let go of it untouched. */
     if (map->window != NULL) {
         munmap(map->window, map->window_len);
@@ -221,23 +219,11 @@ perfmap_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
         need += PT_ESCAPED_MAX(name->len[i]);
     }
 
-    if (pt_outfile_stale(&map->file)) {
-        /* First write in a forked child: its only thread is this one. */
-        pthread_mutex_init(&map->file.lock, NULL);
-    }
-    int rc = pthread_mutex_lock(&map->file.lock);
+    int rc = pt_outfile_lock(&map->file, move_to_child, map);
     if (rc != 0) {
-        return -rc;
+        return rc;
     }
-    if (pt_outfile_stale(&map->file)) {
-        rc = move_to_child(map);
-    }
-    if (rc == 0 && map->file.fd < 0) {
-        rc = -EBADF;
-    }
-    if (rc == 0) {
-        rc = reserve(map, need);
-    }
+    rc = reserve(map, need);
     if (rc == 0) {
         char *start = map->window + map->used;
         char *p = put_hex(start, addr);
@@ -250,7 +236,7 @@ perfmap_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
         *p++ = '\n';
         map->used += (size_t)(p - start);
     }
-    pthread_mutex_unlock(&map->file.lock);
+    pt_outfile_unlock(&map->file);
     return rc;
 }
 
@@ -258,17 +244,7 @@ static int
 perfmap_after_fork(void *state)
 {
     struct perfmap *map = state;
-    if (!pt_outfile_stale(&map->file)) {
-        return 0;
-    }
-    pthread_mutex_init(&map->file.lock, NULL);
-    return move_to_child(map);
-}
-
-static const char *
-perfmap_path(const void *state)
-{
-    return ((const struct perfmap *)state)->file.path;
+    return pt_outfile_after_fork(&map->file, move_to_child, map);
 }
 
 static void
@@ -283,7 +259,6 @@ perfmap_close(void *state)
     }
     drop_window(map);
     pt_outfile_close(&map->file);
-    pthread_mutex_destroy(&map->file.lock);
     free(map);
 }
 
@@ -293,6 +268,6 @@ const struct pt_writer_ops pt_perfmap_writer = {
     .open = perfmap_open,
     .add = perfmap_add,
     .after_fork = perfmap_after_fork,
-    .path = perfmap_path,
+    .path = pt_outfile_path,
     .close = perfmap_close,
 };

@@ -124,11 +124,20 @@ def pytest_configure(config):
         "versions(min=None, below=None): run only on interpreters in [min, below); "
         "a test that does not apply to a version is not generated for it, rather "
         "than skipped")
+    config.addinivalue_line(
+        "markers",
+        "edge_versions: run only on the oldest and newest interpreters and on "
+        "frame-pointer builds")
 
 
 def pytest_generate_tests(metafunc):
     if "python" in metafunc.fixturenames:
         chosen = INTERPRETERS
+        if metafunc.definition.get_closest_marker("edge_versions") and chosen:
+            # the oldest and newest CPython, and every frame-pointer build
+            oldest = min(chosen, key=lambda i: i.version)
+            newest = max(chosen, key=lambda i: i.version)
+            chosen = [i for i in chosen if i in (oldest, newest) or i.frame_pointers]
         marker = metafunc.definition.get_closest_marker("versions")
         if marker is not None:
             low = marker.kwargs.get("min") or (0,)

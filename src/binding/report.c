@@ -1,0 +1,112 @@
+/*
+ * fold(fd, ...): runs the C folder over a file descriptor, typically the
+ * pipe from `perf script`, so that no Python code touches each line.
+ */
+#include "report.h"
+#include "../report/fold.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+struct to_dict {
+    PyObject *dict;
+    int failed;
+};
+
+static void
+add_stack(void *ctx, const char *stack, size_t len, uint64_t count)
+{
+    struct to_dict *out = ctx;
+    if (out->failed) {
+        return;
+    }
+    PyObject *key = PyUnicode_DecodeUTF8(stack, (Py_ssize_t)len, "surrogateescape");
+    PyObject *value = key ? PyLong_FromUnsignedLongLong(count) : NULL;
+    if (value == NULL || PyDict_SetItem(out->dict, key, value) < 0) {
+        out->failed = 1;
+    }
+    Py_XDECREF(key);
+    Py_XDECREF(value);
+}
+
+/* Reads fd to its end into the folder; 0 or -errno.  The GIL is released
+ * while waiting for perf. */
+static int
+feed_fd(struct pt_fold *fold, int fd)
+{
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n;
+        Py_BEGIN_ALLOW_THREADS
+        n = read(fd, buf, sizeof(buf));
+        Py_END_ALLOW_THREADS
+        if (n < 0) {
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) {
+                    return -EINTR;
+                }
+                continue;
+            }
+            return -errno;
+        }
+        if (n == 0) {
+            return pt_fold_finish(fold);
+        }
+        int rc = pt_fold_feed(fold, buf, (size_t)n);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+}
+
+PyObject *
+pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"fd", "keep_internal", "internal_prefixes", NULL};
+    int fd, keep_internal = 0;
+    PyObject *prefixes = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|pO:fold", keywords, &fd,
+                                     &keep_internal, &prefixes)) {
+        return NULL;
+    }
+    const char *prefix_list[17] = {NULL};
+    struct pt_fold_options options = {.keep_internal = keep_internal};
+    if (prefixes != Py_None) {
+        if (!PyTuple_Check(prefixes) || PyTuple_GET_SIZE(prefixes) > 16) {
+            PyErr_SetString(PyExc_TypeError,
+                            "internal_prefixes must be a tuple of at most 16 str");
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
+            prefix_list[i] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(prefixes, i));
+            if (prefix_list[i] == NULL) {
+                return NULL;
+            }
+        }
+        options.internal_prefixes = prefix_list;
+    }
+    struct pt_fold *fold = NULL;
+    int rc = pt_fold_new(&fold, &options);
+    if (rc == 0) {
+        rc = feed_fd(fold, fd);
+    }
+    if (rc != 0) {
+        pt_fold_free(fold);
+        if (!PyErr_Occurred()) {
+            errno = -rc;
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
+        return NULL;
+    }
+    struct to_dict out = {PyDict_New(), 0};
+    if (out.dict != NULL) {
+        pt_fold_each(fold, add_stack, &out);
+    }
+    unsigned long long samples = pt_fold_samples(fold);
+    pt_fold_free(fold);
+    if (out.dict == NULL || out.failed) {
+        Py_XDECREF(out.dict);
+        return NULL;
+    }
+    return Py_BuildValue("(NK)", out.dict, samples);
+}

@@ -1,0 +1,37 @@
+"""perftramp run: run a Python program with perftramp's backend active.
+
+    perftramp run [--backend perf|perf_jit] -- script.py [args...]
+    perftramp run [--backend perf|perf_jit] -m module [args...]
+
+For 3.12+ users who want perftramp's backend rather than CPython's.
+"""
+import argparse
+import runpy
+import sys
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("run", help="run a Python program with perftramp's backend")
+    p.add_argument("--backend", choices=("perf", "perf_jit"), default="perf")
+    p.add_argument("-m", dest="module", help="run a module, as python -m does")
+    p.add_argument("argv", nargs=argparse.REMAINDER, help="script and its arguments")
+    p.set_defaults(func=main)
+
+
+def main(args):
+    argv = [a for a in args.argv]
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if args.module is None and not argv:
+        sys.stderr.write("perftramp run: give a script or -m module\n")
+        return 2
+    import perftramp
+
+    perftramp.activate_stack_trampoline(args.backend)
+    if args.module is not None:
+        sys.argv = [args.module] + argv
+        runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = argv
+        runpy.run_path(argv[0], run_name="__main__")
+    return 0

@@ -1,0 +1,114 @@
+/* Folding perf script output: samples become outermost-first stacks, the
+ * interpreter's frames between Python frames go (unless kept), C extension
+ * frames stay, inlined frames follow their object, input may arrive in any
+ * pieces. */
+#include "fold.h"
+#include "testhelp.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char SCRIPT[] =
+    "python 4242 \n"
+    "\t    5a1c _PyLong_Add (/usr/lib/libpython3.11.so.1.0)\n"
+    "\t    5a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
+    "\t7f0000001005 py::foo:/app.py (/tmp/perf-4242.map)\n"
+    "\t    1234 pt_eval_frame (/venv/lib/perftramp/_perftramp.cpython-311-x86_64-linux-gnu.so)\n"
+    "\t    6000 _PyEval_Vector (inlined)\n"
+    "\t    6000 _PyFunction_Vectorcall (/usr/lib/libpython3.11.so.1.0)\n"
+    "\t    5a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
+    "\t7f0000001015 py::bar:/app.py (/tmp/perf-4242.map)\n"
+    "\t    9999 [unknown] ([unknown])\n"
+    "\t7f0000001025 py::<module>:/app.py (/tmp/perf-4242.map)\n"
+    "\t    7000 PyEval_EvalCode (/usr/lib/libpython3.11.so.1.0)\n"
+    "\t    8000 main (/usr/bin/python3.11)\n"
+    "\n"
+    "python 4242 \n"
+    "\t    3000 compress+0x1f (/venv/lib/zlib_ext.so)\n"
+    "\t    5a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
+    "\t7f0000001005 py::foo:/app.py (/tmp/perf-4242.map)\n"
+    "\t    5a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
+    "\t7f0000001025 py::<module>:/app.py (/tmp/perf-4242.map)\n"
+    "\n"
+    "my app 17 \n"
+    "\t    10 work;more (/usr/bin/tool)\n";
+
+struct seen {
+    char stacks[8][512];
+    unsigned long long counts[8];
+    int n;
+};
+
+static void
+collect(void *ctx, const char *stack, size_t len, uint64_t count)
+{
+    struct seen *s = ctx;
+    if (s->n < 8 && len < 512) {
+        memcpy(s->stacks[s->n], stack, len);
+        s->stacks[s->n][len] = '\0';
+        s->counts[s->n] = count;
+        s->n++;
+    }
+}
+
+static unsigned long long
+count_of(const struct seen *s, const char *stack)
+{
+    for (int i = 0; i < s->n; i++) {
+        if (strcmp(s->stacks[i], stack) == 0) {
+            return s->counts[i];
+        }
+    }
+    return 0;
+}
+
+static void
+run(int keep_internal, size_t piece, struct seen *out)
+{
+    struct pt_fold *fold = NULL;
+    struct pt_fold_options opt = {.keep_internal = keep_internal};
+    CHECK_EQ_INT(pt_fold_new(&fold, &opt), 0);
+    size_t len = strlen(SCRIPT);
+    for (size_t at = 0; at < len; at += piece) {
+        size_t n = len - at < piece ? len - at : piece;
+        CHECK_EQ_INT(pt_fold_feed(fold, SCRIPT + at, n), 0);
+    }
+    /* the second sample again, to be counted twice */
+    const char *again = strstr(SCRIPT, "python 4242 \n\t    3000");
+    size_t again_len = (size_t)(strstr(again, "my app") - again);
+    CHECK_EQ_INT(pt_fold_feed(fold, again, again_len), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    CHECK_EQ_INT(pt_fold_samples(fold), 4);
+    memset(out, 0, sizeof(*out));
+    pt_fold_each(fold, collect, out);
+    pt_fold_free(fold);
+}
+
+int
+main(void)
+{
+    struct seen s;
+    for (size_t piece = 1; piece <= 4096; piece *= 4) {
+        run(0, piece, &s);
+        CHECK_EQ_INT(s.n, 3);
+        CHECK_EQ_INT(count_of(&s, "python;main;PyEval_EvalCode;py::<module>:/app.py;"
+                                  "py::bar:/app.py;py::foo:/app.py;"
+                                  "_PyEval_EvalFrameDefault;_PyLong_Add"),
+                     1);
+        CHECK_EQ_INT(count_of(&s, "python;py::<module>:/app.py;py::foo:/app.py;"
+                                  "_PyEval_EvalFrameDefault;compress"),
+                     2);
+        CHECK_EQ_INT(count_of(&s, "my app;work:more"), 1);
+    }
+    run(1, 4096, &s);
+    CHECK_EQ_INT(count_of(&s, "python;main;PyEval_EvalCode;py::<module>:/app.py;[unknown];"
+                              "py::bar:/app.py;_PyEval_EvalFrameDefault;"
+                              "_PyFunction_Vectorcall;_PyEval_Vector;pt_eval_frame;"
+                              "py::foo:/app.py;_PyEval_EvalFrameDefault;_PyLong_Add"),
+                 1);
+    /* A C extension between Python frames stays. */
+    CHECK_EQ_INT(count_of(&s, "python;py::<module>:/app.py;_PyEval_EvalFrameDefault;"
+                              "py::foo:/app.py;_PyEval_EvalFrameDefault;compress"),
+                 2);
+    return TEST_REPORT("test_fold");
+}

@@ -1,0 +1,163 @@
+"""The command line, end to end with real perf: check, run, record, report in
+every format, on the oldest and newest CPython present and on the
+frame-pointer build (which takes the "perf" backend)."""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run
+
+pytestmark = [pytest.mark.edge_versions,
+              pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def app(tmp_path):
+    path = tmp_path / "app.py"
+    path.write_text((ROOT / "examples" / "my_script.py").read_text()
+                    .replace("baz(1000000)", "baz(10000000)"))
+    return path
+
+
+def cli(python, args, cwd, check=True):
+    return run(python, ["-m", "perftramp"] + args, cwd=str(cwd), check=check, timeout=600)
+
+
+def test_version_and_help(python, tmp_path):
+    out = cli(python, ["--version"], tmp_path)
+    assert out.stdout.strip() == "0.1.0"
+    out = cli(python, [], tmp_path, check=False)
+    assert out.returncode == 2
+    for command in ("check", "run", "record", "report"):
+        assert command in out.stdout
+
+
+def test_check(python, tmp_path):
+    out = cli(python, ["check"], tmp_path, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    backend = "perf" if python.frame_pointers else "perf_jit"
+    assert "verdict: profiling works here, with the %s backend" % backend in out.stdout
+    assert "[ok  ] perf record" in out.stdout
+    if not python.frame_pointers:
+        assert "[ok  ] perf inject --jit" in out.stdout
+
+
+def test_run_script_and_module(python, tmp_path):
+    script = tmp_path / "probe.py"
+    script.write_text("import sys, perftramp\n"
+                      "print(perftramp._perftramp.backend(), sys.argv[1:])\n")
+    out = cli(python, ["run", "--backend", "perf_jit", "--", str(script), "a", "b"], tmp_path)
+    assert out.stdout.strip() == "perf_jit ['a', 'b']"
+    out = run(python, ["-m", "perftramp", "run", "-m", "probe", "x"], cwd=str(tmp_path),
+              env={"PYTHONPATH": str(tmp_path)})
+    assert out.stdout.strip() == "perf ['x']"
+
+
+@pytest.fixture
+def recording(python, tmp_path):
+    script = app(tmp_path)
+    before = set(glob.glob("/tmp/perf-*.map") + glob.glob("/tmp/jit-*.dump")
+                 + glob.glob("/tmp/jitted-*.so"))
+    out = cli(python, ["record", "-o", "rec", "--", python.exe, str(script)], tmp_path)
+    after = set(glob.glob("/tmp/perf-*.map") + glob.glob("/tmp/jit-*.dump")
+                + glob.glob("/tmp/jitted-*.so"))
+    meta = json.loads((tmp_path / "rec" / "perftramp.json").read_text())
+    return {"dir": tmp_path / "rec", "script": script, "meta": meta, "stderr": out.stderr,
+            "left_in_tmp": [p for p in after - before
+                            if any("-%d." % pid in p or "-%d-" % pid in p
+                                   for pid in meta["pids"])],
+            "cwd_files": sorted(os.listdir(tmp_path))}
+
+
+def test_record_gathers_everything(python, recording):
+    d, meta = recording["dir"], recording["meta"]
+    backend = "perf" if python.frame_pointers else "perf_jit"
+    assert meta["backend"] == backend
+    assert (d / "perf.data").exists()
+    if backend == "perf_jit":
+        assert (d / "perf.jit.data").exists()
+        assert list(d.glob("jitted-*.so")), "perf inject's objects belong in the directory"
+        assert list(d.glob("jit-*.dump"))
+    else:
+        assert meta["maps"] and all((d / "maps" / m).exists() for m in meta["maps"])
+    assert recording["left_in_tmp"] == []
+    assert recording["cwd_files"] == ["app.py", "rec"], "nothing in the working directory"
+    assert "recording with the %s backend" % backend in recording["stderr"]
+
+
+def report(python, recording, *args):
+    return cli(python, ["report", str(recording["dir"])] + list(args),
+               recording["dir"].parent).stdout
+
+
+def test_report_text(python, recording):
+    text = report(python, recording)
+    script = str(recording["script"])
+    rows = {}
+    section = None
+    for line in text.splitlines():
+        if line.startswith("Python functions by"):
+            section = line
+            continue
+        parts = line.split()
+        if section and len(parts) == 4 and parts[0].endswith("%"):
+            rows.setdefault(section, {})[parts[2]] = (float(parts[0][:-1]),
+                                                      float(parts[1][:-1]), parts[3])
+    by_self = rows["Python functions by self samples:"]
+    by_total = rows["Python functions by total samples:"]
+    assert list(by_self)[0] == "foo"
+    assert by_self["foo"][0] > 50 and by_self["foo"][2] == script
+    for caller in ("bar", "baz", "<module>"):
+        assert by_total[caller][1] >= by_total["foo"][1] * 0.99, (caller, by_total)
+
+
+def test_report_collapsed(python, recording):
+    lines = report(python, recording, "--format", "collapsed").splitlines()
+    script = str(recording["script"])
+    total = 0
+    chain = ";".join("py::%s:%s" % (f, script) for f in ("<module>", "baz", "bar", "foo"))
+    in_chain = 0
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        if chain in stack:
+            in_chain += int(count)
+    assert total == sum(int(l.rpartition(" ")[2]) for l in lines) > 0
+    # Interpreter frames between Python frames are folded away: the chain
+    # appears with nothing between its frames in most samples.
+    assert in_chain > 0.5 * total
+    kept = report(python, recording, "--format", "collapsed", "--keep-internal")
+    assert chain not in kept
+    between = re.search(r"py::bar:[^;]*;(.*?);py::foo:", kept)
+    assert between and "_PyEval_EvalFrameDefault" in between.group(1).split(";")
+
+
+def test_report_html(python, recording):
+    page = report(python, recording, "--format", "html")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script src" not in page and "http" not in page.replace(
+        "https://www.speedscope.app", "")
+    assert "py::foo:%s" % recording["script"] in page
+    data = json.loads(page.split("var DATA = ", 1)[1].split(";\n", 1)[0])
+    assert data[0] == "all" and data[1] > 0
+
+
+def test_report_speedscope(python, recording):
+    doc = json.loads(report(python, recording, "--format", "speedscope"))
+    assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
+    profile = doc["profiles"][0]
+    assert profile["type"] == "sampled"
+    assert len(profile["samples"]) == len(profile["weights"])
+    frames = doc["shared"]["frames"]
+    foo = [i for i, f in enumerate(frames) if f["name"] == "foo"]
+    assert foo and frames[foo[0]]["file"] == str(recording["script"])
+    assert sum(w for s, w in zip(profile["samples"], profile["weights"])
+               if foo[0] in s) > 0.5 * sum(profile["weights"])
