@@ -2,10 +2,11 @@
  * The jitdump writer: /tmp/jit-PID.dump (format and layout in jitdump.h).
  *
  * For each stub it writes an unwinding-info record and then a code-load
- * record, built in one buffer and handed to the kernel in one write(2) on an
- * O_APPEND descriptor.  Nothing waits in a user-space buffer, so a process
- * that crashes or is killed leaves a dump describing every stub it made, and
- * concurrent writers cannot interleave inside a record.
+ * record, straight into the file's shared-mapping window (outfile.h): no
+ * system call per stub, nothing waiting in a user-space buffer, so a process
+ * that crashes or is killed leaves a dump describing every stub it made; the
+ * unused rest of the window reads to perf inject as a record of size 0, the
+ * end of the dump.
  *
  * Code bytes: every stub is the same machine code, and perf >= 6.18 names the
  * ELF it makes from a code-load record by a build-id computed from the code
@@ -135,10 +136,13 @@ start_dump(struct jitdump *dump, pid_t pid)
             .pid = (uint32_t)pid,
             .timestamp = (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u,
         };
-        int rc = pt_write_fully(fd, &h, sizeof(h));
+        char *at;
+        int rc = pt_outfile_reserve(&dump->file, sizeof(h), &at);
         if (rc != 0) {
             return rc;
         }
+        memcpy(at, &h, sizeof(h));
+        pt_outfile_commit(&dump->file, sizeof(h));
     }
     long page = sysconf(_SC_PAGESIZE);
     void *marker = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
@@ -212,10 +216,12 @@ build_unwinding(uint8_t *buf, uintptr_t code_addr, uint64_t timestamp)
     return total;
 }
 
-/* Writes the code-load record into buf; returns its size. */
+/* Writes the code-load record into buf, the name escaped in place (its
+ * escaped length is name_len); returns its size. */
 static size_t
 build_code_load(uint8_t *buf, const struct jitdump *dump, pid_t pid, uintptr_t code_addr,
-                uint64_t index, const char *name, size_t name_len, uint64_t timestamp)
+                uint64_t index, const struct pt_name *name, size_t name_len,
+                uint64_t timestamp)
 {
     size_t code_size = pt_jitdump_code_size();
     size_t total = sizeof(struct pt_jitdump_code_load) + name_len + 1 + code_size;
@@ -232,9 +238,10 @@ build_code_load(uint8_t *buf, const struct jitdump *dump, pid_t pid, uintptr_t c
     uint8_t *p = buf;
     memcpy(p, &rec, sizeof(rec));
     p += sizeof(rec);
-    memcpy(p, name, name_len);
-    p[name_len] = '\0';
-    p += name_len + 1;
+    for (int i = 0; i < name->count; i++) {
+        p += pt_escape_name(name->part[i], name->len[i], (char *)p, name_len);
+    }
+    *p++ = '\0';
     memset(p, 0, code_size);
     memcpy(p, (const void *)code_addr, pt_stub_code_size());
     /* An odd multiplier keeps distinct indices distinct. */
@@ -243,8 +250,6 @@ build_code_load(uint8_t *buf, const struct jitdump *dump, pid_t pid, uintptr_t c
     return total;
 }
 
-#define STACK_BUF 1024
-
 static int move_to_child(void *writer);
 
 static int
@@ -252,41 +257,28 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
 {
     (void)size; /* a jitdump describes pt_jitdump_code_size() bytes */
     struct jitdump *dump = state;
-    size_t escaped_len = 0;
+    size_t name_len = 0;
     for (int i = 0; i < name->count; i++) {
-        escaped_len += pt_escape_name(name->part[i], name->len[i], NULL, 0);
+        name_len += pt_escape_name(name->part[i], name->len[i], NULL, 0);
     }
     size_t need = round_up(sizeof(struct pt_jitdump_unwinding) + pt_jitdump_unwinding_size(), 8)
-                  + sizeof(struct pt_jitdump_code_load) + escaped_len + 1
+                  + sizeof(struct pt_jitdump_code_load) + name_len + 1
                   + pt_jitdump_code_size();
-    uint8_t stack_buf[STACK_BUF];
-    uint8_t *buf = need <= sizeof(stack_buf) ? stack_buf : malloc(need);
-    char *escaped = malloc(escaped_len ? escaped_len : 1);
-    if (buf == NULL || escaped == NULL) {
-        if (buf != stack_buf) {
-            free(buf);
-        }
-        free(escaped);
-        return -ENOMEM;
-    }
-    char *p = escaped;
-    for (int i = 0; i < name->count; i++) {
-        p += pt_escape_name(name->part[i], name->len[i], p, escaped_len);
-    }
-
     int rc = pt_outfile_lock(&dump->file, move_to_child, dump);
+    if (rc != 0) {
+        return rc;
+    }
+    char *at;
+    rc = pt_outfile_reserve(&dump->file, need, &at);
     if (rc == 0) {
+        uint8_t *buf = (uint8_t *)at;
         uint64_t ts = now_ns();
         size_t len = build_unwinding(buf, addr, ts);
-        len += build_code_load(buf + len, dump, getpid(), addr, dump->next_index++, escaped,
-                               escaped_len, ts);
-        rc = pt_write_fully(dump->file.fd, buf, len);
-        pt_outfile_unlock(&dump->file);
+        len += build_code_load(buf + len, dump, getpid(), addr, dump->next_index++, name,
+                               name_len, ts);
+        pt_outfile_commit(&dump->file, len);
     }
-    free(escaped);
-    if (buf != stack_buf) {
-        free(buf);
-    }
+    pt_outfile_unlock(&dump->file);
     return rc;
 }
 
@@ -297,10 +289,12 @@ copy_inherited(struct jitdump *dump, const uint8_t *buf, size_t len)
 {
     pt_keep_fn keep = dump->file.keep;
     void *ctx = dump->file.keep_ctx;
-    uint8_t *out = malloc(len ? len : 1);
-    if (out == NULL) {
-        return -ENOMEM;
+    char *window;
+    int rc = pt_outfile_reserve(&dump->file, len, &window);
+    if (rc != 0) {
+        return rc;
     }
+    uint8_t *out = (uint8_t *)window;
     size_t kept = 0, pos = 0, pending_unwind = 0, pending_len = 0;
     uint64_t ts = now_ns();
     pid_t pid = getpid();
@@ -340,9 +334,8 @@ copy_inherited(struct jitdump *dump, const uint8_t *buf, size_t len)
         }
         pos += head.total_size;
     }
-    int rc = pt_write_fully(dump->file.fd, out, kept);
-    free(out);
-    return rc;
+    pt_outfile_commit(&dump->file, kept);
+    return 0;
 }
 
 /* Lock held. */

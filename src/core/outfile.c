@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define WINDOW (1u << 20)
 
 static volatile unsigned fork_generation;
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
@@ -185,9 +188,77 @@ pt_outfile_path(const void *writer_state)
     return ((const struct pt_outfile *)writer_state)->path;
 }
 
+static size_t
+round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+static void
+drop_window(struct pt_outfile *f)
+{
+    if (f->window != NULL) {
+        munmap(f->window, f->window_len);
+        f->window = NULL;
+    }
+}
+
+/* Whether nobody wrote past our window (so its rest may be cut off). */
+static int
+window_is_last(const struct pt_outfile *f, off_t size)
+{
+    return f->window != NULL && size == f->window_off + (off_t)f->window_len;
+}
+
+int
+pt_outfile_reserve(struct pt_outfile *f, size_t need, char **at)
+{
+    if (f->window != NULL && f->used + need <= f->window_len) {
+        *at = f->window + f->used;
+        return 0;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    struct stat st;
+    if (page <= 0 || fstat(f->fd, &st) != 0) {
+        return -errno;
+    }
+    if (window_is_last(f, st.st_size)) {
+        st.st_size = f->window_off + (off_t)f->used;
+        if (ftruncate(f->fd, st.st_size) != 0) {
+            return -errno;
+        }
+    }
+    else if (f->window != NULL) {
+        memset(f->window + f->used, f->gap_fill, f->window_len - f->used);
+    }
+    /* From the page holding the end: the window starts mid-page, right after
+     * what is already there. */
+    off_t off = st.st_size / page * page;
+    size_t start = (size_t)(st.st_size - off);
+    size_t len = round_up(start + (need > WINDOW ? need : WINDOW), (size_t)page);
+    if (ftruncate(f->fd, off + (off_t)len) != 0) {
+        return -errno;
+    }
+    /* MAP_POPULATE: one system call brings in the window's pages, instead of
+     * a page fault every few dozen entries. */
+    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, off);
+    if (mem == MAP_FAILED) {
+        return -errno;
+    }
+    drop_window(f);
+    f->window = mem;
+    f->window_off = off;
+    f->window_len = len;
+    f->used = start;
+    *at = f->window + f->used;
+    return 0;
+}
+
 int
 pt_outfile_move_to_child(struct pt_outfile *f, char **parent, size_t *parent_len)
 {
+    /* The window is shared with the parent's file: let go of it untouched. */
+    drop_window(f);
     int parent_fd = f->fd;
     f->fd = -1;
     f->generation = pt_fork_generation();
@@ -213,6 +284,13 @@ pt_outfile_move_to_child(struct pt_outfile *f, char **parent, size_t *parent_len
 void
 pt_outfile_close(struct pt_outfile *f)
 {
+    struct stat st;
+    if (!pt_outfile_stale(f) && f->fd >= 0 && fstat(f->fd, &st) == 0 &&
+        window_is_last(f, st.st_size) &&
+        ftruncate(f->fd, f->window_off + (off_t)f->used) != 0) {
+        /* the NUL tail stays; perf's readers stop at it */
+    }
+    drop_window(f);
     if (f->fd >= 0) {
         close(f->fd);
         f->fd = -1;

@@ -11,6 +11,16 @@
  * carrying over what the child inherited.  A child that never makes a
  * trampoline (fork + exec) creates no file.
  *
+ * Writing: entries go into a shared mapping of the file (MAP_SHARED), a
+ * window reserved at the file's end with ftruncate.  An entry costs a few
+ * stores and no system call, and is in the page cache, so in the file, the
+ * moment it is written: a process killed by any signal leaves every entry it
+ * finished, followed by the unused rest of the window as NUL bytes, which
+ * both of perf's readers take as the end (a perf map line they skip, a
+ * jitdump record of size 0 that ends the file).  A full window is trimmed to
+ * its data before the next one is mapped from there, so data has no gaps;
+ * closing trims the last.
+ *
  * The lock is the writer's: the functions below expect it held.
  */
 #ifndef PERFTRAMP_CORE_OUTFILE_H
@@ -26,6 +36,12 @@
 struct pt_outfile {
     pthread_mutex_t lock;
     int fd;
+    char *window; /* MAP_SHARED, [window_off, window_off + window_len) */
+    off_t window_off;
+    size_t window_len;
+    size_t used; /* bytes of the window holding data */
+    char gap_fill; /* written over an abandoned window's rest when the file
+                    * cannot be trimmed (another writer appended after it) */
     unsigned generation; /* pt_fork_generation() when fd was opened */
     const char *pattern; /* file name with %ld for the pid */
     pt_keep_fn keep;
@@ -71,7 +87,18 @@ pt_outfile_stale(const struct pt_outfile *f)
  * -1 and every later write fails. */
 int pt_outfile_move_to_child(struct pt_outfile *f, char **parent, size_t *parent_len);
 
-/* Closes the file and destroys the lock. */
+/* Room for `need` more bytes: *at is where to write them; pt_outfile_commit
+ * then counts the bytes written.  0 or -errno. */
+int pt_outfile_reserve(struct pt_outfile *f, size_t need, char **at);
+
+static inline void
+pt_outfile_commit(struct pt_outfile *f, size_t len)
+{
+    f->used += len;
+}
+
+/* Closes the file (trimming the window's unused rest, in the process that
+ * opened it) and destroys the lock. */
 void pt_outfile_close(struct pt_outfile *f);
 
 #endif

@@ -5,19 +5,12 @@
  *
  * START and SIZE in hexadecimal without 0x, as perf's map parser reads them.
  *
- * Lines are written into a shared mapping of the file (MAP_SHARED), a window
- * of WINDOW bytes reserved at the end with ftruncate: a line costs a few
- * stores and no system call, and is in the page cache, so in the file, the
- * moment it is written.  A process killed by any signal leaves a map naming
- * every function that ran, followed by the unused rest of the window as NUL
- * bytes, which perf's parser skips as one malformed line (checked by the
- * tests); close() trims it.  A window given up before it is full has its
- * rest filled with newlines, so the next window's first line starts a line.
- *
- * Another writer may append to the same file (CPython 3.12+'s own backend
- * does, with O_APPEND): a new window always starts at the file's current
- * end, so their lines land after ours, never inside our window, and the file
- * is trimmed at close only if nobody wrote after the window.
+ * Lines go into the file's shared-mapping window (outfile.h): no system
+ * call per line, and a killed process leaves every line it wrote.  Another
+ * writer may append to the same file (CPython 3.12+'s own backend does, with
+ * O_APPEND): windows start at the file's end, so their lines land after
+ * ours, never inside a window; a window that could not be trimmed because of
+ * them has its rest filled with newlines, empty lines to perf.
  *
  * Fork: see outfile.h.  The child gets a fresh file holding the lines of
  * every stub it inherited (keep() filters out lines the parent wrote after
@@ -37,86 +30,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WINDOW (1u << 20)
-
 struct perfmap {
     struct pt_outfile file;
-    char *window;
-    off_t window_off;
-    size_t window_len;
-    size_t used; /* bytes of the window holding lines */
 };
 /* pt_outfile_path() reads the state as its first member. */
 _Static_assert(offsetof(struct perfmap, file) == 0, "outfile first");
-
-static size_t
-round_up(size_t n, size_t to)
-{
-    return (n + to - 1) / to * to;
-}
-
-static void
-drop_window(struct perfmap *map)
-{
-    if (map->window != NULL) {
-        munmap(map->window, map->window_len);
-        map->window = NULL;
-    }
-}
-
-/* Makes room for `need` bytes, mapping a new window from the file's end (the
- * page holding the end: the window then starts mid-page, right after what is
- * already there). */
-static int
-reserve(struct perfmap *map, size_t need)
-{
-    if (map->window != NULL && map->used + need <= map->window_len) {
-        return 0;
-    }
-    long page = sysconf(_SC_PAGESIZE);
-    struct stat st;
-    if (page <= 0 || fstat(map->file.fd, &st) != 0) {
-        return -errno;
-    }
-    if (map->window != NULL) {
-        /* Give up the rest of the full window: newlines, so that it reads as
-         * empty lines and whatever follows starts a line. */
-        memset(map->window + map->used, '\n', map->window_len - map->used);
-        map->used = map->window_len;
-    }
-    off_t off = st.st_size / page * page;
-    size_t start = (size_t)(st.st_size - off);
-    size_t len = round_up(start + (need > WINDOW ? need : WINDOW), (size_t)page);
-    if (ftruncate(map->file.fd, off + (off_t)len) != 0) {
-        return -errno;
-    }
-    /* MAP_POPULATE: one system call brings in the window's pages, instead of
-     * a page fault every hundred lines. */
-    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                     map->file.fd, off);
-    if (mem == MAP_FAILED) {
-        return -errno;
-    }
-    drop_window(map);
-    map->window = mem;
-    map->window_off = off;
-    map->window_len = len;
-    map->used = start;
-    return 0;
-}
-
-/* Trims the unused tail of the window, unless someone appended after it. */
-static void
-trim(struct perfmap *map)
-{
-    struct stat st;
-    if (map->window != NULL && map->file.fd >= 0 && fstat(map->file.fd, &st) == 0 &&
-        st.st_size == map->window_off + (off_t)map->window_len) {
-        if (ftruncate(map->file.fd, map->window_off + (off_t)map->used) != 0) {
-            /* the NUL tail stays; perf skips it */
-        }
-    }
-}
 
 static int
 perfmap_open(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *keep_ctx)
@@ -130,6 +48,8 @@ perfmap_open(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *ke
         free(map);
         return rc;
     }
+    /* the rest of a window that cannot be cut off reads as empty lines */
+    map->file.gap_fill = '\n';
     *state = map;
     return 0;
 }
@@ -172,21 +92,18 @@ static int
 move_to_child(void *writer)
 {
     struct perfmap *map = writer;
-    /* The window is shared with the parent's file: let go of it untouched. */
-    if (map->window != NULL) {
-        munmap(map->window, map->window_len);
-        map->window = NULL;
-    }
     char *parent = NULL;
     size_t parent_len = 0;
     int rc = pt_outfile_move_to_child(&map->file, &parent, &parent_len);
     if (rc != 0) {
         return rc;
     }
-    rc = reserve(map, parent_len + 1);
+    char *at;
+    rc = pt_outfile_reserve(&map->file, parent_len + 1, &at);
     if (rc == 0) {
-        map->used += filter_lines(parent, parent_len, map->window + map->used,
-                                  map->file.keep, map->file.keep_ctx);
+        pt_outfile_commit(&map->file,
+                          filter_lines(parent, parent_len, at, map->file.keep,
+                                       map->file.keep_ctx));
     }
     free(parent);
     return rc;
@@ -223,9 +140,9 @@ perfmap_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
     if (rc != 0) {
         return rc;
     }
-    rc = reserve(map, need);
+    char *start;
+    rc = pt_outfile_reserve(&map->file, need, &start);
     if (rc == 0) {
-        char *start = map->window + map->used;
         char *p = put_hex(start, addr);
         *p++ = ' ';
         p = put_hex(p, size);
@@ -234,7 +151,7 @@ perfmap_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
             p += pt_escape_name(name->part[i], name->len[i], p, PT_ESCAPED_MAX(name->len[i]));
         }
         *p++ = '\n';
-        map->used += (size_t)(p - start);
+        pt_outfile_commit(&map->file, (size_t)(p - start));
     }
     pt_outfile_unlock(&map->file);
     return rc;
@@ -254,10 +171,6 @@ perfmap_close(void *state)
     if (map == NULL) {
         return;
     }
-    if (!pt_outfile_stale(&map->file)) {
-        trim(map);
-    }
-    drop_window(map);
     pt_outfile_close(&map->file);
     free(map);
 }

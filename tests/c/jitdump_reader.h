@@ -30,7 +30,8 @@ struct jd_file {
     struct pt_jitdump_header header;
     struct jd_entry entries[256];
     int count;
-    int malformed; /* a record that breaks the format */
+    int malformed;     /* a record that breaks the format */
+    size_t zero_tail;  /* NUL bytes after the last record (as after a crash) */
 };
 
 static int
@@ -54,6 +55,19 @@ jd_read(const char *path, struct jd_file *out)
     while (pos + sizeof(struct pt_jitdump_record) <= len) {
         struct pt_jitdump_record head;
         memcpy(&head, buf + pos, sizeof(head));
+        if (head.total_size == 0) {
+            /* perf's reader stops here: the rest must be unused (NUL) space */
+            size_t z = pos;
+            while (z < len && buf[z] == 0) {
+                z++;
+            }
+            if (z != len) {
+                out->malformed++;
+            }
+            out->zero_tail = len - pos;
+            pos = len;
+            break;
+        }
         if (head.total_size < sizeof(head) || pos + head.total_size > len) {
             out->malformed++;
             break;

@@ -93,6 +93,7 @@ main(void)
     CHECK_EQ_INT(f.header.pid, me);
     CHECK_EQ_INT(f.malformed, 0);
     CHECK_EQ_INT(f.count, 3);
+    CHECK(f.zero_tail > 0); /* still open: the window's rest, as after a crash */
     for (int i = 0; i < f.count && i < 3; i++) {
         struct jd_entry *e = &f.entries[i];
         CHECK(e->code_addr == stubs[i]);
@@ -145,8 +146,14 @@ main(void)
         CHECK(f.entries[i].fde_pc_begin == f.entries[i].code_addr);
     }
 
-    /* Reopening in the same process continues the dump, no second header. */
+    /* Closing trims the window: the dump ends with its last record. */
     w->close(state);
+    snprintf(path, sizeof(path), "%s/jit-%ld.dump", dir, (long)me);
+    CHECK_EQ_INT(jd_read(path, &f), 0);
+    CHECK_EQ_INT(f.zero_tail, 0);
+    CHECK_EQ_INT(f.count, 3);
+
+    /* Reopening in the same process continues the dump, no second header. */
     CHECK_EQ_INT(w->open(&state, dir, me, keep_first_two, NULL), 0);
     CHECK_EQ_INT(add(state, stubs[0], "py::again:x"), 0);
     w->close(state);

@@ -189,6 +189,8 @@ def jitdump_stubs(path):
     pos, out = 40, {}
     while pos + 16 <= len(data):
         rid, size = struct.unpack_from("<II", data, pos)
+        if size == 0:
+            break  # the unused rest of a dump whose process did not exit normally
         if rid == 0:
             addr = struct.unpack_from("<Q", data, pos + 32)[0]
             end = data.index(b"\0", pos + 56)
