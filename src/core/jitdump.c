@@ -216,6 +216,33 @@ build_unwinding(uint8_t *buf, uintptr_t code_addr, uint64_t timestamp)
     return total;
 }
 
+/* The calling thread's id: a system call the first time in each thread (and
+ * in each forked child), a load after. */
+static pid_t
+thread_id(void)
+{
+    static __thread pid_t tid;
+    static __thread unsigned generation;
+    if (tid == 0 || generation != pt_fork_generation()) {
+        tid = (pid_t)syscall(SYS_gettid);
+        generation = pt_fork_generation();
+    }
+    return tid;
+}
+
+/* The process id, likewise cached (getpid() is a system call). */
+static pid_t
+process_id(void)
+{
+    static pid_t pid;
+    static unsigned generation;
+    if (pid == 0 || generation != pt_fork_generation()) {
+        pid = getpid();
+        generation = pt_fork_generation();
+    }
+    return pid;
+}
+
 /* Writes the code-load record into buf, the name escaped in place (its
  * escaped length is name_len); returns its size. */
 static size_t
@@ -229,7 +256,7 @@ build_code_load(uint8_t *buf, const struct jitdump *dump, pid_t pid, uintptr_t c
         .head = {.id = PT_JIT_CODE_LOAD, .total_size = (uint32_t)total,
                  .timestamp = timestamp},
         .pid = (uint32_t)pid,
-        .tid = (uint32_t)syscall(SYS_gettid),
+        .tid = (uint32_t)thread_id(),
         .vma = code_addr,
         .code_addr = code_addr,
         .code_size = code_size,
@@ -274,7 +301,7 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
         uint8_t *buf = (uint8_t *)at;
         uint64_t ts = now_ns();
         size_t len = build_unwinding(buf, addr, ts);
-        len += build_code_load(buf + len, dump, getpid(), addr, dump->next_index++, name,
+        len += build_code_load(buf + len, dump, process_id(), addr, dump->next_index++, name,
                                name_len, ts);
         pt_outfile_commit(&dump->file, len);
     }
@@ -297,8 +324,8 @@ copy_inherited(struct jitdump *dump, const uint8_t *buf, size_t len)
     uint8_t *out = (uint8_t *)window;
     size_t kept = 0, pos = 0, pending_unwind = 0, pending_len = 0;
     uint64_t ts = now_ns();
-    pid_t pid = getpid();
-    uint32_t tid = (uint32_t)syscall(SYS_gettid);
+    pid_t pid = process_id();
+    uint32_t tid = (uint32_t)thread_id();
     while (pos + sizeof(struct pt_jitdump_record) <= len) {
         struct pt_jitdump_record head;
         memcpy(&head, buf + pos, sizeof(head));
