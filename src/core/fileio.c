@@ -35,27 +35,6 @@ pt_open_private(const char *path)
 }
 
 int
-pt_write_fully(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (n == 0) {
-            return -EIO;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int
 pt_read_prefix(int fd, size_t len, char **out, size_t *out_len)
 {
     char *buf = malloc(len ? len : 1);

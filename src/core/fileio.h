@@ -20,9 +20,6 @@
  * error. */
 int pt_open_private(const char *path);
 
-/* Writes all of buf, retrying on EINTR and short writes.  0 or -errno. */
-int pt_write_fully(int fd, const void *buf, size_t len);
-
 /* Reads the first `len` bytes of fd into a new malloc'd buffer (pread, the
  * descriptor's offset is left alone).  *out_len may be less than len when the
  * file is shorter.  0 or -errno. */

@@ -20,7 +20,6 @@
  */
 #include "cfi.h"
 #include "escape.h"
-#include "fileio.h"
 #include "jitdump.h"
 #include "outfile.h"
 #include "stub.h"
@@ -28,9 +27,6 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>

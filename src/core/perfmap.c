@@ -17,7 +17,6 @@
  * the fork) and drops the window it shares with the parent.
  */
 #include "escape.h"
-#include "fileio.h"
 #include "outfile.h"
 #include "writer.h"
 
@@ -26,9 +25,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 struct perfmap {
     struct pt_outfile file;
