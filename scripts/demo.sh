@@ -25,7 +25,10 @@ echo "demo: installing perftramp into $OUT/venv (from $PYTHON)" >&2
 "$PYTHON" -m venv "$OUT/venv"
 "$OUT/venv/bin/python" -m pip install --quiet --disable-pip-version-check .
 
-if "$OUT/venv/bin/python" -m sysconfig | grep -q no-omit-frame-pointer; then
+# (captured first: under pipefail, grep -q closing the pipe early would fail
+# the whole test)
+config=$("$OUT/venv/bin/python" -m sysconfig)
+if grep -q no-omit-frame-pointer <<<"$config"; then
     CALL_GRAPH=(-g)
 else
     CALL_GRAPH=(--call-graph dwarf)
@@ -36,11 +39,14 @@ perf record -q -F 9999 "${CALL_GRAPH[@]}" -o "$OUT/perf.data" \
 echo "demo: perf report --children --sort sym, the Python functions:" >&2
 perf report -i "$OUT/perf.data" --stdio --children --sort sym -g none 2>/dev/null \
     | grep -e 'Children' -e 'py::'
-echo "demo: one sample's call chain through py::foo, innermost first:" >&2
+echo "demo: the sample inside py::foo with the longest Python chain, innermost first:" >&2
 (perf script -i "$OUT/perf.data" -F ip,sym 2>/dev/null || true) | awk '
     /py::foo:/ { found = 1 }
-    NF == 0 { if (found) { printf "%s", block; exit } block = ""; found = 0; next }
-    { block = block $0 "\n" }'
+    /py::/ { py++ }
+    NF == 0 { if (found && py > best_py) { best = block; best_py = py }
+              block = ""; found = 0; py = 0; next }
+    { block = block $0 "\n" }
+    END { printf "%s", best }'
 
 echo "demo: the same with perftramp's front end: perftramp record + perftramp report" >&2
 rm -rf "$OUT/rec"
