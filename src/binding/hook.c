@@ -10,7 +10,6 @@
  */
 #include "hook.h"
 
-
 struct pt_state pt_state;
 
 /* Points *out at the UTF-8 text of a str, without copying where CPython

@@ -18,7 +18,6 @@
 struct pt_backend {
     const char *name;
     const struct pt_writer_ops *writer;
-    size_t slot_bytes; /* 0: packed */
     /* Requested once per process (CPython offers only 255 slots) and kept
      * across deactivation, so a reactivated hook reuses every stub already
      * named. */

@@ -101,10 +101,9 @@ ensure_resources(struct pt_backend *backend)
         backend->extra_index = index;
     }
     if (backend->arena == NULL) {
-        if (backend->writer == &pt_jitdump_writer) {
-            backend->slot_bytes = pt_jitdump_slot_size();
-        }
-        int rc = pt_arena_new(&backend->arena, 0, backend->slot_bytes);
+        /* jitdump stubs are spaced for the ELF mappings perf inject makes */
+        size_t slot = backend->writer == &pt_jitdump_writer ? pt_jitdump_slot_size() : 0;
+        int rc = pt_arena_new(&backend->arena, 0, slot);
         if (rc != 0) {
             errno = -rc;
             PyErr_SetFromErrno(PyExc_OSError);
