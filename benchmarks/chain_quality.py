@@ -51,8 +51,7 @@ def main():
     print("| interpreter | frame pointers | backend | samples | in foo | whole chain |")
     print("|---|---|---|---|---|---|")
     for interp in conftest.INTERPRETERS:
-        python = conftest.Interpreter(interp.label, interp.base, interp.version,
-                                      interp.frame_pointers, conftest._make_venv(interp))
+        python = conftest.ready(interp)
         for backend in ("perf", "perf_jit"):
             with tempfile.TemporaryDirectory() as tmp:
                 total, foo, good = measure(python, backend, Path(tmp))

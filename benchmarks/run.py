@@ -120,8 +120,7 @@ def main():
     lines = []
     summary = []
     for interp in interps:
-        python = conftest.Interpreter(interp.label, interp.base, interp.version,
-                                      interp.frame_pointers, conftest._make_venv(interp))
+        python = conftest.ready(interp)
         print("benchmarks: %s" % python.label, file=sys.stderr, flush=True)
         configs, med, extra, rss = measure(python, workloads, args.rounds)
         others = [c for c in configs if c != "off"]
@@ -154,9 +153,7 @@ def main():
             for c in others:
                 st = extra[("register", c)].get("stats")
                 if st and st["trampolines"]:
-                    cells.append("%d B" % st["arena_bytes_per_trampoline"]
-                                 if "arena_bytes_per_trampoline" in st else
-                                 "%.0f B" % (st["arena_bytes"] / st["trampolines"]))
+                    cells.append("%.0f B" % (st["arena_bytes"] / st["trampolines"]))
                 else:
                     cells.append("-")
             lines.append("| register: arena bytes per trampoline | - | %s |"

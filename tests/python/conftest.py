@@ -16,11 +16,14 @@ Environment knobs:
 """
 import glob
 import hashlib
+import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,13 +149,18 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("python", chosen, ids=[i.label for i in chosen], indirect=True)
 
 
-@pytest.fixture
-def python(request):
-    interp = request.param
+def ready(interp):
+    """The interpreter with its venv built (once per session) and perftramp
+    installed; used by the fixtures and by the benchmark scripts."""
     if interp.label not in _READY:
         _READY[interp.label] = Interpreter(interp.label, interp.base, interp.version,
                                            interp.frame_pointers, _make_venv(interp))
     return _READY[interp.label]
+
+
+@pytest.fixture
+def python(request):
+    return ready(request.param)
 
 
 @pytest.fixture
@@ -164,11 +172,7 @@ def fp_python():
             pytest.fail("PERFTRAMP_REQUIRE_FP is set but no frame-pointer CPython was found")
         pytest.skip("no frame-pointer CPython here: run scripts/build-fp-python.sh "
                     "(CI does)")
-    interp = fp[0]
-    if interp.label not in _READY:
-        _READY[interp.label] = Interpreter(interp.label, interp.base, interp.version,
-                                           interp.frame_pointers, _make_venv(interp))
-    return _READY[interp.label]
+    return ready(fp[0])
 
 
 def run(python, args, env=None, input=None, timeout=120, check=True, cwd=None):
@@ -183,6 +187,29 @@ def run(python, args, env=None, input=None, timeout=120, check=True, cwd=None):
         raise AssertionError("exit %d\nstdout:\n%s\nstderr:\n%s"
                              % (result.returncode, result.stdout, result.stderr))
     return result
+
+
+def run_json(python, code, **kw):
+    """Runs dedented `code` with the venv's interpreter; its last stdout line,
+    parsed as JSON."""
+    out = run(python, ["-c", textwrap.dedent(code)], **kw)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def jitdump_stubs(path):
+    """{code_addr: name} of a jitdump's code-load records."""
+    data = path.read_bytes()
+    pos, out = 40, {}
+    while pos + 16 <= len(data):
+        rid, size = struct.unpack_from("<II", data, pos)
+        if size == 0:
+            break  # the unused rest of a dump whose process did not exit normally
+        if rid == 0:
+            addr = struct.unpack_from("<Q", data, pos + 32)[0]
+            end = data.index(b"\0", pos + 56)
+            out[addr] = data[pos + 56:end].decode()
+        pos += size
+    return out
 
 
 def map_lines(pid):

@@ -5,12 +5,7 @@ import textwrap
 
 import pytest
 
-from conftest import map_entries, run
-
-
-def run_json(python, code, **kw):
-    out = run(python, ["-c", textwrap.dedent(code)], **kw)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+from conftest import jitdump_stubs, map_entries, run, run_json
 
 
 def test_activate_deactivate_is_active(python):
@@ -180,7 +175,6 @@ def test_perf_jit_backend_and_switching(python, tmp_path):
     assert [r["b1"], r["b2"], r["b3"], r["b4"]] == ["perf_jit", "perf", "perf_jit", None]
     dump = tmp_path / ("jit-%d.dump" % r["pid"])
     assert r["jit"]["path"] == str(dump)
-    from test_fork_threads import jitdump_stubs
     names = set(jitdump_stubs(dump).values())
     assert "py::jitted:<string>" in names
     assert "py::mapped:<string>" not in names

@@ -1,19 +1,11 @@
 """fork, threads, subinterpreters, and activation churn."""
-import json
-import textwrap
-
 import pytest
 
-from conftest import map_entries, run
-
-
-def run_json(python, code, **kw):
-    out = run(python, ["-c", textwrap.dedent(code)], **kw)
-    return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+from conftest import jitdump_stubs, map_entries, run, run_json
 
 
 def test_fork_child_has_its_own_complete_map(python):
-    r, _ = run_json(python, """
+    r = run_json(python, """
         import json, os, sys, perftramp
         perftramp.activate_stack_trampoline("perf")
         def before_fork(): return 1
@@ -44,7 +36,7 @@ def test_fork_child_has_its_own_complete_map(python):
 
 
 def test_threads_racing_first_calls(python):
-    r, _ = run_json(python, """
+    r = run_json(python, """
         import json, os, threading, perftramp
         perftramp.activate_stack_trampoline("perf")
         N = 200
@@ -80,7 +72,7 @@ def test_threads_racing_first_calls(python):
 
 
 def test_activation_churn_with_threads_no_leak(python):
-    r, _ = run_json(python, """
+    r = run_json(python, """
         import json, os, threading, perftramp
         stop = False
         def spin():
@@ -118,7 +110,7 @@ def test_subinterpreter_gets_clear_error(python):
         run(python, ["-c", "import %s" % import_name])
     except AssertionError:
         pytest.skip("this interpreter has no _testcapi (needed to run a subinterpreter)")
-    r, _ = run_json(python, """
+    r = run_json(python, """
         import json, _testcapi, perftramp
         perftramp.activate_stack_trampoline("perf")
         code = (
@@ -153,7 +145,7 @@ def test_subinterpreter_gets_clear_error(python):
 def test_in_process_unwinder_walks_through_trampolines(python, backend, tmp_path):
     """glibc's backtrace() (libgcc's unwinder), called from three Python
     frames deep, passes through every one of their trampolines."""
-    r, _ = run_json(python, """
+    r = run_json(python, """
         import ctypes, json, os, perftramp
         libc = ctypes.CDLL(None)
         buf = (ctypes.c_void_p * 512)()
@@ -182,25 +174,9 @@ def test_in_process_unwinder_walks_through_trampolines(python, backend, tmp_path
     assert len(r["frames"]) - last > 3
 
 
-def jitdump_stubs(path):
-    """{code_addr: name} of a jitdump's code-load records."""
-    import struct
-    data = path.read_bytes()
-    pos, out = 40, {}
-    while pos + 16 <= len(data):
-        rid, size = struct.unpack_from("<II", data, pos)
-        if size == 0:
-            break  # the unused rest of a dump whose process did not exit normally
-        if rid == 0:
-            addr = struct.unpack_from("<Q", data, pos + 32)[0]
-            end = data.index(b"\0", pos + 56)
-            out[addr] = data[pos + 56:end].decode()
-        pos += size
-    return out
-
 
 def test_fork_child_has_its_own_jitdump(python, tmp_path):
-    r, _ = run_json(python, """
+    r = run_json(python, """
         import json, os, perftramp
         perftramp.activate_stack_trampoline("perf_jit")
         def before_fork(): return 1

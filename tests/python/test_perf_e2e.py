@@ -189,7 +189,7 @@ def test_sigkill_loses_nothing(python, tmp_path, backend):
         names = {n for pid in pids if os.path.exists("/tmp/perf-%d.map" % pid)
                  for _, _, n in map_entries(pid)}
     else:
-        from test_fork_threads import jitdump_stubs
+        from conftest import jitdump_stubs
         names = {n for pid in pids if (tmp_path / ("jit-%d.dump" % pid)).exists()
                  for n in jitdump_stubs(tmp_path / ("jit-%d.dump" % pid)).values()}
     assert {"py::fresh_%d:<string>" % i for i in range(2000)} <= names

@@ -88,7 +88,7 @@ def test_perf_jit_switches(python, how, tmp_path):
     assert r["active"] is True
     assert err == ""
     dump = tmp_path / ("jit-%d.dump" % r["pid"])
-    from test_fork_threads import jitdump_stubs
+    from conftest import jitdump_stubs
     assert "py::probe_function:<string>" in jitdump_stubs(dump).values()
     if python.version >= (3, 12) and how == "x-beats-env":
         # CPython's own perf backend, started by the environment, was
