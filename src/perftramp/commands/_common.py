@@ -30,17 +30,23 @@ def perf_version(perf):
     return text, (int(m.group(1)), int(m.group(2)))
 
 
+# One test, run in this interpreter or (as source) in another.
+_FRAME_POINTER_TEST = (
+    "import sysconfig\n"
+    "flags = (sysconfig.get_config_var('CFLAGS') or '') + "
+    "(sysconfig.get_config_var('PY_CFLAGS') or '')\n"
+    "result = 'no-omit-frame-pointer' in flags\n"
+)
+
+
 def has_frame_pointers(python=None):
     """Whether an interpreter was built with frame pointers."""
-    code = ("import sysconfig; flags = (sysconfig.get_config_var('CFLAGS') or '') + "
-            "(sysconfig.get_config_var('PY_CFLAGS') or ''); "
-            "print('no-omit-frame-pointer' in flags)")
     if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
-        import sysconfig
-        flags = (sysconfig.get_config_var("CFLAGS") or "") + (
-            sysconfig.get_config_var("PY_CFLAGS") or "")
-        return "no-omit-frame-pointer" in flags
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True)
+        namespace = {}
+        exec(_FRAME_POINTER_TEST, namespace)
+        return namespace["result"]
+    out = subprocess.run([python, "-c", _FRAME_POINTER_TEST + "print(result)"],
+                         capture_output=True, text=True)
     return out.stdout.strip() == "True"
 
 
