@@ -5,6 +5,7 @@
  * ordinary heap memory so that the executable pages hold nothing but stubs.
  */
 #include "arena.h"
+#include "align.h"
 #include "cfi.h"
 #include "stub.h"
 
@@ -37,12 +38,6 @@ struct pt_arena {
     size_t mapped;
 };
 
-static size_t
-round_up(size_t n, size_t to)
-{
-    return (n + to - 1) / to * to;
-}
-
 int
 pt_arena_new(struct pt_arena **out, size_t chunk_bytes, size_t slot_bytes)
 {
@@ -59,10 +54,10 @@ pt_arena_new(struct pt_arena **out, size_t chunk_bytes, size_t slot_bytes)
         free(arena);
         return -rc;
     }
-    arena->chunk_bytes = round_up(chunk_bytes ? chunk_bytes : PT_ARENA_DEFAULT_CHUNK,
-                                  (size_t)page);
+    arena->chunk_bytes =
+        pt_round_up(chunk_bytes ? chunk_bytes : PT_ARENA_DEFAULT_CHUNK, (size_t)page);
     size_t code = pt_stub_code_size();
-    arena->stride = round_up(slot_bytes > code ? slot_bytes : code, PT_SLOT_ALIGN);
+    arena->stride = pt_round_up(slot_bytes > code ? slot_bytes : code, PT_SLOT_ALIGN);
     if (arena->stride > arena->chunk_bytes) {
         pthread_mutex_destroy(&arena->lock);
         free(arena);

@@ -13,15 +13,13 @@
  * Every value here is small, so each uleb/sleb is a single byte.
  */
 #include "cfi.h"
+#include "align.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define DW_EH_PE_absptr 0x00
-#define DW_EH_PE_sdata4 0x0b
-#define DW_EH_PE_pcrel 0x10
 #define CIE_FIXED 17 /* length..FDE encoding, with one-byte leb values */
 
 static size_t
@@ -37,22 +35,16 @@ fde_fixed(enum pt_cfi_addressing addressing)
     return 8 + 2 * address_bytes(addressing) + 1;
 }
 
-static size_t
-round8(size_t n)
-{
-    return (n + 7) & ~(size_t)7;
-}
-
 size_t
 pt_cfi_cie_size(void)
 {
-    return round8(CIE_FIXED + pt_stub_cfi.initial_len);
+    return pt_round_up(CIE_FIXED + pt_stub_cfi.initial_len, 8);
 }
 
 size_t
 pt_cfi_fde_size(enum pt_cfi_addressing addressing)
 {
-    return round8(fde_fixed(addressing) + pt_stub_cfi.per_insn_len);
+    return pt_round_up(fde_fixed(addressing) + pt_stub_cfi.per_insn_len, 8);
 }
 
 static void

@@ -21,6 +21,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Pointer encodings of .eh_frame and .eh_frame_hdr (LSB, "DWARF Exception
+ * Header Encoding"): a format in the low nibble, how it is applied in the
+ * high one. */
+#define DW_EH_PE_absptr 0x00
+#define DW_EH_PE_udata4 0x03
+#define DW_EH_PE_sdata4 0x0b
+#define DW_EH_PE_pcrel 0x10
+#define DW_EH_PE_datarel 0x30
+
 /* What an architecture contributes (stub_cfi_<arch>.c). */
 struct pt_stub_cfi {
     uint32_t elf_machine;       /* EM_* of the jitdump header */

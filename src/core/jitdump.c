@@ -18,6 +18,7 @@
  * Fork: see outfile.h.  The child's own dump starts with the record pairs of
  * every stub it inherited, with the child's pid and the current time.
  */
+#include "align.h"
 #include "cfi.h"
 #include "escape.h"
 #include "jitdump.h"
@@ -37,16 +38,10 @@
 
 #define SALT_BYTES 8
 
-static size_t
-round_up(size_t n, size_t to)
-{
-    return (n + to - 1) / to * to;
-}
-
 size_t
 pt_jitdump_code_size(void)
 {
-    return round_up(pt_stub_code_size(), 8) + SALT_BYTES;
+    return pt_round_up(pt_stub_code_size(), 8) + SALT_BYTES;
 }
 
 static size_t
@@ -64,14 +59,15 @@ pt_jitdump_unwinding_size(void)
 size_t
 pt_jitdump_mapped_size(void)
 {
-    return round_up(pt_jitdump_unwinding_size(), 16);
+    return pt_round_up(pt_jitdump_unwinding_size(), 16);
 }
 
 size_t
 pt_jitdump_slot_size(void)
 {
     /* perf maps [code, code + align8(code_size) + mapped_size) per stub. */
-    return round_up(round_up(pt_jitdump_code_size(), 8) + pt_jitdump_mapped_size(), 16);
+    return pt_round_up(pt_round_up(pt_jitdump_code_size(), 8) + pt_jitdump_mapped_size(),
+                       16);
 }
 
 struct jitdump {
@@ -183,7 +179,7 @@ build_unwinding(uint8_t *buf, uintptr_t code_addr, uint64_t timestamp)
     size_t eh = eh_frame_size();
     size_t cie = pt_cfi_cie_size();
     size_t payload = pt_jitdump_unwinding_size();
-    size_t total = round_up(sizeof(struct pt_jitdump_unwinding) + payload, 8);
+    size_t total = pt_round_up(sizeof(struct pt_jitdump_unwinding) + payload, 8);
     struct pt_jitdump_unwinding rec = {
         .head = {.id = PT_JIT_CODE_UNWINDING_INFO, .total_size = (uint32_t)total,
                  .timestamp = timestamp},
@@ -194,18 +190,18 @@ build_unwinding(uint8_t *buf, uintptr_t code_addr, uint64_t timestamp)
     memset(buf, 0, total);
     memcpy(buf, &rec, sizeof(rec));
     uint8_t *eh_frame = buf + sizeof(rec);
-    uintptr_t eh_addr = code_addr + round_up(code_size, 8);
+    uintptr_t eh_addr = code_addr + pt_round_up(code_size, 8);
     pt_cfi_write_cie(eh_frame, PT_CFI_PCREL4);
     pt_cfi_write_fde(eh_frame + cie, PT_CFI_PCREL4, eh_addr + cie, eh_addr, code_addr,
                      code_size);
     struct pt_eh_frame_hdr hdr = {
         .version = 1,
-        .eh_frame_ptr_enc = 0x1b, /* DW_EH_PE_pcrel | DW_EH_PE_sdata4 */
-        .fde_count_enc = 0x03,    /* DW_EH_PE_udata4 */
-        .table_enc = 0x3b,        /* DW_EH_PE_datarel | DW_EH_PE_sdata4 */
+        .eh_frame_ptr_enc = DW_EH_PE_pcrel | DW_EH_PE_sdata4,
+        .fde_count_enc = DW_EH_PE_udata4,
+        .table_enc = DW_EH_PE_datarel | DW_EH_PE_sdata4,
         .eh_frame_ptr = -(int32_t)(eh + 4),
         .fde_count = 1,
-        .initial_loc = -(int32_t)(round_up(code_size, 8) + eh),
+        .initial_loc = -(int32_t)(pt_round_up(code_size, 8) + eh),
         .fde = -(int32_t)(eh - cie),
     };
     memcpy(eh_frame + eh, &hdr, sizeof(hdr));
@@ -284,9 +280,10 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
     for (int i = 0; i < name->count; i++) {
         name_len += pt_escape_name(name->part[i], name->len[i], NULL, 0);
     }
-    size_t need = round_up(sizeof(struct pt_jitdump_unwinding) + pt_jitdump_unwinding_size(), 8)
-                  + sizeof(struct pt_jitdump_code_load) + name_len + 1
-                  + pt_jitdump_code_size();
+    size_t need =
+        pt_round_up(sizeof(struct pt_jitdump_unwinding) + pt_jitdump_unwinding_size(),
+                    8) +
+        sizeof(struct pt_jitdump_code_load) + name_len + 1 + pt_jitdump_code_size();
     int rc = pt_outfile_lock(&dump->file, move_to_child, dump);
     if (rc != 0) {
         return rc;

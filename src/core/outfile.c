@@ -1,5 +1,6 @@
 #include "outfile.h"
 #include "fileio.h"
+#include "align.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -188,12 +189,6 @@ pt_outfile_path(const void *writer_state)
     return ((const struct pt_outfile *)writer_state)->path;
 }
 
-static size_t
-round_up(size_t n, size_t to)
-{
-    return (n + to - 1) / to * to;
-}
-
 static void
 drop_window(struct pt_outfile *f)
 {
@@ -235,7 +230,7 @@ pt_outfile_reserve(struct pt_outfile *f, size_t need, char **at)
      * what is already there. */
     off_t off = st.st_size / page * page;
     size_t start = (size_t)(st.st_size - off);
-    size_t len = round_up(start + (need > WINDOW ? need : WINDOW), (size_t)page);
+    size_t len = pt_round_up(start + (need > WINDOW ? need : WINDOW), (size_t)page);
     if (ftruncate(f->fd, off + (off_t)len) != 0) {
         return -errno;
     }

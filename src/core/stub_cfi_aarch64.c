@@ -14,6 +14,8 @@
  */
 #include "cfi.h"
 
+#include <elf.h>
+
 static const uint8_t initial[] = {
     0x0c, 31, 0, /* DW_CFA_def_cfa sp, 0 */
 };
@@ -32,7 +34,7 @@ static const uint8_t per_insn[] = {
 };
 
 const struct pt_stub_cfi pt_stub_cfi = {
-    .elf_machine = 183, /* EM_AARCH64 */
+    .elf_machine = EM_AARCH64,
     .code_align = 4,
     .data_align = -8,
     .return_register = 30,

@@ -10,6 +10,8 @@
  */
 #include "cfi.h"
 
+#include <elf.h>
+
 static const uint8_t initial[] = {
     0x0c, 7, 8, /* DW_CFA_def_cfa rsp, 8 */
     0x90, 1,    /* DW_CFA_offset r16 (RA), CFA-8 */
@@ -27,7 +29,7 @@ static const uint8_t per_insn[] = {
 };
 
 const struct pt_stub_cfi pt_stub_cfi = {
-    .elf_machine = 62, /* EM_X86_64 */
+    .elf_machine = EM_X86_64,
     .code_align = 1,
     .data_align = -8,
     .return_register = 16,

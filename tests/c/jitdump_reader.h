@@ -5,6 +5,7 @@
 #ifndef PERFTRAMP_TEST_JITDUMP_READER_H
 #define PERFTRAMP_TEST_JITDUMP_READER_H
 
+#include "cfi.h"
 #include "jitdump.h"
 
 #include <stdint.h>
@@ -122,8 +123,10 @@ jd_read(const char *path, struct jd_file *out)
                 struct pt_eh_frame_hdr hdr;
                 memcpy(&hdr, unwind_data + eh_size, sizeof(hdr));
                 uint64_t hdr_addr = eh_addr + eh_size;
-                if (hdr.version != 1 || hdr.fde_count != 1 || hdr.eh_frame_ptr_enc != 0x1b ||
-                    hdr.fde_count_enc != 0x03 || hdr.table_enc != 0x3b) {
+                if (hdr.version != 1 || hdr.fde_count != 1 ||
+                    hdr.eh_frame_ptr_enc != (DW_EH_PE_pcrel | DW_EH_PE_sdata4) ||
+                    hdr.fde_count_enc != DW_EH_PE_udata4 ||
+                    hdr.table_enc != (DW_EH_PE_datarel | DW_EH_PE_sdata4)) {
                     out->malformed++;
                 }
                 e->hdr_eh_frame = hdr_addr + 4 + (int64_t)hdr.eh_frame_ptr;

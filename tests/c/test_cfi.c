@@ -150,7 +150,8 @@ main(void)
         CHECK_EQ_INT(ra, RA_REG);
         CHECK_EQ_INT(uleb(&p), 1);
         uint8_t enc = *p++;
-        CHECK_EQ_INT(enc, modes[m] == PT_CFI_ABS8 ? 0x00 : 0x1b);
+        CHECK_EQ_INT(enc, modes[m] == PT_CFI_ABS8 ? DW_EH_PE_absptr
+                                                  : (DW_EH_PE_pcrel | DW_EH_PE_sdata4));
         const uint8_t *cie_rules = p, *cie_end = buf + cie_size;
 
         /* FDE header: points back at the CIE and at the code. */
