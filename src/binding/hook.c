@@ -46,7 +46,9 @@ utf8_text(PyObject *text, const char **out, size_t *len, PyObject **keep)
 static void
 describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
 {
-    struct pt_name name = {.part = {"py::", NULL, ":", NULL}, .len = {4, 0, 1, 0}, .count = 4};
+    struct pt_name name = {.part = {"py::", NULL, ":", NULL},
+                           .len = {PT_LITERAL_LEN("py::"), 0, PT_LITERAL_LEN(":"), 0},
+                           .count = 4};
     PyObject *keep_qualname = NULL, *keep_filename = NULL;
     if (utf8_text(pt_code_qualname(co), &name.part[1], &name.len[1], &keep_qualname) != 0 ||
         utf8_text(co->co_filename, &name.part[3], &name.len[3], &keep_filename) != 0) {
@@ -143,7 +145,7 @@ pt_floor_eval_frame(PT_EVAL_PARAMS)
     return floor_next(PT_EVAL_ARGS);
 }
 
-int
+void
 pt_floor_set(PyInterpreterState *interp, int on)
 {
     _PyFrameEvalFunction current = pt_get_eval_frame(interp);
@@ -154,5 +156,4 @@ pt_floor_set(PyInterpreterState *interp, int on)
     else if (!on && current == pt_floor_eval_frame) {
         pt_set_eval_frame(interp, floor_next);
     }
-    return 0;
 }

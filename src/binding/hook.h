@@ -45,7 +45,8 @@ extern struct pt_state pt_state;
 
 PyObject *pt_eval_frame(PT_EVAL_PARAMS);
 
-/* Installs (on) or removes the benchmarks' no-op hook. */
-int pt_floor_set(PyInterpreterState *interp, int on);
+/* Installs (on) or removes the benchmarks' no-op hook; either is a no-op
+ * when already so.  Cannot fail. */
+void pt_floor_set(PyInterpreterState *interp, int on);
 
 #endif

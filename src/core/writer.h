@@ -31,6 +31,10 @@ struct pt_name {
     int count;
 };
 
+/* The length of a string literal, counted by the compiler ("" refuses
+ * anything but a literal). */
+#define PT_LITERAL_LEN(literal) (sizeof("" literal "") - 1)
+
 /* A one-piece name. */
 static inline struct pt_name
 pt_name_of(const char *text, size_t len)

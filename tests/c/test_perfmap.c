@@ -94,7 +94,9 @@ test_format_and_escaping(void)
     CHECK_EQ_INT(add(state, 0x7f0000001000, "py::foo:/app.py"), 0);
     const char hostile[] = "py::f:x\n7fff00000000 10 py::forged:f";
     struct pt_name parts = {.part = {"py::", "f", ":", "x\n7fff00000000 10 py::forged:f"},
-                            .len = {4, 1, 1, 30},
+                            .len = {PT_LITERAL_LEN("py::"), PT_LITERAL_LEN("f"),
+                                    PT_LITERAL_LEN(":"),
+                                    PT_LITERAL_LEN("x\n7fff00000000 10 py::forged:f")},
                             .count = 4};
     CHECK_EQ_INT(w->add(state, 0x7f0000001010, 0x10, &parts), 0);
     (void)hostile;
