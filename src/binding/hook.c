@@ -55,7 +55,8 @@ describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
         PyErr_Clear();
         backend->write_errors++;
     }
-    else if (backend->writer->add(backend->writer_state, (uintptr_t)stub, size, &name) != 0) {
+    else if (backend->info->writer->add(backend->writer_state, (uintptr_t)stub, size,
+                                        &name) != 0) {
         backend->write_errors++;
     }
     Py_XDECREF(keep_qualname);
@@ -73,7 +74,7 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
 {
     void *stub;
     size_t size;
-    if (pt_arena_take_stub(backend->arena, &stub, &size) != 0) {
+    if (backend->arena_broken || pt_arena_take_stub(backend->arena, &stub, &size) != 0) {
         return NULL;
     }
     if (!backend->writer_broken) {

@@ -9,15 +9,15 @@
 
 #include "compat.h"
 #include "../core/arena.h"
-#include "../core/writer.h"
+#include "../core/backend.h"
 
-/* One backend: a writer and the stubs it has described.  Each has its own
+/* One backend's run-time state, beside its row of the table (backend.h):
+ * the stubs it has made and the file describing them.  Each has its own
  * co_extra slot and arena, because a stub is described in one format only
  * (and jitdump stubs need wider slots): switching backends gives code
  * objects new stubs, named in the new backend's file. */
 struct pt_backend {
-    const char *name;
-    const struct pt_writer_ops *writer;
+    const struct pt_backend_info *info;
     /* Requested once per process (CPython offers only 255 slots) and kept
      * across deactivation, so a reactivated hook reuses every stub already
      * named. */
@@ -27,6 +27,10 @@ struct pt_backend {
     /* Set when the writer failed (e.g. in a child that could not open its
      * own file): stubs are still used, but no more entries are written. */
     int writer_broken;
+    /* Set in a forked child whose copy of the arena could not be made usable
+     * (its lock could not be remade): stubs already made are still called,
+     * but functions without one run without a trampoline. */
+    int arena_broken;
     size_t write_errors;
 };
 

@@ -8,44 +8,41 @@
  * first activation and kept for the life of the process: a stub may be on the
  * native stack long after deactivation, and reusing them keeps an
  * activate/deactivate loop from growing anything.
+ *
+ * What each backend is comes from the table in core/backend.h; this file
+ * keeps only run-time state beside it, and publishes the table to Python as
+ * BACKENDS.
  */
 #include "compat.h"
 #include "hook.h"
 #include "report.h"
-#include "../core/jitdump.h"
+#include "../core/backend.h"
 #include "../core/stub.h"
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* perf looks for maps here and nowhere else. */
-#define PT_MAP_DIR "/tmp"
-/* perf finds a jitdump through the process's mapping of it, wherever it is;
- * perf inject writes its jitted-PID-N.so files beside it.  The default keeps
- * them with the maps in /tmp; PERFTRAMP_JITDUMP_DIR puts both elsewhere (for
- * example a directory that gathers one profiling run). */
-#define PT_JITDUMP_DIR_ENV "PERFTRAMP_JITDUMP_DIR"
+/* One entry per row of pt_backends(), in the same order; made at import. */
+static struct pt_backend *backends;
+static size_t n_backends;
 
-static const char *
-backend_dir(const struct pt_backend *backend)
+static int
+make_backend_states(void)
 {
-    if (backend->writer == &pt_jitdump_writer) {
-        const char *dir = getenv(PT_JITDUMP_DIR_ENV);
-        if (dir != NULL && dir[0] != '\0') {
-            return dir;
-        }
+    const struct pt_backend_info *rows = pt_backends(&n_backends);
+    backends = PyMem_RawCalloc(n_backends, sizeof(*backends));
+    if (backends == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
-    return PT_MAP_DIR;
+    for (size_t i = 0; i < n_backends; i++) {
+        backends[i].info = &rows[i];
+        backends[i].extra_index = -1;
+    }
+    return 0;
 }
-
-static struct pt_backend backends[] = {
-    {.name = "perf", .writer = &pt_perfmap_writer, .extra_index = -1},
-    {.name = "perf_jit", .writer = &pt_jitdump_writer, .extra_index = -1},
-};
-#define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
 
 static int
 is_main_interpreter(void)
@@ -53,13 +50,37 @@ is_main_interpreter(void)
     return PyThreadState_Get()->interp == PyInterpreterState_Main();
 }
 
+/* The one place a backend name from Python is read: the state of the
+ * backend `arg` names, or NULL with an exception set.  TypeError for a
+ * non-str (`func` names the caller); ValueError for a name that is no
+ * backend's, including a str with no UTF-8 form (lone surrogates) or with a
+ * NUL: those are shown with repr(), the rest as they are. */
 static struct pt_backend *
-find_backend(const char *name)
+parse_backend(PyObject *arg, const char *func)
 {
-    for (size_t i = 0; i < N_BACKENDS; i++) {
-        if (strcmp(backends[i].name, name) == 0) {
-            return &backends[i];
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s() argument must be str, not %.200s", func,
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t len = 0;
+    const char *name = PyUnicode_AsUTF8AndSize(arg, &len);
+    if (name == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            return NULL; /* out of memory */
         }
+        PyErr_Clear();
+        len = 0;
+    }
+    const struct pt_backend_info *info = pt_backend_find(name, (size_t)len);
+    if (info != NULL) {
+        return &backends[pt_backend_index(info)];
+    }
+    if (name != NULL && strlen(name) == (size_t)len) {
+        PyErr_Format(PyExc_ValueError, "invalid backend: %U", arg);
+    }
+    else {
+        PyErr_Format(PyExc_ValueError, "invalid backend: %R", arg);
     }
     return NULL;
 }
@@ -100,10 +121,9 @@ ensure_resources(struct pt_backend *backend)
         }
         backend->extra_index = index;
     }
+    const struct pt_backend_info *info = backend->info;
     if (backend->arena == NULL) {
-        /* jitdump stubs are spaced for the ELF mappings perf inject makes */
-        size_t slot = backend->writer == &pt_jitdump_writer ? pt_jitdump_slot_size() : 0;
-        int rc = pt_arena_new(&backend->arena, 0, slot);
+        int rc = pt_arena_new(&backend->arena, 0, pt_backend_slot_size(info));
         if (rc != 0) {
             errno = -rc;
             PyErr_SetFromErrno(PyExc_OSError);
@@ -111,12 +131,12 @@ ensure_resources(struct pt_backend *backend)
         }
     }
     if (backend->writer_state == NULL) {
-        const char *dir = backend_dir(backend);
-        int rc = backend->writer->open(&backend->writer_state, dir, getpid(), inherited_stub,
-                                       backend->arena);
+        const char *dir = pt_backend_dir(info);
+        int rc = info->writer->open(&backend->writer_state, dir, info->file_pattern,
+                                    getpid(), inherited_stub, backend->arena);
         if (rc != 0) {
-            char file[64];
-            snprintf(file, sizeof(file), backend->writer->file_pattern, (long)getpid());
+            char file[256];
+            snprintf(file, sizeof(file), info->file_pattern, (long)getpid());
             if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
                                  "perftramp: cannot write %s/%s (%s); "
                                  "the program runs on without perf profiling support",
@@ -133,19 +153,8 @@ ensure_resources(struct pt_backend *backend)
 static PyObject *
 pt_activate(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_Format(PyExc_TypeError,
-                     "activate_stack_trampoline() argument must be str, not %.200s",
-                     Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
-    const char *name = PyUnicode_AsUTF8(arg);
-    if (name == NULL) {
-        return NULL;
-    }
-    struct pt_backend *backend = find_backend(name);
+    struct pt_backend *backend = parse_backend(arg, "activate_stack_trampoline");
     if (backend == NULL) {
-        PyErr_Format(PyExc_ValueError, "invalid backend: %s", name);
         return NULL;
     }
     if (!is_main_interpreter()) {
@@ -199,27 +208,34 @@ pt_backend_name(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     if (pt_state.current == NULL) {
         Py_RETURN_NONE;
     }
-    return PyUnicode_FromString(pt_state.current->name);
+    return PyUnicode_FromString(pt_state.current->info->name);
 }
 
 static PyObject *
 pt_after_fork_child(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    for (size_t i = 0; i < N_BACKENDS; i++) {
+    for (size_t i = 0; i < n_backends; i++) {
         struct pt_backend *backend = &backends[i];
-        if (backend->arena != NULL) {
-            pt_arena_after_fork(backend->arena);
+        const struct pt_writer_ops *writer = backend->info->writer;
+        if (backend->arena != NULL && !backend->arena_broken) {
+            int rc = pt_arena_after_fork(backend->arena);
+            if (rc != 0) {
+                backend->arena_broken = 1;
+                PySys_FormatStderr("perftramp: process %ld cannot make new trampolines "
+                                   "for %s (%s); functions it runs first from now on "
+                                   "will not be named in perf's output\n",
+                                   (long)getpid(), backend->info->name, strerror(-rc));
+            }
         }
         if (backend->writer_state == NULL || backend->writer_broken) {
             continue;
         }
-        int rc = backend->writer->after_fork(backend->writer_state);
+        int rc = writer->after_fork(backend->writer_state);
         if (rc != 0) {
             backend->writer_broken = 1;
             PySys_FormatStderr("perftramp: process %ld cannot write its own %s (%s); "
                                "functions it runs will not be named in perf's output\n",
-                               (long)getpid(), backend->writer->name,
-                               open_failure_reason(rc));
+                               (long)getpid(), writer->name, open_failure_reason(rc));
         }
     }
     Py_RETURN_NONE;
@@ -228,17 +244,12 @@ pt_after_fork_child(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 static PyObject *
 pt_stats(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "_stats() takes a backend name");
-        return NULL;
-    }
-    struct pt_backend *backend = find_backend(PyUnicode_AsUTF8(arg));
+    struct pt_backend *backend = parse_backend(arg, "_stats");
     if (backend == NULL) {
-        PyErr_Format(PyExc_ValueError, "invalid backend: %U", arg);
         return NULL;
     }
-    const char *path = backend->writer_state ? backend->writer->path(backend->writer_state)
-                                             : "";
+    const char *path =
+        backend->writer_state ? backend->info->writer->path(backend->writer_state) : "";
     size_t stubs = backend->arena ? pt_arena_stub_count(backend->arena) : 0;
     size_t mapped = backend->arena ? pt_arena_mapped_bytes(backend->arena) : 0;
     return Py_BuildValue("{s:n,s:n,s:n,s:s,s:n}", "trampolines", (Py_ssize_t)stubs,
@@ -331,17 +342,61 @@ static void
 close_writers(void)
 {
     pt_state.current = NULL;
-    for (size_t i = 0; i < N_BACKENDS; i++) {
+    for (size_t i = 0; i < n_backends; i++) {
         if (backends[i].writer_state != NULL) {
-            backends[i].writer->close(backends[i].writer_state);
+            backends[i].info->writer->close(backends[i].writer_state);
             backends[i].writer_state = NULL;
         }
     }
 }
 
+/* BACKENDS: the table, one dict per row, in its order, for the Python
+ * package (which picks, explains and drives backends from it). */
+static PyObject *
+backends_tuple(void)
+{
+    size_t n;
+    const struct pt_backend_info *rows = pt_backends(&n);
+    PyObject *tuple = PyTuple_New((Py_ssize_t)n);
+    if (tuple == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct pt_backend_info *b = &rows[i];
+        PyObject *row = Py_BuildValue(
+            "{s:s,s:s,s:s,s:z,s:s,s:O,s:z,s:z}", "name", b->name, "file_pattern",
+            b->file_pattern, "default_dir", b->default_dir, "dir_env", b->dir_env,
+            "unwind", pt_unwind_name(b->unwind), "inject", b->inject ? Py_True : Py_False,
+            "xoption", b->xoption, "env", b->env);
+        if (row == NULL) {
+            Py_DECREF(tuple);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, row);
+    }
+    return tuple;
+}
+
+static int
+add_backends(PyObject *module)
+{
+    PyObject *tuple = backends_tuple();
+    if (tuple == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "BACKENDS", tuple) < 0) {
+        Py_DECREF(tuple);
+        return -1;
+    }
+    return 0;
+}
+
 PT_MODINIT_FUNC
 PyInit__perftramp(void)
 {
+    if (backends == NULL && make_backend_states() < 0) {
+        return NULL;
+    }
     PyObject *module = PyModule_Create(&pt_module);
     if (module == NULL) {
         return NULL;
@@ -352,7 +407,7 @@ PyInit__perftramp(void)
         return NULL;
     }
     if (PyModule_AddStringConstant(module, "ARCH", PT_STUB_ARCH) < 0 ||
-        register_fork_handler(module) < 0) {
+        add_backends(module) < 0 || register_fork_handler(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

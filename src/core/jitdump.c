@@ -148,13 +148,14 @@ start_dump(struct jitdump *dump, pid_t pid)
 }
 
 static int
-jitdump_open(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *keep_ctx)
+jitdump_open(void **state, const char *dir, const char *pattern, pid_t pid,
+             pt_keep_fn keep, void *keep_ctx)
 {
     struct jitdump *dump = calloc(1, sizeof(*dump));
     if (dump == NULL) {
         return -ENOMEM;
     }
-    int rc = pt_outfile_open(&dump->file, dir, "jit-%ld.dump", pid, keep, keep_ctx);
+    int rc = pt_outfile_open(&dump->file, dir, pattern, pid, keep, keep_ctx);
     if (rc == 0) {
         rc = start_dump(dump, pid);
         if (rc != 0) {
@@ -404,7 +405,6 @@ jitdump_close(void *state)
 
 const struct pt_writer_ops pt_jitdump_writer = {
     .name = "jitdump",
-    .file_pattern = "jit-%ld.dump",
     .open = jitdump_open,
     .add = jitdump_add,
     .after_fork = jitdump_after_fork,

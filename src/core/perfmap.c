@@ -33,13 +33,14 @@ struct perfmap {
 _Static_assert(offsetof(struct perfmap, file) == 0, "outfile first");
 
 static int
-perfmap_open(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *keep_ctx)
+perfmap_open(void **state, const char *dir, const char *pattern, pid_t pid,
+             pt_keep_fn keep, void *keep_ctx)
 {
     struct perfmap *map = calloc(1, sizeof(*map));
     if (map == NULL) {
         return -ENOMEM;
     }
-    int rc = pt_outfile_open(&map->file, dir, "perf-%ld.map", pid, keep, keep_ctx);
+    int rc = pt_outfile_open(&map->file, dir, pattern, pid, keep, keep_ctx);
     if (rc != 0) {
         free(map);
         return rc;
@@ -173,7 +174,6 @@ perfmap_close(void *state)
 
 const struct pt_writer_ops pt_perfmap_writer = {
     .name = "perf map",
-    .file_pattern = "perf-%ld.map",
     .open = perfmap_open,
     .add = perfmap_add,
     .after_fork = perfmap_after_fork,

@@ -45,12 +45,13 @@ pt_name_of(const char *text, size_t len)
 
 struct pt_writer_ops {
     const char *name;
-    /* The file's name in its directory, with %ld for the pid. */
-    const char *file_pattern;
-    /* Opens the file for process `pid` in directory `dir`.  keep() tells,
-     * in a forked child, which entries describe inherited code (see
+    /* Opens the file for process `pid` in directory `dir`, named by
+     * `pattern` with %ld for the pid (the backend's: see backend.h; it must
+     * outlive the state, for the move to a forked child's file).  keep()
+     * tells, in a forked child, which entries describe inherited code (see
      * outfile.h). */
-    int (*open)(void **state, const char *dir, pid_t pid, pt_keep_fn keep, void *keep_ctx);
+    int (*open)(void **state, const char *dir, const char *pattern, pid_t pid,
+                pt_keep_fn keep, void *keep_ctx);
     /* Describes the code at [addr, addr+size) as `name`. */
     int (*add)(void *state, uintptr_t addr, size_t size, const struct pt_name *name);
     /* In a forked child: moves to the child's own file now, rather than at

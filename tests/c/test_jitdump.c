@@ -16,6 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The perf_jit backend's file name (backend.c). */
+#define DUMP_PATTERN "jit-%ld.dump"
+
 static char dir[] = "/tmp/perftramp-jit-test-XXXXXX";
 
 static int
@@ -67,7 +70,7 @@ main(void)
     const struct pt_writer_ops *w = &pt_jitdump_writer;
     void *state = NULL;
     pid_t me = getpid();
-    CHECK_EQ_INT(w->open(&state, dir, me, keep_first_two, NULL), 0);
+    CHECK_EQ_INT(w->open(&state, dir, DUMP_PATTERN, me, keep_first_two, NULL), 0);
     CHECK(mapped_executable(w->path(state)));
 
     const char *names[] = {"py::foo:/app.py", "py::bar:/app.py", "py::x\ny:/f\x01.py"};
@@ -83,7 +86,7 @@ main(void)
 
     static struct jd_file f;
     char path[512];
-    snprintf(path, sizeof(path), "%s/jit-%ld.dump", dir, (long)me);
+    snprintf(path, sizeof(path), "%s/" DUMP_PATTERN, dir, (long)me);
     CHECK(strcmp(path, w->path(state)) == 0);
     CHECK_EQ_INT(jd_read(path, &f), 0);
     CHECK_EQ_INT(f.header.magic, PT_JITDUMP_MAGIC);
@@ -132,7 +135,7 @@ main(void)
     int status = 0;
     CHECK(child > 0 && waitpid(child, &status, 0) == child);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    snprintf(path, sizeof(path), "%s/jit-%ld.dump", dir, (long)child);
+    snprintf(path, sizeof(path), "%s/" DUMP_PATTERN, dir, (long)child);
     CHECK_EQ_INT(jd_read(path, &f), 0);
     CHECK_EQ_INT(f.header.pid, child);
     CHECK_EQ_INT(f.malformed, 0);
@@ -148,16 +151,16 @@ main(void)
 
     /* Closing trims the window: the dump ends with its last record. */
     w->close(state);
-    snprintf(path, sizeof(path), "%s/jit-%ld.dump", dir, (long)me);
+    snprintf(path, sizeof(path), "%s/" DUMP_PATTERN, dir, (long)me);
     CHECK_EQ_INT(jd_read(path, &f), 0);
     CHECK_EQ_INT(f.zero_tail, 0);
     CHECK_EQ_INT(f.count, 3);
 
     /* Reopening in the same process continues the dump, no second header. */
-    CHECK_EQ_INT(w->open(&state, dir, me, keep_first_two, NULL), 0);
+    CHECK_EQ_INT(w->open(&state, dir, DUMP_PATTERN, me, keep_first_two, NULL), 0);
     CHECK_EQ_INT(add(state, stubs[0], "py::again:x"), 0);
     w->close(state);
-    snprintf(path, sizeof(path), "%s/jit-%ld.dump", dir, (long)me);
+    snprintf(path, sizeof(path), "%s/" DUMP_PATTERN, dir, (long)me);
     CHECK_EQ_INT(jd_read(path, &f), 0);
     CHECK_EQ_INT(f.malformed, 0);
     CHECK_EQ_INT(f.count, 4);

@@ -15,6 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The perf backend's file name (backend.c). */
+#define MAP_PATTERN "perf-%ld.map"
+
 static char dir[] = "/tmp/perftramp-test-XXXXXX";
 static char text[1 << 23];
 static size_t text_len;
@@ -36,7 +39,7 @@ slurp(const char *path)
 static void
 map_path(char *out, size_t cap, pid_t pid)
 {
-    snprintf(out, cap, "%s/perf-%ld.map", dir, (long)pid);
+    snprintf(out, cap, "%s/" MAP_PATTERN, dir, (long)pid);
 }
 
 /* Lines with content in the whole file read last (blank lines and NUL bytes,
@@ -90,7 +93,7 @@ test_format_and_escaping(void)
 {
     const struct pt_writer_ops *w = &pt_perfmap_writer;
     void *state = NULL;
-    CHECK_EQ_INT(w->open(&state, dir, 1001, keep_all, NULL), 0);
+    CHECK_EQ_INT(w->open(&state, dir, MAP_PATTERN, 1001, keep_all, NULL), 0);
     CHECK_EQ_INT(add(state, 0x7f0000001000, "py::foo:/app.py"), 0);
     const char hostile[] = "py::f:x\n7fff00000000 10 py::forged:f";
     struct pt_name parts = {.part = {"py::", "f", ":", "x\n7fff00000000 10 py::forged:f"},
@@ -133,7 +136,7 @@ test_format_and_escaping(void)
     CHECK_EQ_INT(st.st_mode & 0777, 0600);
 
     /* Reopening appends: nothing a previous writer wrote is lost. */
-    CHECK_EQ_INT(w->open(&state, dir, 1001, keep_all, NULL), 0);
+    CHECK_EQ_INT(w->open(&state, dir, MAP_PATTERN, 1001, keep_all, NULL), 0);
     CHECK_EQ_INT(add(state, 0x7f0000002000, "py::again:x"), 0);
     w->close(state);
     t = slurp(path);
@@ -147,7 +150,7 @@ test_shares_file_with_append_writer(void)
     void *state = NULL;
     char path[512];
     map_path(path, sizeof(path), 1002);
-    CHECK_EQ_INT(w->open(&state, dir, 1002, keep_all, NULL), 0);
+    CHECK_EQ_INT(w->open(&state, dir, MAP_PATTERN, 1002, keep_all, NULL), 0);
     CHECK_EQ_INT(add(state, 0x1000, "py::ours_1:x"), 0);
     /* CPython's own backend appends to the same file. */
     int other = open(path, O_WRONLY | O_APPEND);
@@ -183,15 +186,15 @@ test_refuses_planted_files(void)
 
     map_path(path, sizeof(path), 2002);
     CHECK_EQ_INT(symlink(victim, path), 0);
-    CHECK_EQ_INT(w->open(&state, dir, 2002, keep_all, NULL), -ELOOP);
+    CHECK_EQ_INT(w->open(&state, dir, MAP_PATTERN, 2002, keep_all, NULL), -ELOOP);
 
     map_path(path, sizeof(path), 2003);
     CHECK_EQ_INT(link(victim, path), 0);
-    CHECK_EQ_INT(w->open(&state, dir, 2003, keep_all, NULL), -EPERM);
+    CHECK_EQ_INT(w->open(&state, dir, MAP_PATTERN, 2003, keep_all, NULL), -EPERM);
 
     map_path(path, sizeof(path), 2004);
     CHECK_EQ_INT(mkdir(path, 0700), 0);
-    CHECK(w->open(&state, dir, 2004, keep_all, NULL) < 0);
+    CHECK(w->open(&state, dir, MAP_PATTERN, 2004, keep_all, NULL) < 0);
 
     if (geteuid() == 0) {
         /* Someone else's file: as root we can plant one for "nobody". */
@@ -201,12 +204,13 @@ test_refuses_planted_files(void)
         if (fd >= 0) {
             close(fd);
         }
-        CHECK_EQ_INT(w->open(&state, dir, 2005, keep_all, NULL), -EPERM);
+        CHECK_EQ_INT(w->open(&state, dir, MAP_PATTERN, 2005, keep_all, NULL), -EPERM);
     }
     char *t = slurp(victim);
     CHECK(t != NULL && strcmp(t, "precious\n") == 0);
 
-    CHECK(w->open(&state, "/nonexistent-dir-for-perftramp", 1, keep_all, NULL) == -ENOENT);
+    CHECK(w->open(&state, "/nonexistent-dir-for-perftramp", MAP_PATTERN, 1, keep_all,
+                  NULL) == -ENOENT);
 }
 
 static int
@@ -221,7 +225,8 @@ fork_case(int eager)
 {
     const struct pt_writer_ops *w = &pt_perfmap_writer;
     void *state = NULL;
-    CHECK_EQ_INT(w->open(&state, dir, getpid(), keep_low, (void *)0x2000), 0);
+    CHECK_EQ_INT(w->open(&state, dir, MAP_PATTERN, getpid(), keep_low, (void *)0x2000),
+                 0);
     CHECK_EQ_INT(add(state, 0x1000, "py::inherited_a:x"), 0);
     CHECK_EQ_INT(add(state, 0x1010, "py::inherited_b:x"), 0);
     /* Stands for an entry the parent wrote after the fork. */

@@ -91,7 +91,8 @@ INTERPRETERS = discover()
 
 def _source_digest():
     h = hashlib.sha256()
-    for path in sorted(ROOT.glob("src/**/*")) + [ROOT / "meson.build", ROOT / "pyproject.toml"]:
+    build_files = [ROOT / name for name in ("meson.build", "meson.options", "pyproject.toml")]
+    for path in sorted(ROOT.glob("src/**/*")) + build_files:
         if path.is_file():
             h.update(str(path.relative_to(ROOT)).encode())
             h.update(path.read_bytes())

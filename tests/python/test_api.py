@@ -47,6 +47,61 @@ def test_bad_backend_messages(python):
     assert r["active"] is False
 
 
+def test_bad_backend_names_native(python):
+    """The extension's one name parser: a str with no UTF-8 form (lone
+    surrogates) or with a NUL is an invalid backend, shown by repr(), for
+    activate() and _stats() alike (_stats('\\udc80') used to crash)."""
+    r = run_json(python, r"""
+        import json
+        from perftramp import _perftramp as native
+        out = {}
+        for name in ("\udc80", "perf\0", "pe\udcffrf", "nope", 1):
+            for f in (native.activate, native._stats):
+                try:
+                    f(name)
+                    out["%s %r" % (f.__name__, name)] = "no error"
+                except Exception as e:
+                    out["%s %r" % (f.__name__, name)] = "%s: %s" % (type(e).__name__, e)
+        out["active"] = native.is_active()
+        print(json.dumps(out))
+    """)
+    for f in ("activate", "_stats"):
+        assert r[f + r" '\udc80'"] == r"ValueError: invalid backend: '\udc80'"
+        assert r[f + r" 'perf\x00'"] == r"ValueError: invalid backend: 'perf\x00'"
+        assert r[f + r" 'pe\udcffrf'"] == r"ValueError: invalid backend: 'pe\udcffrf'"
+        assert r[f + " 'nope'"] == "ValueError: invalid backend: nope"
+    assert r["activate 1"] == "TypeError: activate_stack_trampoline() argument must be str, not int"
+    assert r["_stats 1"] == "TypeError: _stats() argument must be str, not int"
+    assert r["active"] is False
+
+
+def test_backends_table(python):
+    """_perftramp.BACKENDS: the core's table of backends, one dict per row."""
+    r = run_json(python, """
+        import json
+        from perftramp import _perftramp as native
+        print(json.dumps({"type": type(native.BACKENDS).__name__,
+                          "rows": [dict(b) for b in native.BACKENDS],
+                          "row_types": sorted({type(b).__name__ for b in native.BACKENDS})}))
+    """)
+    assert r["type"] == "tuple"
+    assert r["row_types"] == ["dict"]
+    keys = {"name", "file_pattern", "default_dir", "dir_env", "unwind", "inject", "xoption",
+            "env"}
+    assert all(set(row) == keys for row in r["rows"])
+    names = [row["name"] for row in r["rows"]]
+    assert names[:2] == ["perf", "perf_jit"] and len(set(names)) == len(names)
+    assert r["rows"][0] == {
+        "name": "perf", "file_pattern": "perf-%ld.map", "default_dir": "/tmp",
+        "dir_env": None, "unwind": "fp", "inject": False, "xoption": "perf",
+        "env": "PYTHONPERFSUPPORT"}
+    assert r["rows"][1] == {
+        "name": "perf_jit", "file_pattern": "jit-%ld.dump", "default_dir": "/tmp",
+        "dir_env": "PERFTRAMP_JITDUMP_DIR", "unwind": "dwarf", "inject": True,
+        "xoption": "perf_jit", "env": "PYTHON_PERF_JIT_SUPPORT"}
+    assert all(row["file_pattern"] % 1234 for row in r["rows"])
+
+
 @pytest.mark.versions(below=(3, 12))
 def test_sys_backport_before_312(python):
     """Code written for 3.12 runs unchanged on 3.8-3.11 once perftramp is
