@@ -2,8 +2,12 @@
 
 It runs in every interpreter of the environment, so it must cost next to
 nothing when profiling is not asked for: it imports nothing beyond what site
-has loaded, and loads perftramp only when a switch is on or a sys function is
-called.
+has loaded, and loads perftramp only when a switch could be on (any -X
+option, PERFTRAMP_ACTIVATE, or a PYTHON...PERF... environment variable) or
+a sys function is called.  Which -X options and variables are switches, and
+for which backend, comes from the extension's registry once it is loaded.
+The findings are handed to perftramp._activate_at_startup(); the package
+never imports this module.
 
 What it does:
 - CPython < 3.12: puts activate/deactivate/is_stack_trampoline_active into sys
@@ -30,23 +34,39 @@ def _env_switch(name):
         return False
 
 
-def requested_backend():
-    """The backend the command line and environment ask for, or None.
+def requested(rows):
+    """(backend, asked): the backend the command line and environment ask for
+    (or None), and the names of every backend some switch asks for.
 
-    -X beats the environment; of two -X options the later one wins; of two
-    environment variables PYTHON_PERF_JIT_SUPPORT wins, as in CPython 3.13.
+    rows is the extension's backend registry; its "xoption" and "env" name
+    CPython's switches.  -X beats the environment; of two -X options the
+    later one wins; of two environment variables the later row's wins
+    (PYTHON_PERF_JIT_SUPPORT over PYTHONPERFSUPPORT, as in CPython 3.13).
     """
-    chosen = None
+    by_option = {row["xoption"]: row["name"] for row in rows if row["xoption"]}
+    from_options = from_env = None
+    asked = set()
     for option in sys._xoptions:
-        if option in ("perf", "perf_jit"):
-            chosen = option
-    if chosen is not None:
-        return chosen
-    if _env_switch("PYTHON_PERF_JIT_SUPPORT"):
-        return "perf_jit"
-    if _env_switch("PYTHONPERFSUPPORT"):
-        return "perf"
-    return None
+        if option in by_option:
+            from_options = by_option[option]
+            asked.add(from_options)
+    for row in rows:
+        if row["env"] and _env_switch(row["env"]):
+            from_env = row["name"]
+            asked.add(from_env)
+    return from_options or from_env, asked
+
+
+def _may_be_asked():
+    """Whether some switch could be on, judged without the registry (which
+    lives in the extension, too dear to load in every interpreter): any -X
+    option, or an environment variable shaped like CPython's perf switches
+    (PYTHON...PERF...)."""
+    if sys._xoptions:
+        return True
+    if sys.flags.ignore_environment:
+        return False
+    return any(name.startswith("PYTHON") and "PERF" in name for name in os.environ)
 
 
 def _lazy(name):
@@ -84,13 +104,15 @@ def _start():
         except Exception as exc:
             sys.stderr.write("perftramp: PERFTRAMP_ACTIVATE=%s: %s\n" % (forced, exc))
         return
-    backend = requested_backend()
-    if backend is None:
+    if not _may_be_asked():
         return
     try:
         import perftramp
+        from perftramp import _backends
 
-        perftramp._activate_at_startup(backend)
+        backend, asked = requested(_backends.rows())
+        if backend is not None:
+            perftramp._activate_at_startup(backend, asked)
     except Exception as exc:  # never stop the program from starting
         sys.stderr.write("perftramp: profiling support not started: %s\n" % (exc,))
 

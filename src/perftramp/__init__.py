@@ -14,7 +14,7 @@ is_stack_trampoline_active therefore mean "any stack trampoline", as in sys.
 """
 import sys
 
-from . import _perftramp
+from . import _backends, _perftramp
 
 __all__ = [
     "activate_stack_trampoline",
@@ -24,10 +24,21 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-#: Backend names activate_stack_trampoline() accepts.
-BACKENDS = ("perf", "perf_jit")
+#: Backend names activate_stack_trampoline() accepts, from the extension's
+#: registry.
+BACKENDS = _backends.names()
 #: Those CPython's own sys.activate_stack_trampoline accepts (3.12, 3.13).
 _CPYTHON_BACKENDS = ("perf",)
+
+
+def _cpython_switches():
+    """The backends CPython's own start-up turns on from -X or the
+    environment: none before 3.12, perf on 3.12, perf and perf_jit on 3.13+."""
+    if sys.version_info < (3, 12):
+        return ()
+    if sys.version_info < (3, 13):
+        return ("perf",)
+    return ("perf", "perf_jit")
 
 _SYS_NAMES = (
     "activate_stack_trampoline",
@@ -54,16 +65,6 @@ def _cpython_active():
     return _CPYTHON is not None and _CPYTHON[2]()
 
 
-def _check_backend(backend):
-    if not isinstance(backend, str):
-        raise TypeError(
-            "activate_stack_trampoline() argument must be str, not %s"
-            % type(backend).__name__
-        )
-    if backend not in BACKENDS:
-        raise ValueError("invalid backend: %s" % backend)
-
-
 def activate_stack_trampoline(backend):
     """Make Python functions visible to perf, with perftramp's backend.
 
@@ -73,8 +74,9 @@ def activate_stack_trampoline(backend):
     `perf inject --jit`.  Activating again (or switching) is harmless.  If the map cannot be written, a
     RuntimeWarning says why and the program runs on unprofiled.
     """
-    _check_backend(backend)
-    if _cpython_active():
+    # The extension rejects what is not a backend (TypeError, ValueError);
+    # CPython's backend is switched off only for a call that will succeed.
+    if _cpython_active() and _backends.find(backend) is not None:
         _CPYTHON[1]()
     _perftramp.activate(backend)
 
@@ -96,7 +98,7 @@ def _sys_activate_stack_trampoline(backend):
     """sys.activate_stack_trampoline, made aware of perftramp: CPython's own
     backend where it has one (after perftramp's is switched off), perftramp's
     for the backends CPython's sys refuses ("perf_jit")."""
-    if isinstance(backend, str) and backend in BACKENDS and backend not in _CPYTHON_BACKENDS:
+    if _backends.find(backend) is not None and backend not in _CPYTHON_BACKENDS:
         activate_stack_trampoline(backend)
         return
     _perftramp.deactivate()
@@ -129,13 +131,15 @@ def _install_into_sys():
             setattr(sys, name, func)
 
 
-def _activate_at_startup(backend):
-    """Called by the start-up hook with the backend -X / the environment ask
-    for, once CPython has done its own start-up activation (3.12+)."""
-    if _CPYTHON is None or (backend == "perf_jit" and sys.version_info < (3, 13)):
+def _activate_at_startup(backend, asked=()):
+    """Called by the start-up hook, once CPython has done its own start-up
+    activation (3.12+), with the backend -X / the environment ask for by the
+    documented precedence, and the names of every backend some switch asked
+    for (CPython 3.13 settles a conflict differently)."""
+    if backend not in _cpython_switches():
         # Switches the interpreter lacks (3.12 has no perf_jit).
         activate_stack_trampoline(backend)
-    elif backend == "perf" and _cpython_chose_jit():
+    elif backend == "perf" and _cpython_chose_jit(asked):
         # CPython 3.13 lets any perf_jit switch beat -X perf; the documented
         # order is -X over the environment.  Its own backend cannot be
         # switched here (deactivating and reactivating it while site is
@@ -143,15 +147,11 @@ def _activate_at_startup(backend):
         activate_stack_trampoline("perf")
 
 
-def _cpython_chose_jit():
-    """Whether CPython's start-up (3.13+) activated its perf_jit backend."""
-    if sys.version_info < (3, 13) or not _cpython_active():
-        return False
-    import _perftramp_startup
-
-    return "perf_jit" in sys._xoptions or _perftramp_startup._env_switch(
-        "PYTHON_PERF_JIT_SUPPORT"
-    )
+def _cpython_chose_jit(asked):
+    """Whether CPython's start-up (3.13+) activated its perf_jit backend:
+    3.13 does whenever any switch (-X or, without -E, the environment) asks
+    for perf_jit."""
+    return "perf_jit" in _cpython_switches() and _cpython_active() and "perf_jit" in asked
 
 
 _install_into_sys()

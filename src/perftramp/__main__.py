@@ -1,9 +1,14 @@
-"""`perftramp` / `python -m perftramp`: check, run, record, report."""
+"""`perftramp` / `python -m perftramp`: check, run, record, report.
+
+A subcommand that cannot go on raises commands._errors.CliError; main prints
+it here, once, as "perftramp: MESSAGE" on stderr and returns its exit code.
+"""
 import argparse
 import sys
 
 import perftramp
 from perftramp.commands import check, record, report, run
+from perftramp.commands._errors import CliError
 
 
 def main(argv=None):
@@ -16,10 +21,15 @@ def main(argv=None):
     for module in (check, run, record, report):
         module.add_parser(subparsers)
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    return args.func(args)
+    try:
+        if args.command is None:
+            parser.print_help()
+            raise CliError("give a command: check, run, record or report")
+        return args.func(args)
+    except CliError as error:
+        sys.stderr.write("perftramp: %s\n" % error.message)
+        sys.stderr.flush()
+        return error.exit_code
 
 
 if __name__ == "__main__":

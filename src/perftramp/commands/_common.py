@@ -1,8 +1,7 @@
-"""What the subcommands share: finding perf and asking interpreters about
-themselves."""
+"""What the subcommands share: progress messages, and asking interpreters
+about themselves.  (perf is in _perf.py, a recording's layout in
+_recording.py, failures in _errors.py.)"""
 import os
-import re
-import shutil
 import subprocess
 import sys
 
@@ -11,23 +10,6 @@ def say(message):
     """Progress and advice go to stderr; stdout is for results."""
     sys.stderr.write("perftramp: %s\n" % message)
     sys.stderr.flush()
-
-
-def perf_path():
-    return shutil.which("perf")
-
-
-def perf_version(perf):
-    """(text, (major, minor) or None): `perf version` as printed, and what it
-    says for sure.  Distributions append their own revision after a '-'
-    ("6.7-3" is 6.7 with Debian's third revision, not 6.7.3), so only
-    major.minor and an explicit third component are trusted."""
-    out = subprocess.run([perf, "version"], capture_output=True, text=True)
-    text = (out.stdout or out.stderr).strip()
-    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    if not m:
-        return text, None
-    return text, (int(m.group(1)), int(m.group(2)))
 
 
 # One test, run in this interpreter or (as source) in another.

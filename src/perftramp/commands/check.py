@@ -12,11 +12,14 @@ import subprocess
 import sys
 import tempfile
 
-from ._common import has_frame_pointers, perf_path, perf_version
+from perftramp import _backends
+
+from . import _perf
+from ._common import has_frame_pointers
 
 SELF_TEST = (
     "import perftramp\n"
-    "perftramp.activate_stack_trampoline('perf_jit')\n"
+    "perftramp.activate_stack_trampoline(%r)\n"
     "def perftramp_self_test(n):\n"
     "    t = 0\n"
     "    for i in range(n):\n"
@@ -41,26 +44,43 @@ def read_int(path):
         return None
 
 
-def jit_self_test(perf):
-    """Records a tiny perf_jit run and looks for its frame after inject."""
+def jit_self_test(perf, row):
+    """Records a tiny run with backend `row` (one that needs perf inject) and
+    looks for its frame after inject."""
     with tempfile.TemporaryDirectory(prefix="perftramp-check-") as tmp:
-        env = dict(os.environ, PERFTRAMP_JITDUMP_DIR=tmp)
+        env = dict(os.environ)
+        if row["dir_env"]:
+            env[row["dir_env"]] = tmp
         data = os.path.join(tmp, "perf.data")
-        rec = subprocess.run([perf, "record", "-q", "-F", "999", "-k", "1", "--call-graph",
-                              "dwarf", "-o", data, "--", sys.executable, "-c", SELF_TEST],
+        command = [sys.executable, "-c", SELF_TEST % row["name"]]
+        rec = subprocess.run(_perf.record_command(perf, row, 999, data, command, quiet=True),
                              capture_output=True, text=True, env=env, cwd=tmp)
         if rec.returncode != 0:
             return False, "perf record failed: %s" % rec.stderr.strip()[:300]
         jit = os.path.join(tmp, "perf.jit.data")
-        inj = subprocess.run([perf, "inject", "-i", data, "--jit", "-o", jit],
+        inj = subprocess.run(_perf.inject_command(perf, data, jit),
                              capture_output=True, text=True, cwd=tmp)
         if inj.returncode != 0:
             return False, "perf inject --jit failed: %s" % inj.stderr.strip()[:300]
-        script = subprocess.run([perf, "script", "-i", jit, "-F", "ip,sym,dso"],
+        script = subprocess.run(_perf.script_command(perf, jit, "ip,sym,dso"),
                                 capture_output=True, text=True, cwd=tmp)
         if "py::perftramp_self_test" in script.stdout and "jitted-" in script.stdout:
             return True, "perf inject --jit named the Python frames of a test run"
         return False, "perf inject --jit ran, but no Python frame came out of it"
+
+
+def by_hand(row):
+    """The perf command lines `record` runs for backend `row`, as a user
+    would type them."""
+    if row["xoption"]:
+        python = "python -X %s app.py" % row["xoption"]
+    else:
+        python = "PERFTRAMP_ACTIVATE=%s python app.py" % row["name"]
+    record = " ".join(_perf.record_command("perf", row, 999, "perf.data", [python]))
+    lines = [record.replace(" -o perf.data", "")]
+    if row["inject"]:
+        lines.append(" ".join(_perf.inject_command("perf", "perf.data", "perf.jit.data")))
+    return "; ".join(lines)
 
 
 def main(args):
@@ -82,13 +102,14 @@ def main(args):
         sys.executable, platform.python_version(),
         "built with frame pointers" if fp else "no frame pointers (use perf_jit)"))
 
-    perf = perf_path()
+    row = _backends.auto(fp)
+    perf = _perf.find()
     jit_works = False
     if perf is None:
-        line(False, "perf", "not found (Debian/Ubuntu: apt-get install linux-perf)")
+        line(False, "perf", "not found (%s)" % _perf.INSTALL_HINT)
         ok = False
     else:
-        text, version = perf_version(perf)
+        text, version = _perf.version(perf)
         line(True, "perf", "%s (%s)" % (perf, text))
         with tempfile.TemporaryDirectory(prefix="perftramp-check-") as tmp:
             rec = subprocess.run([perf, "record", "-q", "-o", os.path.join(tmp, "p.data"),
@@ -97,12 +118,12 @@ def main(args):
         line(can_record, "perf record",
              "works" if can_record else (rec.stderr.strip().splitlines() or ["failed"])[-1])
         ok &= can_record
-        if can_record and not fp:
+        if can_record and row["inject"]:
             if args.skip_jit_test:
                 line(None, "perf inject --jit", "self-test skipped")
                 jit_works = version is not None and version >= (6, 8)
             else:
-                jit_works, detail = jit_self_test(perf)
+                jit_works, detail = jit_self_test(perf, row)
                 line(jit_works, "perf inject --jit", detail)
 
     paranoid = read_int("/proc/sys/kernel/perf_event_paranoid")
@@ -127,8 +148,8 @@ def main(args):
         line(True, "/tmp", "writable")
     ok &= tmp_ok
 
-    backend = "perf" if fp else "perf_jit"
-    if not fp and not jit_works and perf is not None:
+    backend = row["name"]
+    if row["inject"] and not jit_works and perf is not None:
         ok = False
     for entry in report:
         print(entry)
@@ -136,11 +157,7 @@ def main(args):
         print("\nverdict: profiling works here, with the %s backend" % backend)
         print("  perftramp record -- %s app.py" % os.path.basename(sys.executable))
         print("  perftramp report")
-        if backend == "perf":
-            print("  (by hand: perf record -F 999 -g -- python -X perf app.py)")
-        else:
-            print("  (by hand: perf record -F 999 -k 1 --call-graph dwarf -- python -X perf_jit "
-                  "app.py; perf inject --jit -i perf.data -o perf.jit.data)")
+        print("  (by hand: %s)" % by_hand(row))
         return 0
     print("\nverdict: profiling will not work here until the FAIL lines are fixed")
     return 1

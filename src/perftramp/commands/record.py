@@ -1,65 +1,57 @@
 """perftramp record: profile a command, with the right perf flags, into one
 directory.
 
-    perftramp record [-F HZ] [--backend auto|perf|perf_jit] [-o DIR] -- CMD [ARGS...]
+    perftramp record [-F HZ] [--backend auto|NAME] [-o DIR] -- CMD [ARGS...]
 
-auto picks "perf" for an interpreter with frame pointers and "perf_jit"
-otherwise.  Every Python process CMD starts (children too) gets perftramp's
-backend through PERFTRAMP_ACTIVATE, and its jitdump goes into DIR through
-PERFTRAMP_JITDUMP_DIR, so `perf inject --jit` writes its jitted-*.so files
-there.  Perf maps must be in /tmp while perf reads them; they are moved into
-DIR afterwards (perftramp report puts them back for as long as it runs).
-DIR ends up holding perf.data, perf.jit.data (perf_jit), maps/, the dumps and
-the jitted objects, and perftramp.json describing the run.
+auto picks the frame-pointer backend ("perf") for an interpreter with frame
+pointers and the DWARF one ("perf_jit") otherwise; NAME is any backend of
+the extension's registry, and its row says how perf must record (unwinding,
+perf inject) and where the backend's files are.  Every Python process CMD
+starts (children too) gets perftramp's backend through PERFTRAMP_ACTIVATE.
+Backends whose directory can be chosen (perf_jit: PERFTRAMP_JITDUMP_DIR) write
+straight into DIR, so `perf inject --jit` writes its jitted-*.so files there;
+the others' files (perf maps, which must be in /tmp while perf reads them) are
+moved into DIR/maps afterwards.  _recording.py describes what DIR holds.
 """
 import argparse
-import datetime
-import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 
-from ._common import has_frame_pointers, looks_like_python, perf_path, perf_version, say
+from perftramp import _backends
+
+from . import _perf, _recording
+from ._common import has_frame_pointers, looks_like_python, say
+from ._errors import CliError
+
+
+def describe(row):
+    how = "frame pointers" if row["unwind"] == "fp" else "DWARF"
+    return "%s (%s%s)" % (row["name"], how, ", then perf inject --jit" if row["inject"] else "")
 
 
 def add_parser(subparsers):
+    rows = _backends.rows()
     p = subparsers.add_parser("record", help="profile a command into a directory")
     p.add_argument("-F", "--freq", type=int, default=999, help="samples per second (999)")
-    p.add_argument("--backend", choices=("auto", "perf", "perf_jit"), default="auto")
+    p.add_argument("--backend", choices=("auto",) + _backends.names(), default="auto",
+                   help="auto (%s with frame pointers, %s without) or one of: %s"
+                   % (_backends.auto(True)["name"], _backends.auto(False)["name"],
+                      ", ".join(describe(row) for row in rows)))
     p.add_argument("-o", "--output", help="directory (default ./perftramp-TIMESTAMP)")
     p.add_argument("--stack-size", type=int, default=16384,
-                   help="bytes of stack perf copies per sample with perf_jit (16384)")
+                   help="bytes of stack perf copies per sample with DWARF unwinding (16384)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=main)
 
 
 def choose_backend(requested, command):
+    """The backend row to record with."""
     if requested != "auto":
-        return requested
+        return _backends.find(requested)
     python = command[0] if looks_like_python(command[0]) else sys.executable
-    return "perf" if has_frame_pointers(shutil.which(python) or python) else "perf_jit"
-
-
-def recorded_pids(perf, data):
-    out = subprocess.run([perf, "script", "-i", data, "-F", "pid"], capture_output=True,
-                         text=True)
-    return sorted({int(tok) for tok in out.stdout.split() if tok.isdigit()})
-
-
-def gather_maps(pids, directory):
-    """Moves /tmp/perf-PID.map of the recorded processes into DIR/maps."""
-    maps = os.path.join(directory, "maps")
-    moved = []
-    for pid in pids:
-        src = "/tmp/perf-%d.map" % pid
-        if os.path.isfile(src) and not os.path.islink(src) and \
-                os.stat(src).st_uid == os.geteuid():
-            os.makedirs(maps, exist_ok=True)
-            shutil.move(src, os.path.join(maps, os.path.basename(src)))
-            moved.append(os.path.basename(src))
-    return moved
+    return _backends.auto(has_frame_pointers(shutil.which(python) or python))
 
 
 def main(args):
@@ -67,60 +59,51 @@ def main(args):
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        say("record: give the command to profile after --")
-        return 2
+        raise CliError("record: give the command to profile after --")
     if command[0].endswith(".py"):
         command = [sys.executable] + command
-    perf = perf_path()
-    if perf is None:
-        say("perf is not installed (Debian/Ubuntu: apt-get install linux-perf); "
-            "`perftramp check` tells what else is needed")
-        return 2
-    backend = choose_backend(args.backend, command)
-    directory = os.path.abspath(args.output or "perftramp-%s" % datetime.datetime.now()
-                                .strftime("%Y%m%d-%H%M%S"))
+    perf = _perf.require()
+    row = choose_backend(args.backend, command)
+    directory = os.path.abspath(args.output or _recording.default_name())
     os.makedirs(directory, exist_ok=True)
-    data = os.path.join(directory, "perf.data")
-    if backend == "perf":
-        graph = ["-g"]
-    else:
-        graph = ["-k", "1", "--call-graph", "dwarf,%d" % args.stack_size]
-    perf_cmd = [perf, "record", "-F", str(args.freq)] + graph + ["-o", data, "--"] + command
-    env = dict(os.environ, PERFTRAMP_ACTIVATE=backend, PERFTRAMP_JITDUMP_DIR=directory)
-    say("recording with the %s backend into %s" % (backend, directory))
+    data = os.path.join(directory, _recording.DATA)
+    perf_cmd = _perf.record_command(perf, row, args.freq, data, command, args.stack_size)
+    env = dict(os.environ, PERFTRAMP_ACTIVATE=row["name"])
+    for other in _backends.rows():
+        if other["dir_env"]:
+            env[other["dir_env"]] = directory
+    say("recording with the %s backend into %s" % (row["name"], directory))
     say("$ " + " ".join(perf_cmd))
     rec = subprocess.run(perf_cmd, env=env, stderr=subprocess.PIPE, text=True)
     if rec.stderr:
         sys.stderr.write(rec.stderr)
     if not os.path.exists(data):
-        say("perf record wrote nothing; perf said so above.  Run `perftramp check` "
-            "for what this machine lacks (perf_event_paranoid, perf's version, ...)")
-        return rec.returncode or 1
-    result = {"backend": backend, "command": command, "perf": perf_version(perf)[0],
+        raise CliError("perf record wrote nothing; perf said so above.  Run `perftramp "
+                       "check` for what this machine lacks (perf_event_paranoid, perf's "
+                       "version, ...)", rec.returncode or 1)
+    result = {"backend": row["name"], "command": command, "perf": _perf.version(perf)[0],
               "python": sys.executable, "freq": args.freq, "exit_code": rec.returncode,
-              "data": "perf.data"}
-    pids = recorded_pids(perf, data)
-    if backend == "perf_jit":
-        jit = os.path.join(directory, "perf.jit.data")
-        say("$ perf inject -i perf.data --jit -o perf.jit.data")
-        inj = subprocess.run([perf, "inject", "-i", data, "--jit", "-o", jit], cwd=directory,
+              "data": _recording.DATA}
+    pids = _perf.recorded_pids(perf, data)
+    if row["inject"]:
+        jit = os.path.join(directory, _recording.JIT_DATA)
+        say("$ perf inject -i %s --jit -o %s" % (_recording.DATA, _recording.JIT_DATA))
+        inj = subprocess.run(_perf.inject_command(perf, data, jit), cwd=directory,
                              stderr=subprocess.PIPE, text=True)
         if inj.returncode != 0:
             sys.stderr.write(inj.stderr)
-            say("perf inject --jit failed; perf older than 6.8 (or 6.7.2) cannot read "
-                "jitdumps with unwinding data.  The frame-pointer backend needs no "
-                "inject: --backend perf with a frame-pointer interpreter")
-            return inj.returncode
-        result["data"] = "perf.jit.data"
-    result["maps"] = gather_maps(pids, directory)
+            raise CliError("perf inject --jit failed; perf older than 6.8 (or 6.7.2) cannot "
+                           "read jitdumps with unwinding data.  The frame-pointer backend "
+                           "needs no inject: --backend %s with a frame-pointer interpreter"
+                           % _backends.auto(True)["name"], inj.returncode)
+        result["data"] = _recording.JIT_DATA
+    # Every backend's files of the recorded processes (a program may activate
+    # another backend itself): those not already in DIR are moved into maps/.
+    elsewhere = [path for other in _backends.rows() for pid in pids
+                 for path in [_backends.file_path(other, pid, env)]
+                 if os.path.dirname(os.path.abspath(path)) != directory]
+    result["maps"] = _recording.gather_maps(elsewhere, directory)
     result["pids"] = pids
-    with open(os.path.join(directory, "perftramp.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    _recording.write_meta(directory, result)
     say("done: perftramp report %s" % os.path.relpath(directory))
     return rec.returncode
-
-
-def newest_recording(where="."):
-    runs = [d for d in os.listdir(where) if re.match(r"perftramp-\d{8}-\d{6}$", d)
-            and os.path.isdir(os.path.join(where, d))]
-    return os.path.join(where, max(runs)) if runs else None

@@ -1,7 +1,9 @@
 """perftramp run: run a Python program with perftramp's backend active.
 
-    perftramp run [--backend perf|perf_jit] -- script.py [args...]
-    perftramp run [--backend perf|perf_jit] -m module [args...]
+    perftramp run [--backend NAME] -- script.py [args...]
+    perftramp run [--backend NAME] -m module [args...]
+
+NAME is any backend of the extension's registry (default: perf).
 
 For 3.12+ users who want perftramp's backend rather than CPython's.
 """
@@ -9,10 +11,15 @@ import argparse
 import runpy
 import sys
 
+from perftramp import _backends
+
+from ._errors import CliError
+
 
 def add_parser(subparsers):
     p = subparsers.add_parser("run", help="run a Python program with perftramp's backend")
-    p.add_argument("--backend", choices=("perf", "perf_jit"), default="perf")
+    p.add_argument("--backend", choices=_backends.names(), default=_backends.names()[0],
+                   help="one of: %(choices)s (default: %(default)s)")
     p.add_argument("-m", dest="module", help="run a module, as python -m does")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="script and its arguments")
     p.set_defaults(func=main)
@@ -23,8 +30,7 @@ def main(args):
     if argv and argv[0] == "--":
         argv = argv[1:]
     if args.module is None and not argv:
-        sys.stderr.write("perftramp run: give a script or -m module\n")
-        return 2
+        raise CliError("run: give a script or -m module")
     import perftramp
 
     perftramp.activate_stack_trampoline(args.backend)

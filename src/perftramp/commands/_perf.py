@@ -1,0 +1,74 @@
+"""perf itself: finding it, its version, how to install it, and its command
+lines for each backend row (see perftramp/_backends.py).
+
+A row's "unwind" gives perf record's call-graph flags: "fp" walks frame
+pointers (-g), "dwarf" copies stack per sample for DWARF unwinding.  A row
+with "inject" needs `perf inject --jit` afterwards, which matches jitdump
+records to samples by timestamp, so such a recording uses the monotonic
+clock the jitdump writes (-k 1).
+"""
+import re
+import shutil
+import subprocess
+
+from ._errors import CliError
+
+INSTALL_HINT = "Debian/Ubuntu: apt-get install linux-perf"
+#: perf looks for perf-PID.map files here and nowhere else.
+MAP_DIR = "/tmp"
+
+
+def find():
+    """perf's path, or None."""
+    return shutil.which("perf")
+
+
+def require():
+    """perf's path; a CliError saying how to install it when it is missing."""
+    perf = find()
+    if perf is None:
+        raise CliError("perf is not installed (%s); `perftramp check` tells what else "
+                       "is needed" % INSTALL_HINT)
+    return perf
+
+
+def version(perf):
+    """(text, (major, minor) or None): `perf version` as printed, and what it
+    says for sure.  Distributions append their own revision after a '-'
+    ("6.7-3" is 6.7 with Debian's third revision, not 6.7.3), so only
+    major.minor and an explicit third component are trusted."""
+    out = subprocess.run([perf, "version"], capture_output=True, text=True)
+    text = (out.stdout or out.stderr).strip()
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not m:
+        return text, None
+    return text, (int(m.group(1)), int(m.group(2)))
+
+
+def record_flags(row, stack_size=16384):
+    """perf record's flags for sampling a program using backend `row`."""
+    flags = ["-k", "1"] if row["inject"] else []
+    if row["unwind"] == "fp":
+        flags += ["-g"]
+    else:
+        flags += ["--call-graph", "dwarf,%d" % stack_size]
+    return flags
+
+
+def record_command(perf, row, freq, output, command, stack_size=16384, quiet=False):
+    return ([perf, "record"] + (["-q"] if quiet else []) + ["-F", str(freq)]
+            + record_flags(row, stack_size) + ["-o", output, "--"] + list(command))
+
+
+def inject_command(perf, data, output):
+    return [perf, "inject", "-i", data, "--jit", "-o", output]
+
+
+def script_command(perf, data, fields):
+    return [perf, "script", "-i", data, "-F", fields]
+
+
+def recorded_pids(perf, data):
+    """The pids of every process with a sample in `data`."""
+    out = subprocess.run(script_command(perf, data, "pid"), capture_output=True, text=True)
+    return sorted({int(tok) for tok in out.stdout.split() if tok.isdigit()})
