@@ -6,7 +6,11 @@ CROSS_AARCH64 := tests/c/cross/aarch64-linux-gnu.ini
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
-.PHONY: all demo test test-c test-c-asan test-c-aarch64 test-py fp-python format clean
+RUFF ?= ruff
+C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/report/*.[ch] tests/c/*.[ch]
+PY_SOURCES = src tests benchmarks scripts
+
+.PHONY: all demo test test-c test-c-asan test-c-aarch64 test-py fp-python lint format clean
 
 all: test-c
 
@@ -43,8 +47,13 @@ test-py:
 fp-python:
 	scripts/build-fp-python.sh
 
+# Checks only: C against .clang-format, Python against pyproject's [tool.ruff].
+lint:
+	clang-format --dry-run --Werror $(C_SOURCES)
+	$(RUFF) check $(PY_SOURCES)
+
 format:
-	clang-format -i src/core/*.[ch] src/binding/*.[ch] tests/c/*.[ch]
+	clang-format -i $(C_SOURCES)
 
 clean:
 	rm -rf $(BUILD)

@@ -175,7 +175,8 @@ def main():
         "Each cell is the median time with that configuration divided by the median",
         "time with nothing switched on (\"off\"), same interpreter, same rounds; every",
         "process runs the workload once to warm up (so trampolines are made before",
-        "the clock starts), then times it 5 times and keeps the fastest.  `floor` is a no-op PEP 523 hook: no",
+        "the clock starts), then times it 5 times and keeps the fastest.  "
+        "`floor` is a no-op PEP 523 hook: no",
         "trampoline can cost less.  `cpython-*` are CPython's own `-X perf` /",
         "`-X perf_jit`.  The register rows give the extra time for a first call to",
         "each of 50,000 fresh functions (a trampoline and a map/dump entry each).",

@@ -71,8 +71,9 @@ def activate_stack_trampoline(backend):
     backend: "perf" writes /tmp/perf-PID.map, for perf's frame-pointer
     unwinding; "perf_jit" writes /tmp/jit-PID.dump with DWARF unwinding
     information, for `perf record --call-graph dwarf -k 1` followed by
-    `perf inject --jit`.  Activating again (or switching) is harmless.  If the map cannot be written, a
-    RuntimeWarning says why and the program runs on unprofiled.
+    `perf inject --jit`.  Activating again (or switching) is harmless.  If
+    the map cannot be written, a RuntimeWarning says why and the program runs
+    on unprofiled.
     """
     # The extension rejects what is not a backend (TypeError, ValueError);
     # CPython's backend is switched off only for a call that will succeed.

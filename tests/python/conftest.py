@@ -22,7 +22,6 @@ import re
 import shutil
 import struct
 import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,8 @@ def _probe(exe):
             "-c",
             "import sys, sysconfig; print(sys.version_info[0], sys.version_info[1], "
             "sys.version_info[2]); print('no-omit-frame-pointer' in "
-            "(sysconfig.get_config_var('CFLAGS') or '') + (sysconfig.get_config_var('PY_CFLAGS') or ''))",
+            "(sysconfig.get_config_var('CFLAGS') or '') + "
+            "(sysconfig.get_config_var('PY_CFLAGS') or ''))",
         ],
         capture_output=True,
         text=True,
@@ -70,7 +70,8 @@ def discover():
     if os.environ.get("PERFTRAMP_PYTHONS"):
         candidates = [("custom", p) for p in os.environ["PERFTRAMP_PYTHONS"].split(":") if p]
     else:
-        candidates = [("pyenv", p) for p in sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3"))]
+        candidates = [("pyenv", p)
+                      for p in sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3"))]
         candidates.append(("system", "/usr/bin/python3"))
         candidates.append(("fp", os.environ.get("PERFTRAMP_FP_PYTHON", DEFAULT_FP_PYTHON)))
     found = []

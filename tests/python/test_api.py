@@ -120,7 +120,9 @@ def test_sys_backport_before_312(python):
             err = None
         except ValueError as e:
             err = str(e)
-        print(json.dumps({"pid": os.getpid(), "loaded": loaded_at_start, "seq": [before, during, sys.is_stack_trampoline_active()], "err": err}))
+        print(json.dumps({"pid": os.getpid(), "loaded": loaded_at_start,
+                          "seq": [before, during, sys.is_stack_trampoline_active()],
+                          "err": err}))
     """)
     assert r["loaded"] is False, "the start-up hook must not load perftramp unasked"
     assert r["seq"] == [False, True, False]

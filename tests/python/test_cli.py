@@ -6,8 +6,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -130,7 +128,7 @@ def test_report_collapsed(python, recording):
         total += int(count)
         if chain in stack:
             in_chain += int(count)
-    assert total == sum(int(l.rpartition(" ")[2]) for l in lines) > 0
+    assert total == sum(int(line.rpartition(" ")[2]) for line in lines) > 0
     # Interpreter frames between Python frames are folded away: the chain
     # appears with nothing between its frames in most samples.
     assert in_chain > 0.5 * total

@@ -132,7 +132,8 @@ def test_subinterpreter_gets_clear_error(python):
         os.unlink(path)
         def g(): return 1
         g()
-        print(json.dumps({"rc": rc, "result": result, "still": perftramp.is_stack_trampoline_active()}))
+        print(json.dumps({"rc": rc, "result": result,
+                          "still": perftramp.is_stack_trampoline_active()}))
     """)
     assert r["rc"] == 0
     assert r["result"] in (

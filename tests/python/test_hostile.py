@@ -1,6 +1,5 @@
 """Hostile names and hostile /tmp: nothing forged, nothing clobbered, the
 program always runs on."""
-import json
 import os
 import shutil
 import subprocess
@@ -150,8 +149,8 @@ def check_unwritable_tmp(python, how):
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "42\n"
-    warning_lines = [l for l in out.stderr.splitlines()
-                     if "perftramp: cannot write /tmp/perf-" in l]
+    warning_lines = [line for line in out.stderr.splitlines()
+                     if "perftramp: cannot write /tmp/perf-" in line]
     assert len(warning_lines) == 1, out.stderr
     assert "(Read-only file system); the program runs on without perf profiling support" \
         in warning_lines[0]
