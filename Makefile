@@ -48,9 +48,12 @@ fp-python:
 	scripts/build-fp-python.sh
 
 # Checks only: C against .clang-format, Python against pyproject's [tool.ruff].
+# Both always run; either failing fails the target.
 lint:
-	clang-format --dry-run --Werror $(C_SOURCES)
-	$(RUFF) check $(PY_SOURCES)
+	@rc=0; \
+	clang-format --dry-run --Werror $(C_SOURCES) || rc=1; \
+	$(RUFF) check $(PY_SOURCES) || rc=1; \
+	exit $$rc
 
 format:
 	clang-format -i $(C_SOURCES)

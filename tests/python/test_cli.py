@@ -159,3 +159,84 @@ def test_report_speedscope(python, recording):
     assert foo and frames[foo[0]]["file"] == str(recording["script"])
     assert sum(w for s, w in zip(profile["samples"], profile["weights"])
                if foo[0] in s) > 0.5 * sum(profile["weights"])
+
+
+# Every failure of a subcommand is one line, "perftramp: MESSAGE", on stderr.
+
+def one_error_line(out, code=2):
+    assert out.returncode == code, out.stdout + out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("perftramp: "), out.stderr
+    return lines[0]
+
+
+def test_error_record_without_command(python, tmp_path):
+    line = one_error_line(cli(python, ["record"], tmp_path, check=False))
+    assert "after --" in line
+    one_error_line(cli(python, ["record", "--"], tmp_path, check=False))
+
+
+def test_error_record_without_perf(python, tmp_path):
+    # only the venv's bin directory: no perf
+    out = run(python, ["-m", "perftramp", "record", "--", python.exe, "-c", "pass"],
+              env={"PATH": os.path.dirname(python.exe)}, cwd=str(tmp_path), check=False)
+    assert "perf is not installed" in one_error_line(out)
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_error_report_without_recording(python, tmp_path):
+    line = one_error_line(cli(python, ["report"], tmp_path, check=False))
+    assert "no perftramp-* directory here" in line
+
+
+def test_error_report_missing_directory(python, tmp_path):
+    line = one_error_line(cli(python, ["report", "nowhere"], tmp_path, check=False))
+    assert "no such directory" in line
+
+
+def test_error_report_without_data(python, tmp_path):
+    (tmp_path / "empty").mkdir()
+    line = one_error_line(cli(python, ["report", "empty"], tmp_path, check=False))
+    assert "no perf.data" in line
+
+
+def test_error_run_without_script(python, tmp_path):
+    line = one_error_line(cli(python, ["run"], tmp_path, check=False))
+    assert "give a script" in line
+
+
+def test_error_no_command(python, tmp_path):
+    out = cli(python, [], tmp_path, check=False)
+    one_error_line(out)
+    assert "usage:" in out.stdout
+
+
+@pytest.mark.parametrize("args", [["report", "--format", "nope"],
+                                  ["record", "--backend", "nope", "--", "true"],
+                                  ["run", "--backend", "nope", "x.py"]])
+def test_error_unknown_choice(python, tmp_path, args):
+    out = cli(python, args, tmp_path, check=False)
+    assert out.returncode == 2
+    assert "invalid choice: 'nope'" in out.stderr
+
+
+def test_new_format_is_one_file(python, recording):
+    """A module dropped into perftramp/formats/ is a format, with no other
+    edit: listed in --help, accepted by --format, given the folded profile."""
+    package = run(python, ["-c", "import os, perftramp.formats as f; "
+                                 "print(os.path.dirname(f.__file__))"]).stdout.strip()
+    module = Path(package) / "stackcount.py"
+    module.write_text('DESCRIPTION = "how many distinct stacks"\n'
+                      "def render(profile, options):\n"
+                      "    return '%d stacks, %d samples\\n' % (len(profile.stacks), "
+                      "profile.samples)\n")
+    try:
+        help_text = cli(python, ["report", "--help"], recording["dir"]).stdout
+        assert "stackcount: how many distinct stacks" in " ".join(help_text.split())
+        out = report(python, recording, "--format", "stackcount")
+        count = int(report(python, recording, "--format", "collapsed").count("\n"))
+        assert re.fullmatch(r"%d stacks, \d+ samples\n" % count, out), out
+    finally:
+        module.unlink()
+        for cached in (Path(package) / "__pycache__").glob("stackcount.*"):
+            cached.unlink()

@@ -1,0 +1,168 @@
+"""The Python side follows the extension's backend registry
+(perftramp._perftramp.BACKENDS) with no list of its own: the API's names,
+the start-up switches, the command line's choices, perf's flags and where
+record finds each backend's files.
+
+A row added in C must need no Python edit.  The registry's test build has a
+"test_map" row (frame pointers, no inject, no CPython switch, its file in
+$PERFTRAMP_TEST_MAP_DIR); where the extension lacks it, the same row is
+added to the registry in-process to check the derivations, and the
+end-to-end tests are skipped."""
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import run, run_json
+
+TEST_MAP = {"name": "test_map", "file_pattern": "perftramp-test-%ld.map",
+            "default_dir": "/tmp", "dir_env": "PERFTRAMP_TEST_MAP_DIR", "unwind": "fp",
+            "inject": False, "xoption": None, "env": None}
+
+ADD_ROW = ("from perftramp import _perftramp\n"
+           "if 'test_map' not in [r['name'] for r in _perftramp.BACKENDS]:\n"
+           "    _perftramp.BACKENDS = _perftramp.BACKENDS + (%r,)\n" % (TEST_MAP,))
+
+
+def registry(python):
+    return run_json(python, "import json, perftramp._perftramp as m; "
+                            "print(json.dumps(m.BACKENDS))")
+
+
+def test_registry_rows(python):
+    rows = registry(python)
+    names = [row["name"] for row in rows]
+    assert names[:2] == ["perf", "perf_jit"]
+    for row in rows:
+        assert set(row) == set(TEST_MAP)
+        assert row["unwind"] in ("fp", "dwarf")
+    public = run_json(python, "import json, perftramp; print(json.dumps(perftramp.BACKENDS))")
+    assert public == names
+
+
+def test_derived_from_a_new_row(python):
+    r = run_json(python, ADD_ROW + """
+import json, _perftramp_startup
+from perftramp import _backends
+from perftramp.commands import _perf, record
+from perftramp.__main__ import main
+row = _backends.find("test_map")
+out = {
+    "record": _perf.record_command("perf", row, 99, "o", ["py"]),
+    "jit": _perf.record_command("perf", _backends.find("perf_jit"), 99, "o", ["py"], 4096),
+    "path": _backends.file_path(row, 42, {"PERFTRAMP_TEST_MAP_DIR": "/x"}),
+    "default_path": _backends.file_path(row, 42, {}),
+    "chosen": record.choose_backend("test_map", ["py"])["name"],
+    "auto_fp": _backends.auto(True)["name"],
+    "auto_dwarf": _backends.auto(False)["name"],
+    "startup": sorted(_perftramp_startup.requested(_backends.rows())[1]),
+}
+try:
+    main(["record", "--help"])
+except SystemExit:
+    pass
+print(json.dumps(out))
+""")
+    assert r["record"] == ["perf", "record", "-F", "99", "-g", "-o", "o", "--", "py"]
+    assert r["jit"] == ["perf", "record", "-F", "99", "-k", "1", "--call-graph", "dwarf,4096",
+                        "-o", "o", "--", "py"]
+    assert r["path"] == "/x/perftramp-test-42.map"
+    assert r["default_path"] == "/tmp/perftramp-test-42.map"
+    assert r["chosen"] == "test_map"
+    assert (r["auto_fp"], r["auto_dwarf"]) == ("perf", "perf_jit")
+    assert r["startup"] == []
+
+
+def test_help_lists_a_new_row(python):
+    out = run(python, ["-c", ADD_ROW + "from perftramp.__main__ import main\n"
+                       "import sys\nsys.exit(main(sys.argv[1:]))", "run", "--help"])
+    assert "test_map" in out.stdout
+
+
+def test_package_never_imports_the_hook(python):
+    """The hook hands its findings to perftramp._activate_at_startup; the
+    package does not import it back.  (-S: no site, so no hook ran.)"""
+    purelib = run(python, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+                  ).stdout.strip()
+    out = run(python, ["-S", "-c", "import sys\nsys.path.insert(0, %r)\n"
+                       "import perftramp\n"
+                       "perftramp._activate_at_startup('perf', {'perf'})\n"
+                       "print('_perftramp_startup' in sys.modules)" % purelib])
+    assert out.stdout.strip() == "False"
+
+
+def test_other_x_options_start_nothing(python):
+    """-X options that are no backend's switch may load perftramp (the hook
+    cannot tell without the registry) but activate nothing."""
+    out = run(python, ["-X", "dev", "-c", "import sys; print(sys.is_stack_trampoline_active())"])
+    assert out.stdout.strip() == "False" and out.stderr == ""
+
+
+@pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
+def test_record_follows_a_new_row(python, tmp_path):
+    """record with a row only the registry knows: perf's flags from "unwind"
+    and "inject", the row's dir_env pointed at the recording, PERFTRAMP_ACTIVATE
+    naming it.  The child is a shell writing the row's file itself, so this
+    needs no backend in C."""
+    child = ('echo "$PERFTRAMP_ACTIVATE" > "$PERFTRAMP_TEST_MAP_DIR/perftramp-test-$$.map"; '
+             'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done')
+    out = run(python, ["-c", ADD_ROW + "from perftramp.__main__ import main\n"
+                       "import sys\nsys.exit(main(sys.argv[1:]))",
+                       "record", "--backend", "test_map", "-o", "rec", "--", "sh", "-c", child],
+              cwd=str(tmp_path), timeout=300)
+    assert " -g -o " in out.stderr and "-k 1" not in out.stderr
+    assert "$ perf inject" not in out.stderr
+    rec = tmp_path / "rec"
+    meta = json.loads((rec / "perftramp.json").read_text())
+    assert meta["backend"] == "test_map" and meta["data"] == "perf.data"
+    assert meta["maps"] == []
+    files = list(rec.glob("perftramp-test-*.map"))
+    assert len(files) == 1 and files[0].read_text() == "test_map\n"
+    assert int(files[0].name.split("-")[2].split(".")[0]) in meta["pids"]
+
+
+# End to end with the registry's test build.
+
+@pytest.fixture
+def test_map_row(python):
+    rows = {row["name"]: row for row in registry(python)}
+    if "test_map" not in rows:
+        pytest.skip("the extension has no test_map backend (the registry's test build has)")
+    return rows["test_map"]
+
+
+def written(row, directory, pid):
+    return os.path.join(str(directory), row["file_pattern"] % pid)
+
+
+PID = "import os; print(os.getpid())\n"
+
+
+def test_test_map_run(python, test_map_row, tmp_path):
+    script = tmp_path / "probe.py"
+    script.write_text(PID)
+    out = run(python, ["-m", "perftramp", "run", "--backend", "test_map", "--", str(script)],
+              env={"PERFTRAMP_TEST_MAP_DIR": str(tmp_path)})
+    assert os.path.exists(written(test_map_row, tmp_path, int(out.stdout)))
+
+
+def test_test_map_activate_env(python, test_map_row, tmp_path):
+    out = run(python, ["-c", PID], env={"PERFTRAMP_ACTIVATE": "test_map",
+                                        "PERFTRAMP_TEST_MAP_DIR": str(tmp_path)})
+    assert out.stderr == ""
+    assert os.path.exists(written(test_map_row, tmp_path, int(out.stdout)))
+
+
+@pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
+def test_test_map_record(python, test_map_row, tmp_path):
+    script = tmp_path / "probe.py"
+    script.write_text(PID)
+    out = run(python, ["-m", "perftramp", "record", "--backend", "test_map", "-o", "rec",
+                       "--", python.exe, str(script)], cwd=str(tmp_path), timeout=300)
+    assert "$ perf inject" not in out.stderr
+    rec = tmp_path / "rec"
+    meta = json.loads((rec / "perftramp.json").read_text())
+    assert meta["backend"] == "test_map" and meta["data"] == "perf.data"
+    pid = int(out.stdout)
+    assert os.path.exists(written(test_map_row, rec, pid)), os.listdir(str(rec))
