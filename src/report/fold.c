@@ -196,18 +196,25 @@ is_internal(const struct pt_fold *fold, const char *dso, size_t len)
     return 0;
 }
 
-/* Appends a frame name to the key; ';' would split the frame, so it becomes
- * ':'. */
+/* Appends one frame (the command name included) to the key, after a ';'
+ * unless it is the first (`first`).  The collapsed format gives ';' and the line's
+ * end a meaning and has no escape: a ';' inside a name becomes ':', and a
+ * byte that would end or cut the line for a reader (NUL, CR, any other
+ * control byte; a newline cannot reach here) becomes '?'. */
 static int
-append_name(struct buf *key, const char *name, size_t len)
+append_name(struct buf *key, const char *name, size_t len, int first)
 {
     int rc = buf_reserve(key, len + 1);
     if (rc != 0) {
         return rc;
     }
-    key->data[key->len++] = ';';
+    if (!first) {
+        key->data[key->len++] = ';';
+    }
     for (size_t i = 0; i < len; i++) {
-        key->data[key->len++] = name[i] == ';' ? ':' : name[i];
+        unsigned char c = (unsigned char)name[i];
+        int breaks_line = (c < 0x20 && c != '\t') || c == 0x7f;
+        key->data[key->len++] = c == ';' ? ':' : breaks_line ? '?' : (char)c;
     }
     return 0;
 }
@@ -240,15 +247,15 @@ end_sample(struct pt_fold *fold)
         }
     }
     fold->key.len = 0;
-    int rc = buf_append(&fold->key, fold->comm.data ? fold->comm.data : "?",
-                        fold->comm.data ? fold->comm.len : 1);
+    int rc = append_name(&fold->key, fold->comm.data ? fold->comm.data : "?",
+                         fold->comm.data ? fold->comm.len : 1, 1);
     for (size_t k = n; rc == 0 && k-- > 0;) {
         const struct frame *f = &fold->frames[k];
         int between = inner_py != n && k > inner_py && k < outer_py;
         if (between && !fold->keep_internal && is_internal(fold, text + f->dso, f->dso_len)) {
             continue;
         }
-        rc = append_name(&fold->key, text + f->sym, f->sym_len);
+        rc = append_name(&fold->key, text + f->sym, f->sym_len, 0);
     }
     if (rc == 0) {
         rc = count_stack(fold, fold->key.data, fold->key.len);

@@ -84,9 +84,34 @@ run(int keep_internal, size_t piece, struct seen *out)
     pt_fold_free(fold);
 }
 
+/* A ';' in the command name (prctl(PR_SET_NAME) or a script called
+ * "a;b") or a control byte in any frame must not add or cut frames. */
+static void
+test_separators_in_names(void)
+{
+    static const char script[] = "sh;rm -rf 9 \n"
+                                 "\t    10 f;g\rh (/bin/x)\n"
+                                 "\t    20 main (/bin/x)\n"
+                                 "\n"
+                                 ";lead\x01 10 \n"
+                                 "\t    20 a\x7f (/bin/x)\n";
+    struct pt_fold *fold = NULL;
+    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    struct seen s;
+    memset(&s, 0, sizeof(s));
+    pt_fold_each(fold, collect, &s);
+    pt_fold_free(fold);
+    CHECK_EQ_INT(s.n, 2);
+    CHECK_EQ_INT(count_of(&s, "sh:rm -rf;main;f:g?h"), 1);
+    CHECK_EQ_INT(count_of(&s, ":lead?;a?"), 1);
+}
+
 int
 main(void)
 {
+    test_separators_in_names();
     struct seen s;
     for (size_t piece = 1; piece <= 4096; piece *= 4) {
         run(0, piece, &s);
