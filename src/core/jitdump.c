@@ -99,6 +99,27 @@ header_is_ours(int fd, pid_t pid)
            h.elf_mach == pt_stub_cfi.elf_machine && h.pid == (uint32_t)pid;
 }
 
+/* The end of the last whole record: what follows (the zeros of an unclosed
+ * window, a record cut short) goes before anything is appended, since perf
+ * inject stops at a record of size 0. */
+static size_t
+dump_data_end(const char *data, size_t len)
+{
+    size_t pos = sizeof(struct pt_jitdump_header);
+    if (len < pos) {
+        return 0;
+    }
+    while (len - pos >= sizeof(struct pt_jitdump_record)) {
+        struct pt_jitdump_record head;
+        memcpy(&head, data + pos, sizeof(head));
+        if (head.total_size < sizeof(head) || head.total_size > len - pos) {
+            break;
+        }
+        pos += head.total_size;
+    }
+    return pos;
+}
+
 /* Readies the freshly opened file: a dump this process already started
  * (CPython 3.13's own backend writes the same file) is continued, one left
  * by an earlier process with the same pid restarted; then maps it, which is
@@ -116,6 +137,12 @@ start_dump(struct jitdump *dump, pid_t pid)
             return -errno;
         }
         st.st_size = 0;
+    }
+    if (st.st_size > 0) {
+        int rc = pt_outfile_drop_tail(&dump->file, dump_data_end);
+        if (rc != 0) {
+            return rc;
+        }
     }
     if (st.st_size == 0) {
         struct timespec wall;
@@ -390,6 +417,13 @@ jitdump_after_fork(void *state)
 }
 
 static void
+jitdump_pause(void *state)
+{
+    struct jitdump *dump = state;
+    pt_outfile_pause(&dump->file);
+}
+
+static void
 jitdump_close(void *state)
 {
     struct jitdump *dump = state;
@@ -408,6 +442,7 @@ const struct pt_writer_ops pt_jitdump_writer = {
     .open = jitdump_open,
     .add = jitdump_add,
     .after_fork = jitdump_after_fork,
+    .pause = jitdump_pause,
     .path = pt_outfile_path,
     .close = jitdump_close,
 };

@@ -3,6 +3,7 @@
 #include "align.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,52 @@ window_is_last(const struct pt_outfile *f, off_t size)
     return f->window != NULL && size == f->window_off + (off_t)f->window_len;
 }
 
+/* Makes the file `to` bytes long with real blocks behind [from, to), from
+ * being its current end.
+ *
+ * A store into a page of a shared mapping that the filesystem has no block
+ * for (a hole made by ftruncate) faults when no block can be found: SIGBUS,
+ * which kills the program.  Blocks reserved here first turn a full disk, a
+ * quota or RLIMIT_FSIZE into an error return instead.  fallocate() does it
+ * in one call on most filesystems (ext4, xfs, btrfs, tmpfs); where it is not
+ * supported (EOPNOTSUPP: e.g. some network and FUSE filesystems) zeros are
+ * written, which allocates just as surely.  posix_fallocate() would do that
+ * too, but glibc's refuses an O_APPEND descriptor, and ours is one; on it
+ * write() appends at the end, which is `from`.  A failure leaves the file
+ * `from` bytes long again (fallocate may have grown it part of the way). */
+static int
+allocate(int fd, off_t from, off_t to)
+{
+    int err;
+    do {
+        err = fallocate(fd, 0, from, to - from) == 0 ? 0 : errno;
+    } while (err == EINTR);
+    if (err == EOPNOTSUPP || err == ENOSYS) {
+        static const char zeros[65536];
+        err = 0;
+        for (off_t at = from; at < to && err == 0;) {
+            size_t n = to - at < (off_t)sizeof(zeros) ? (size_t)(to - at) : sizeof(zeros);
+            ssize_t put = write(fd, zeros, n);
+            if (put > 0) {
+                at += put;
+            }
+            else if (put == 0) {
+                err = ENOSPC;
+            }
+            else if (errno != EINTR) {
+                err = errno;
+            }
+        }
+    }
+    if (err != 0) {
+        if (ftruncate(fd, from) != 0) {
+            /* the file stays longer, with zeros the readers take as its end */
+        }
+        return -err;
+    }
+    return 0;
+}
+
 int
 pt_outfile_reserve(struct pt_outfile *f, size_t need, char **at)
 {
@@ -226,21 +273,32 @@ pt_outfile_reserve(struct pt_outfile *f, size_t need, char **at)
     else if (f->window != NULL) {
         memset(f->window + f->used, f->gap_fill, f->window_len - f->used);
     }
+    drop_window(f);
     /* From the page holding the end: the window starts mid-page, right after
      * what is already there. */
     off_t off = st.st_size / page * page;
     size_t start = (size_t)(st.st_size - off);
     size_t len = pt_round_up(start + (need > WINDOW ? need : WINDOW), (size_t)page);
-    if (ftruncate(f->fd, off + (off_t)len) != 0) {
-        return -errno;
+    int rc = allocate(f->fd, st.st_size, off + (off_t)len);
+    if (rc == -ENOSPC || rc == -EFBIG || rc == -EDQUOT) {
+        /* Nearly full: as many pages as this entry needs, so that what fits
+         * is still written. */
+        len = pt_round_up(start + need, (size_t)page);
+        rc = allocate(f->fd, st.st_size, off + (off_t)len);
+    }
+    if (rc != 0) {
+        return rc;
     }
     /* MAP_POPULATE: one system call brings in the window's pages, instead of
      * a page fault every few dozen entries. */
     void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, off);
     if (mem == MAP_FAILED) {
-        return -errno;
+        int err = errno;
+        if (ftruncate(f->fd, st.st_size) != 0) {
+            /* zeros, as above */
+        }
+        return -err;
     }
-    drop_window(f);
     f->window = mem;
     f->window_off = off;
     f->window_len = len;
@@ -276,14 +334,60 @@ pt_outfile_move_to_child(struct pt_outfile *f, char **parent, size_t *parent_len
     return rc;
 }
 
+/* Ends the window: cut off its unused rest if it is the file's last bytes,
+ * or fill it with gap_fill if something was appended after it. */
+static void
+end_window(struct pt_outfile *f)
+{
+    struct stat st;
+    if (f->window == NULL || f->fd < 0 || fstat(f->fd, &st) != 0) {
+        return;
+    }
+    if (!window_is_last(f, st.st_size) ||
+        ftruncate(f->fd, f->window_off + (off_t)f->used) != 0) {
+        memset(f->window + f->used, f->gap_fill, f->window_len - f->used);
+    }
+    drop_window(f);
+}
+
+void
+pt_outfile_pause(struct pt_outfile *f)
+{
+    /* A forked child's window is its parent's: left alone. */
+    if (pt_outfile_stale(f) || pthread_mutex_lock(&f->lock) != 0) {
+        return;
+    }
+    end_window(f);
+    pthread_mutex_unlock(&f->lock);
+}
+
+int
+pt_outfile_drop_tail(struct pt_outfile *f, pt_data_end_fn data_end)
+{
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) {
+        return -errno;
+    }
+    if (st.st_size == 0) {
+        return 0;
+    }
+    void *mem = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, f->fd, 0);
+    if (mem == MAP_FAILED) {
+        return -errno;
+    }
+    size_t end = data_end(mem, (size_t)st.st_size);
+    munmap(mem, (size_t)st.st_size);
+    if (end < (size_t)st.st_size && ftruncate(f->fd, (off_t)end) != 0) {
+        return -errno;
+    }
+    return 0;
+}
+
 void
 pt_outfile_close(struct pt_outfile *f)
 {
-    struct stat st;
-    if (!pt_outfile_stale(f) && f->fd >= 0 && fstat(f->fd, &st) == 0 &&
-        window_is_last(f, st.st_size) &&
-        ftruncate(f->fd, f->window_off + (off_t)f->used) != 0) {
-        /* the NUL tail stays; perf's readers stop at it */
+    if (!pt_outfile_stale(f)) {
+        end_window(f);
     }
     drop_window(f);
     if (f->fd >= 0) {

@@ -19,7 +19,16 @@
  * both of perf's readers take as the end (a perf map line they skip, a
  * jitdump record of size 0 that ends the file).  A full window is trimmed to
  * its data before the next one is mapped from there, so data has no gaps;
- * closing trims the last.
+ * pausing (deactivation) and closing trim the last, so that another writer
+ * appending to the file (CPython's own backend) appends right after our
+ * data.  A process that ends without closing (a crash, os._exit, exec)
+ * leaves the NUL rest; whoever opens the file next in this process (after an
+ * exec, the new image) cuts it off first (pt_outfile_drop_tail).
+ *
+ * A window's blocks are allocated before it is used (fallocate), so a full
+ * filesystem or RLIMIT_FSIZE is an error from pt_outfile_reserve, never a
+ * SIGBUS on a store into the window.  Near the limit windows shrink to what
+ * one entry needs, so that everything that fits is written.
  *
  * The lock is the writer's: the functions below expect it held.
  */
@@ -96,6 +105,20 @@ pt_outfile_commit(struct pt_outfile *f, size_t len)
 {
     f->used += len;
 }
+
+/* Where the data of a file ends: given the whole file, the length of its
+ * complete entries (what follows is unused window space, or an entry cut
+ * short by a crash). */
+typedef size_t (*pt_data_end_fn)(const char *data, size_t len);
+
+/* Cuts the file (just opened, lock not needed) down to data_end() of its
+ * content.  0 or -errno. */
+int pt_outfile_drop_tail(struct pt_outfile *f, pt_data_end_fn data_end);
+
+/* Trims the window's unused rest and lets go of the window, so that another
+ * writer may append cleanly; the next reserve maps a new one.  Takes the
+ * lock.  Does nothing in a forked child that has not moved yet. */
+void pt_outfile_pause(struct pt_outfile *f);
 
 /* Closes the file (trimming the window's unused rest, in the process that
  * opened it) and destroys the lock. */

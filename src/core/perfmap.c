@@ -12,6 +12,11 @@
  * ours, never inside a window; a window that could not be trimmed because of
  * them has its rest filled with newlines, empty lines to perf.
  *
+ * A map this process left unclosed (exec of the same pid) ends in the NUL
+ * rest of its last window: opening cuts it off, down to the last complete
+ * line, so that our lines, or another writer's, follow the data directly
+ * (perf stops reading a map at a NUL; lines after one are lost).
+ *
  * Fork: see outfile.h.  The child gets a fresh file holding the lines of
  * every stub it inherited (keep() filters out lines the parent wrote after
  * the fork) and drops the window it shares with the parent.
@@ -32,6 +37,17 @@ struct perfmap {
 /* pt_outfile_path() reads the state as its first member. */
 _Static_assert(offsetof(struct perfmap, file) == 0, "outfile first");
 
+/* After the last newline: the NUL rest of an unclosed window and any line
+ * cut short with it go. */
+static size_t
+map_data_end(const char *data, size_t len)
+{
+    while (len > 0 && data[len - 1] != '\n') {
+        len--;
+    }
+    return len;
+}
+
 static int
 perfmap_open(void **state, const char *dir, const char *pattern, pid_t pid,
              pt_keep_fn keep, void *keep_ctx)
@@ -42,6 +58,12 @@ perfmap_open(void **state, const char *dir, const char *pattern, pid_t pid,
     }
     int rc = pt_outfile_open(&map->file, dir, pattern, pid, keep, keep_ctx);
     if (rc != 0) {
+        free(map);
+        return rc;
+    }
+    rc = pt_outfile_drop_tail(&map->file, map_data_end);
+    if (rc != 0) {
+        pt_outfile_close(&map->file);
         free(map);
         return rc;
     }
@@ -162,6 +184,13 @@ perfmap_after_fork(void *state)
 }
 
 static void
+perfmap_pause(void *state)
+{
+    struct perfmap *map = state;
+    pt_outfile_pause(&map->file);
+}
+
+static void
 perfmap_close(void *state)
 {
     struct perfmap *map = state;
@@ -177,6 +206,7 @@ const struct pt_writer_ops pt_perfmap_writer = {
     .open = perfmap_open,
     .add = perfmap_add,
     .after_fork = perfmap_after_fork,
+    .pause = perfmap_pause,
     .path = pt_outfile_path,
     .close = perfmap_close,
 };

@@ -58,6 +58,11 @@ struct pt_writer_ops {
      * the first add(), so that inherited code is described even if the
      * child makes none.  Does nothing in the process that opened the file. */
     int (*after_fork)(void *state);
+    /* Trims the file to the entries written so far and lets go of what was
+     * reserved after them, so that another writer of the same file (CPython's
+     * own backend, when ours is switched off) appends right after them.
+     * Later adds go on as before. */
+    void (*pause)(void *state);
     /* The file being written (for messages). */
     const char *(*path)(const void *state);
     void (*close)(void *state);

@@ -5,6 +5,7 @@
 #include "cfi.h"
 #include "jitdump.h"
 #include "jitdump_reader.h"
+#include "limits.h"
 #include "stub.h"
 #include "testhelp.h"
 #include "writer.h"
@@ -52,6 +53,63 @@ add(void *state, uintptr_t addr, const char *name)
 {
     struct pt_name n = pt_name_of(name, strlen(name));
     return pt_jitdump_writer.add(state, addr, 0, &n);
+}
+
+static struct jd_file read_back;
+
+static int
+complete_records(const char *path)
+{
+    if (jd_read(path, &read_back) != 0 || read_back.malformed) {
+        return -1;
+    }
+    return read_back.count;
+}
+
+/* A dump left open by this pid (exec) ends in zeros, which end the dump for
+ * perf inject: reopening continues right after the last record, and a pause
+ * leaves nothing after it for another writer to append behind. */
+static void
+test_no_zeros_before_next_writer(void)
+{
+    const struct pt_writer_ops *w = &pt_jitdump_writer;
+    pid_t me = getpid();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/jit-%ld.dump", dir, (long)me);
+    unlink(path);
+    pid_t child = fork();
+    if (child == 0) {
+        /* the image before the exec (same pid in the header) */
+        void *state = NULL;
+        int rc = w->open(&state, dir, me, keep_first_two, NULL);
+        rc |= add(state, stubs[0], "py::before_exec:x");
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
+    CHECK_EQ_INT(jd_read(path, &read_back), 0);
+    CHECK(read_back.zero_tail > 0);
+
+    void *state = NULL;
+    CHECK_EQ_INT(w->open(&state, dir, me, keep_first_two, NULL), 0);
+    CHECK_EQ_INT(add(state, stubs[1], "py::after_exec:x"), 0);
+    w->pause(state);
+    CHECK_EQ_INT(jd_read(path, &read_back), 0);
+    CHECK_EQ_INT(read_back.zero_tail, 0);
+    CHECK_EQ_INT(read_back.count, 2);
+    CHECK_EQ_INT(add(state, stubs[2], "py::after_pause:x"), 0);
+    w->close(state);
+    CHECK_EQ_INT(jd_read(path, &read_back), 0);
+    CHECK_EQ_INT(read_back.malformed, 0);
+    CHECK_EQ_INT(read_back.zero_tail, 0);
+    CHECK_EQ_INT(read_back.count, 3);
+    if (read_back.count == 3) {
+        CHECK(strcmp(read_back.entries[0].name, "py::before_exec:x") == 0);
+        CHECK(strcmp(read_back.entries[1].name, "py::after_exec:x") == 0);
+        CHECK(strcmp(read_back.entries[2].name, "py::after_pause:x") == 0);
+    }
+    unlink(path);
 }
 
 int
@@ -164,6 +222,10 @@ main(void)
     CHECK_EQ_INT(jd_read(path, &f), 0);
     CHECK_EQ_INT(f.malformed, 0);
     CHECK_EQ_INT(f.count, 4);
+
+    test_no_zeros_before_next_writer();
+    limits_case(&pt_jitdump_writer, dir, LIMITS_FULL_FS, complete_records);
+    limits_case(&pt_jitdump_writer, dir, LIMITS_FSIZE, complete_records);
 
     pt_arena_free(arena);
     char cmd[600];

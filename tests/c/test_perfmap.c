@@ -2,6 +2,7 @@
  * appending without truncation, crash safety, sharing the file with an
  * O_APPEND writer, and the forked child's own map. */
 #include "fileio.h"
+#include "limits.h"
 #include "writer.h"
 #include "testhelp.h"
 
@@ -260,6 +261,55 @@ fork_case(int eager)
     unlink(path);
 }
 
+static int
+complete_lines(const char *path)
+{
+    return slurp(path) != NULL ? count_lines(text) : -1;
+}
+
+/* A map left open by this pid (an exec: nothing runs to close it) ends in
+ * NULs; whoever opens it next must write right after the last line, and so
+ * must a writer appending after a pause (deactivation). */
+static void
+test_no_nul_before_next_writer(void)
+{
+    const struct pt_writer_ops *w = &pt_perfmap_writer;
+    char path[512];
+    map_path(path, sizeof(path), 3001);
+    pid_t child = fork();
+    if (child == 0) {
+        /* the image before the exec: writes, then is gone without closing */
+        void *state = NULL;
+        int rc = w->open(&state, dir, 3001, keep_all, NULL);
+        rc |= add(state, 0x1000, "py::before_exec:x");
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
+    CHECK(slurp(path) != NULL && memchr(text, '\0', text_len) != NULL);
+
+    void *state = NULL;
+    CHECK_EQ_INT(w->open(&state, dir, 3001, keep_all, NULL), 0);
+    CHECK_EQ_INT(add(state, 0x2000, "py::after_exec:x"), 0);
+    /* deactivated: CPython's own backend takes over and appends */
+    w->pause(state);
+    int other = open(path, O_WRONLY | O_APPEND);
+    CHECK(other >= 0 && write(other, "3000 10 py::theirs:x\n", 21) == 21);
+    /* reactivated: ours appends after theirs */
+    CHECK_EQ_INT(add(state, 0x4000, "py::ours_again:x"), 0);
+    w->pause(state);
+    CHECK(write(other, "5000 10 py::theirs_again:x\n", 27) == 27);
+    close(other);
+    w->close(state);
+    CHECK(slurp(path) != NULL);
+    CHECK(strcmp(text, "1000 10 py::before_exec:x\n2000 10 py::after_exec:x\n"
+                       "3000 10 py::theirs:x\n4000 10 py::ours_again:x\n"
+                       "5000 10 py::theirs_again:x\n") == 0);
+    CHECK(memchr(text, '\0', text_len) == NULL);
+    unlink(path);
+}
+
 int
 main(void)
 {
@@ -272,6 +322,9 @@ main(void)
     test_refuses_planted_files();
     fork_case(1);
     fork_case(0);
+    test_no_nul_before_next_writer();
+    limits_case(&pt_perfmap_writer, dir, LIMITS_FULL_FS, complete_lines);
+    limits_case(&pt_perfmap_writer, dir, LIMITS_FSIZE, complete_lines);
 
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
