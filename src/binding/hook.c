@@ -10,7 +10,37 @@
  */
 #include "hook.h"
 
+#include <string.h>
+
 struct pt_state pt_state;
+
+/* The first failed write (a full filesystem, RLIMIT_FSIZE, a child that
+ * cannot create its own file) stops the backend's writing for good, with one
+ * line on stderr: trying again for every new function would cost system
+ * calls and say nothing new.  Stubs are still made and used; what was
+ * written stays valid. */
+static void
+writer_failed(struct pt_backend *backend, int rc)
+{
+    backend->write_errors++;
+    if (backend->writer_broken) {
+        return;
+    }
+    backend->writer_broken = 1;
+    /* Saves and restores any exception; a line, not a warning, because this
+     * runs inside the eval hook where a warning filter may raise. */
+    PySys_FormatStderr("perftramp: cannot write %s (%s); functions made from now on "
+                       "will not be named in perf's output\n",
+                       backend->info->writer->path(backend->writer_state), strerror(-rc));
+}
+
+void
+pt_backend_pause(struct pt_backend *backend)
+{
+    if (backend != NULL && backend->writer_state != NULL && backend->info->writer->pause != NULL) {
+        backend->info->writer->pause(backend->writer_state);
+    }
+}
 
 /* Points *out at the UTF-8 text of a str, without copying where CPython
  * caches it (always for ASCII).  A str holding lone surrogates (a file name
@@ -55,9 +85,11 @@ describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
         PyErr_Clear();
         backend->write_errors++;
     }
-    else if (backend->info->writer->add(backend->writer_state, (uintptr_t)stub, size,
-                                        &name) != 0) {
-        backend->write_errors++;
+    else {
+        int rc = backend->info->writer->add(backend->writer_state, (uintptr_t)stub, size, &name);
+        if (rc != 0) {
+            writer_failed(backend, rc);
+        }
     }
     Py_XDECREF(keep_qualname);
     Py_XDECREF(keep_filename);

@@ -47,6 +47,10 @@ struct pt_state {
 
 extern struct pt_state pt_state;
 
+/* Trims the backend's file to what it wrote, so that another writer (CPython's
+ * own backend) can append right after it; called when the backend stops. */
+void pt_backend_pause(struct pt_backend *backend);
+
 PyObject *pt_eval_frame(PT_EVAL_PARAMS);
 
 /* Installs (on) or removes the benchmarks' no-op hook; either is a no-op

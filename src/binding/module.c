@@ -100,11 +100,12 @@ open_failure_reason(int rc)
     }
 }
 
-/* Whether a forked child inherited the stub at addr (for its own file). */
+/* Whether a forked child inherited the stub at addr (for its own file):
+ * taken before the fork, not since. */
 static int
 inherited_stub(void *ctx, uintptr_t addr)
 {
-    return pt_arena_owns(ctx, addr);
+    return pt_arena_inherited(ctx, addr);
 }
 
 /* Creates what the backend needs.  Returns 0, -1 with an exception set, or 1
@@ -185,6 +186,7 @@ pt_deactivate(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     if (!is_main_interpreter()) {
         Py_RETURN_NONE;
     }
+    pt_backend_pause(pt_state.current);
     pt_state.current = NULL;
     PyInterpreterState *interp = PyThreadState_Get()->interp;
     /* Another hook installed after ours keeps ours in its chain; ours then

@@ -3,6 +3,15 @@
  *
  * Chunks form a singly linked list, newest first, with their bookkeeping in
  * ordinary heap memory so that the executable pages hold nothing but stubs.
+ *
+ * Fork: every arena is on a list that a pthread_atfork handler walks.  Before
+ * the fork it takes each arena's lock (so no stub is half handed out), and in
+ * the child it records, per chunk, how many stubs had been handed out: those
+ * are the child's inheritance (pt_arena_inherited).  The parent and the child
+ * then hand out the same addresses next, each for its own functions, so
+ * "handed out" alone cannot tell a child's own stub from the parent's
+ * post-fork one when the child copies the parent's entries.  The handlers
+ * run for every fork(), Python's os.fork or a C library's.
  */
 #include "arena.h"
 #include "align.h"
@@ -27,10 +36,12 @@ struct pt_chunk {
     unsigned char *base;
     size_t slots;
     size_t used;
+    size_t inherited; /* stubs handed out before the last fork (in a child) */
 };
 
 struct pt_arena {
     pthread_mutex_t lock;
+    struct pt_arena *next_arena, *prev_arena; /* on the fork list */
     struct pt_chunk *chunks;
     size_t chunk_bytes;
     size_t stride;
@@ -38,9 +49,54 @@ struct pt_arena {
     size_t mapped;
 };
 
+static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pt_arena *arenas;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static int fork_error;
+
+static void
+before_fork(void)
+{
+    pthread_mutex_lock(&arenas_lock);
+    for (struct pt_arena *a = arenas; a != NULL; a = a->next_arena) {
+        pthread_mutex_lock(&a->lock);
+    }
+}
+
+static void
+after_fork_parent(void)
+{
+    for (struct pt_arena *a = arenas; a != NULL; a = a->next_arena) {
+        pthread_mutex_unlock(&a->lock);
+    }
+    pthread_mutex_unlock(&arenas_lock);
+}
+
+static void
+after_fork_child(void)
+{
+    for (struct pt_arena *a = arenas; a != NULL; a = a->next_arena) {
+        for (struct pt_chunk *c = a->chunks; c != NULL; c = c->next) {
+            c->inherited = c->used;
+        }
+        pthread_mutex_unlock(&a->lock);
+    }
+    pthread_mutex_unlock(&arenas_lock);
+}
+
+static void
+watch_forks(void)
+{
+    fork_error = pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
 int
 pt_arena_new(struct pt_arena **out, size_t chunk_bytes, size_t slot_bytes)
 {
+    pthread_once(&fork_once, watch_forks);
+    if (fork_error != 0) {
+        return -fork_error;
+    }
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0) {
         return -EINVAL;
@@ -63,6 +119,13 @@ pt_arena_new(struct pt_arena **out, size_t chunk_bytes, size_t slot_bytes)
         free(arena);
         return -EINVAL;
     }
+    pthread_mutex_lock(&arenas_lock);
+    arena->next_arena = arenas;
+    if (arenas != NULL) {
+        arenas->prev_arena = arena;
+    }
+    arenas = arena;
+    pthread_mutex_unlock(&arenas_lock);
     *out = arena;
     return 0;
 }
@@ -148,6 +211,19 @@ pt_arena_owns(const struct pt_arena *arena, uintptr_t addr)
     return 0;
 }
 
+int
+pt_arena_inherited(const struct pt_arena *arena, uintptr_t addr)
+{
+    for (const struct pt_chunk *c = arena->chunks; c != NULL; c = c->next) {
+        uintptr_t base = (uintptr_t)c->base;
+        if (addr >= base && addr < base + c->slots * arena->stride) {
+            return addr < base + c->inherited * arena->stride &&
+                   (addr - base) % arena->stride == 0;
+        }
+    }
+    return 0;
+}
+
 size_t
 pt_arena_stub_count(const struct pt_arena *arena)
 {
@@ -172,6 +248,17 @@ pt_arena_free(struct pt_arena *arena)
     if (arena == NULL) {
         return;
     }
+    pthread_mutex_lock(&arenas_lock);
+    if (arena->prev_arena != NULL) {
+        arena->prev_arena->next_arena = arena->next_arena;
+    }
+    else {
+        arenas = arena->next_arena;
+    }
+    if (arena->next_arena != NULL) {
+        arena->next_arena->prev_arena = arena->prev_arena;
+    }
+    pthread_mutex_unlock(&arenas_lock);
     struct pt_chunk *c = arena->chunks;
     while (c != NULL) {
         struct pt_chunk *next = c->next;

@@ -42,6 +42,12 @@ int pt_arena_take_stub(struct pt_arena *arena, void **out_stub, size_t *out_size
 /* Whether `addr` is the start of a stub this arena has handed out. */
 int pt_arena_owns(const struct pt_arena *arena, uintptr_t addr);
 
+/* In a forked child: whether `addr` is the start of a stub this arena had
+ * handed out when the process was forked (the last fork, for a child's
+ * child), so inherited from the parent.  Stubs taken since, by this process,
+ * are not; nor is anything in a process that was never forked. */
+int pt_arena_inherited(const struct pt_arena *arena, uintptr_t addr);
+
 /* Stubs handed out so far, and bytes mapped for chunks. */
 size_t pt_arena_stub_count(const struct pt_arena *arena);
 size_t pt_arena_mapped_bytes(const struct pt_arena *arena);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void *seen_return_address;
@@ -55,9 +56,45 @@ mapping_permissions(uintptr_t addr, char perms[5])
     return found;
 }
 
+/* After a fork, a child tells the stubs it inherited from the ones it took
+ * itself, which sit at the addresses the parent hands out next. */
+static void
+test_inherited_after_fork(void)
+{
+    struct pt_arena *arena = NULL;
+    CHECK_EQ_INT(pt_arena_new(&arena, 4096, 0), 0);
+    void *before[2], *spare;
+    size_t size;
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(pt_arena_take_stub(arena, &before[i], &size), 0);
+    }
+    CHECK(!pt_arena_inherited(arena, (uintptr_t)before[0])); /* never forked */
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        void *mine;
+        int bad = pt_arena_take_stub(arena, &mine, &size) != 0;
+        bad |= !pt_arena_inherited(arena, (uintptr_t)before[0]) << 1;
+        bad |= !pt_arena_inherited(arena, (uintptr_t)before[1]) << 2;
+        bad |= pt_arena_inherited(arena, (uintptr_t)mine) << 3;
+        bad |= !pt_arena_owns(arena, (uintptr_t)mine) << 4;
+        bad |= pt_arena_inherited(arena, (uintptr_t)before[0] + 1) << 5;
+        _exit(bad);
+    }
+    /* the parent's next stub: the address the child took too */
+    CHECK_EQ_INT(pt_arena_take_stub(arena, &spare, &size), 0);
+    int status = 0;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ_INT(WEXITSTATUS(status), 0);
+    CHECK(!pt_arena_inherited(arena, (uintptr_t)spare));
+    pt_arena_free(arena);
+}
+
 int
 main(void)
 {
+    test_inherited_after_fork();
     struct pt_arena *arena = NULL;
     CHECK_EQ_INT(pt_arena_new(&arena, 4096, 0), 0);
     CHECK(pt_stub_code_size() > 0 && pt_stub_code_size() <= 32);

@@ -1,0 +1,271 @@
+"""Faults from the field: a full filesystem, a small RLIMIT_FSIZE, a forked
+child naming its parent's post-fork functions, and entries lost behind the
+NUL tail of a map or dump left open (exec) or shared with CPython's own
+backend.
+
+Every test removes the files of the processes it started, by pid."""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import jitdump_stubs, map_entries, run, run_json
+
+BACKENDS = ["perf", "perf_jit"]
+
+MAKE_FUNCTIONS = """
+def make(prefix, n):
+    for i in range(n):
+        space = {}
+        name = prefix + "_" + str(i)
+        exec("def " + name + "(): return 0", space)
+        space[name]()
+"""
+
+
+def _script(body):
+    """The dedented body, after make(prefix, n), which makes n fresh
+    functions and calls each once."""
+    return MAKE_FUNCTIONS + textwrap.dedent(body)
+
+
+def _jitdump_loads(path):
+    """[(code_addr, name)] of every code-load record, in file order (unlike
+    conftest's jitdump_stubs, a later record does not hide an earlier one
+    for the same address)."""
+    data = path.read_bytes()
+    pos, out = 40, []
+    while pos + 16 <= len(data):
+        rid, size = struct.unpack_from("<II", data, pos)
+        if size == 0:
+            break
+        if rid == 0:
+            end = data.index(b"\0", pos + 56)
+            out.append((struct.unpack_from("<Q", data, pos + 32)[0],
+                        data[pos + 56:end].decode()))
+        pos += size
+    return out
+
+
+def _remove(*paths):
+    for path in paths:
+        try:
+            os.unlink(str(path))
+        except OSError:
+            pass
+
+
+def _warnings(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("perftramp:")]
+
+
+def _can_mount():
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-m", "sh", "-c",
+                            "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.parametrize("backend,where", [("perf", "tmp"), ("perf_jit", "tmp"),
+                                           ("perf_jit", "jitdump_dir")])
+def test_full_filesystem_warns_once_and_runs_on(python, backend, where, tmp_path):
+    if not _can_mount():
+        pytest.skip("needs root and unshare -m to mount a 64 KiB tmpfs")
+    target = "/tmp" if where == "tmp" else str(tmp_path / "jit")
+    os.makedirs(target, exist_ok=True)
+    env = {"PERFTRAMP_JITDUMP_DIR": target} if where == "jitdump_dir" else {}
+    code = _script("""
+        import json, os, perftramp
+        perftramp.activate_stack_trampoline(%r)
+        make("fresh", 1000)
+        stats = perftramp._perftramp._stats(%r)
+        # the file is only visible in this mount namespace: hand it out
+        with open(stats["path"], "rb") as f:
+            data = f.read()
+        print(json.dumps({"stats": stats, "data": data.hex()}))
+    """) % (backend, backend)
+    script = 'mount -t tmpfs -o size=64k tmpfs "$0" && exec "$1" -c "$2"'
+    full_env = dict(os.environ)
+    for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PYTHONPATH"):
+        full_env.pop(name, None)
+    full_env.update(env)
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script, target, python.exe, code],
+                            env=full_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, "exit %d (135 = SIGBUS)\n%s" % (result.returncode,
+                                                                   result.stderr)
+    assert len(_warnings(result.stderr)) == 1, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    data = bytes.fromhex(out["data"])
+    if backend == "perf":
+        lines = data.decode().splitlines()
+        names = [line.split(" ", 2)[2] for line in lines if line.strip("\0")]
+    else:
+        copy = tmp_path / "copy.dump"
+        copy.write_bytes(data)
+        names = list(jitdump_stubs(copy).values())
+    # What fit was written and is readable, in order, up to the full disk.
+    fresh = [n for n in names if n.startswith("py::fresh_")]
+    assert len(fresh) > 10
+    assert fresh == ["py::fresh_%d:<string>" % i for i in range(len(fresh))]
+    assert out["stats"]["trampolines"] >= 1000
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_small_rlimit_fsize_warns_once_and_runs_on(python, backend, tmp_path):
+    result = run(python, ["-c", _script("""
+        import json, os, resource, perftramp
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+        perftramp.activate_stack_trampoline(%r)
+        make("fresh", 2000)
+        print(json.dumps({"pid": os.getpid(),
+                          "stats": perftramp._perftramp._stats(%r)}))
+    """) % (backend, backend)],
+        env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    path = out["stats"]["path"]
+    try:
+        warnings = _warnings(result.stderr)
+        assert len(warnings) == 1, result.stderr
+        assert path in warnings[0] and "File too large" in warnings[0]
+        assert out["stats"]["trampolines"] >= 2000
+        assert 0 < os.path.getsize(path) <= 20000
+        if backend == "perf":
+            assert len(map_entries(out["pid"])) > 10
+        else:
+            assert len(jitdump_stubs(tmp_path / os.path.basename(path))) > 10
+    finally:
+        if backend == "perf":
+            _remove(path)
+
+
+FORKERS = {
+    # Python's at-fork callbacks run first: a C one that waits for the parent
+    # (no Python frame, no trampoline), then a Python one, which makes the
+    # child's first trampoline before perftramp's own callback runs.
+    "os.fork": """
+        import functools
+        os.register_at_fork(after_in_child=functools.partial(os.read, parent_wrote, 1))
+        def at_fork_in_child(): return 0
+        os.register_at_fork(after_in_child=at_fork_in_child)
+        def fork():
+            return os.fork()
+        child_wait = int  # done above; a builtin makes no trampoline
+    """,
+    # A fork from C: no Python at-fork callback at all.
+    "libc.fork": """
+        import ctypes, functools
+        libc = ctypes.CDLL(None, use_errno=True)
+        fork = libc.fork
+        # a builtin: waiting makes no trampoline, child_new is the first
+        child_wait = functools.partial(os.read, parent_wrote, 1)
+    """,
+}
+
+
+@pytest.mark.parametrize("forker", sorted(FORKERS))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fork_child_names_only_what_it_has(python, backend, forker, tmp_path):
+    code = _script("""
+        import json, os, sys
+        parent_wrote, tell_child = os.pipe()
+        child_done, tell_parent = os.pipe()
+    """) + textwrap.dedent(FORKERS[forker]) + textwrap.dedent("""
+        import perftramp
+        perftramp.activate_stack_trampoline(%r)
+        make("inherited", 20)
+        pid = fork()
+        if pid == 0:
+            child_wait()
+            def child_new(): return 2
+            child_new()
+            os.write(tell_parent, b"x")
+            os._exit(0)
+        def parent_after(): return 3
+        parent_after()
+        os.write(tell_child, b"x")
+        os.read(child_done, 1)
+        os.waitpid(pid, 0)
+        print(json.dumps({"parent": os.getpid(), "child": pid}))
+    """) % backend
+    r = run_json(python, code, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    try:
+        if backend == "perf":
+            entries = [(start, name) for start, _, name in map_entries(r["child"])]
+        else:
+            entries = _jitdump_loads(tmp_path / ("jit-%d.dump" % r["child"]))
+        names = [name for _, name in entries]
+        assert "py::parent_after:<string>" not in names
+        assert "py::child_new:<string>" in names
+        for i in range(20):
+            assert "py::inherited_%d:<string>" % i in names
+        by_addr = {}
+        for start, name in entries:
+            by_addr.setdefault(start, set()).add(name)
+        assert all(len(n) == 1 for n in by_addr.values()), by_addr
+    finally:
+        _remove("/tmp/perf-%d.map" % r["child"], "/tmp/perf-%d.map" % r["parent"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exec_same_pid_continues_after_the_data(python, backend, tmp_path):
+    after = textwrap.dedent("""
+        import json, os, perftramp
+        perftramp.activate_stack_trampoline(%r)
+        def after_exec(): return 2
+        after_exec()
+        print(json.dumps({"pid": os.getpid()}))
+    """) % backend
+    r = run_json(python, """
+        import os, sys, perftramp
+        perftramp.activate_stack_trampoline(%r)
+        def before_exec(): return 1
+        before_exec()
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-c", %r])
+    """ % (backend, after), env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    try:
+        if backend == "perf":
+            data = open("/tmp/perf-%d.map" % r["pid"], "rb").read()
+            assert b"\0" not in data
+            names = [name for _, _, name in map_entries(r["pid"])]
+        else:
+            # a dump holds NUL bytes of its own; its reader stops at a record
+            # of size 0, as perf inject does
+            names = list(jitdump_stubs(tmp_path / ("jit-%d.dump" % r["pid"])).values())
+        assert "py::before_exec:<string>" in names
+        assert "py::after_exec:<string>" in names
+    finally:
+        _remove("/tmp/perf-%d.map" % r["pid"])
+
+
+def test_cpython_own_backend_appends_after_ours(python):
+    if python.version < (3, 12):
+        pytest.skip("CPython's own perf backend exists from 3.12 on")
+    r = run_json(python, """
+        import json, os, sys, perftramp
+        perftramp.activate_stack_trampoline("perf")
+        def ours(): return 1
+        ours()
+        sys.activate_stack_trampoline("perf")   # CPython's own, ours off
+        def theirs(): return 2
+        theirs()
+        sys.deactivate_stack_trampoline()
+        perftramp.activate_stack_trampoline("perf")
+        def ours_again(): return 3
+        ours_again()
+        print(json.dumps({"pid": os.getpid()}))
+    """)
+    try:
+        data = open("/tmp/perf-%d.map" % r["pid"], "rb").read()
+        assert b"\0" not in data
+        names = [name for _, _, name in map_entries(r["pid"])]
+        for name in ("ours", "theirs", "ours_again"):
+            assert "py::%s:<string>" % name in names
+    finally:
+        _remove("/tmp/perf-%d.map" % r["pid"])
