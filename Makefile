@@ -7,10 +7,10 @@ export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
 RUFF ?= ruff
-C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/report/*.[ch] tests/c/*.[ch]
+C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
 PY_SOURCES = src tests benchmarks scripts
 
-.PHONY: all demo test test-c test-c-asan test-c-aarch64 test-py fp-python lint format clean
+.PHONY: all demo test test-c test-c-asan test-c-aarch64 test-py fuzz fp-python lint format clean
 
 all: test-c
 
@@ -43,6 +43,26 @@ test-c-aarch64:
 # pytest over every CPython >= 3.8 on the machine, each in its own venv.
 test-py:
 	$(PYTHON) -m pytest tests/python -ra
+
+# libFuzzer targets (tests/c/fuzz/) under ASan/UBSan, each run for
+# FUZZ_SECONDS; needs clang and its runtime (Debian: clang libclang-rt-14-dev).
+# Corpora stay in build/fuzz/ between runs; a crash leaves its input there.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_ARCH := $(shell uname -m)
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Isrc/core -Isrc/report
+FUZZ_WRITERS_SRC := src/core/perfmap.c src/core/jitdump.c src/core/outfile.c src/core/fileio.c \
+	src/core/escape.c src/core/cfi.c src/core/stub_cfi_$(FUZZ_ARCH).c src/core/stub_$(FUZZ_ARCH).S
+fuzz:
+	mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_fold.c src/report/fold.c -o $(BUILD)/fuzz/fuzz_fold
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_escape.c src/core/escape.c -o $(BUILD)/fuzz/fuzz_escape
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_writers.c $(FUZZ_WRITERS_SRC) -o $(BUILD)/fuzz/fuzz_writers
+	set -e; for t in fuzz_fold fuzz_escape fuzz_writers; do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
+		(cd $(BUILD)/fuzz && ./$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 corpus-$$t); \
+	done
 
 fp-python:
 	scripts/build-fp-python.sh

@@ -1,0 +1,58 @@
+/* The folder: any perf script output, fed in pieces whose sizes come from
+ * the input, must fold without a fault, count every sample once, and give
+ * stacks that stay one line with no control bytes. */
+#include "fold.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t total;
+
+static void
+check(void *ctx, const char *stack, size_t len, uint64_t count)
+{
+    (void)ctx;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)stack[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            abort();
+        }
+    }
+    if (count == 0) {
+        abort();
+    }
+    total += count;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2) {
+        return 0;
+    }
+    struct pt_fold_options opt = {.keep_internal = data[0] & 1};
+    size_t piece = 1 + data[1] % 64;
+    data += 2;
+    size -= 2;
+    struct pt_fold *fold = NULL;
+    if (pt_fold_new(&fold, &opt) != 0) {
+        abort();
+    }
+    for (size_t at = 0; at < size; at += piece) {
+        size_t n = size - at < piece ? size - at : piece;
+        if (pt_fold_feed(fold, (const char *)data + at, n) != 0) {
+            abort();
+        }
+    }
+    if (pt_fold_finish(fold) != 0) {
+        abort();
+    }
+    total = 0;
+    pt_fold_each(fold, check, NULL);
+    if (total != pt_fold_samples(fold)) {
+        abort();
+    }
+    pt_fold_free(fold);
+    return 0;
+}
