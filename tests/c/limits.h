@@ -45,8 +45,8 @@ limits_keep_none(void *ctx, uintptr_t addr)
 /* In the child: 0 when everything held, else the number of the broken
  * expectation; 77 when the case cannot be set up here (not root). */
 static int
-limits_child(const struct pt_writer_ops *w, const char *dir, enum limits_kind kind,
-             limits_count_fn count)
+limits_child(const struct pt_writer_ops *w, const char *pattern, const char *dir,
+             enum limits_kind kind, limits_count_fn count)
 {
     if (kind == LIMITS_FULL_FS) {
         if (unshare(CLONE_NEWNS) != 0 ||
@@ -64,14 +64,17 @@ limits_child(const struct pt_writer_ops *w, const char *dir, enum limits_kind ki
         }
     }
     void *state = NULL;
-    int rc = w->open(&state, dir, 4242, limits_keep_none, NULL);
+    int rc = w->open(&state, dir, pattern, 4242, limits_keep_none, NULL);
     if (rc != 0) {
         return 1;
     }
     char name[128];
     int ok = 0, failed = 0, first_error = 0;
     for (int i = 0; i < 1000; i++) {
-        int len = snprintf(name, sizeof(name), "py::function_number_%04d:/a/path/long/enough/that/a/thousand/entries/overflow/sixty/four/kib.py", i);
+        int len = snprintf(name, sizeof(name),
+                           "py::function_number_%04d:/a/path/long/enough/that/a/thousand/"
+                           "entries/overflow/sixty/four/kib.py",
+                           i);
         struct pt_name n = pt_name_of(name, (size_t)len);
         rc = w->add(state, (uintptr_t)limits_code + (uintptr_t)(i % 512) * 64, 64, &n);
         if (rc == 0) {
@@ -106,8 +109,8 @@ limits_child(const struct pt_writer_ops *w, const char *dir, enum limits_kind ki
 }
 
 static void
-limits_case(const struct pt_writer_ops *w, const char *parent_dir, enum limits_kind kind,
-            limits_count_fn count)
+limits_case(const struct pt_writer_ops *w, const char *pattern, const char *parent_dir,
+            enum limits_kind kind, limits_count_fn count)
 {
     char dir[512];
     snprintf(dir, sizeof(dir), "%s/limits-%d", parent_dir, (int)kind);
@@ -115,16 +118,18 @@ limits_case(const struct pt_writer_ops *w, const char *parent_dir, enum limits_k
     fflush(NULL);
     pid_t child = fork();
     if (child == 0) {
-        _exit(limits_child(w, dir, kind, count));
+        _exit(limits_child(w, pattern, dir, kind, count));
     }
     int status = 0;
     CHECK(child > 0 && waitpid(child, &status, 0) == child);
     CHECK(!WIFSIGNALED(status)); /* SIGBUS was the bug */
     if (WIFSIGNALED(status)) {
-        fprintf(stderr, "limits case %d: killed by signal %d\n", (int)kind, WTERMSIG(status));
+        fprintf(stderr, "limits case %d: killed by signal %d\n", (int)kind,
+                WTERMSIG(status));
     }
     else if (WEXITSTATUS(status) == 77) {
-        printf("SKIPPED limits case %d: needs root (mount namespace, tmpfs)\n", (int)kind);
+        printf("SKIPPED limits case %d: needs root (mount namespace, tmpfs)\n",
+               (int)kind);
     }
     else {
         CHECK_EQ_INT(WEXITSTATUS(status), 0);

@@ -81,7 +81,7 @@ test_no_zeros_before_next_writer(void)
     if (child == 0) {
         /* the image before the exec (same pid in the header) */
         void *state = NULL;
-        int rc = w->open(&state, dir, me, keep_first_two, NULL);
+        int rc = w->open(&state, dir, DUMP_PATTERN, me, keep_first_two, NULL);
         rc |= add(state, stubs[0], "py::before_exec:x");
         _exit(rc == 0 ? 0 : 1);
     }
@@ -92,7 +92,7 @@ test_no_zeros_before_next_writer(void)
     CHECK(read_back.zero_tail > 0);
 
     void *state = NULL;
-    CHECK_EQ_INT(w->open(&state, dir, me, keep_first_two, NULL), 0);
+    CHECK_EQ_INT(w->open(&state, dir, DUMP_PATTERN, me, keep_first_two, NULL), 0);
     CHECK_EQ_INT(add(state, stubs[1], "py::after_exec:x"), 0);
     w->pause(state);
     CHECK_EQ_INT(jd_read(path, &read_back), 0);
@@ -224,8 +224,8 @@ main(void)
     CHECK_EQ_INT(f.count, 4);
 
     test_no_zeros_before_next_writer();
-    limits_case(&pt_jitdump_writer, dir, LIMITS_FULL_FS, complete_records);
-    limits_case(&pt_jitdump_writer, dir, LIMITS_FSIZE, complete_records);
+    limits_case(&pt_jitdump_writer, DUMP_PATTERN, dir, LIMITS_FULL_FS, complete_records);
+    limits_case(&pt_jitdump_writer, DUMP_PATTERN, dir, LIMITS_FSIZE, complete_records);
 
     pt_arena_free(arena);
     char cmd[600];

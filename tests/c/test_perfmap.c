@@ -280,7 +280,7 @@ test_no_nul_before_next_writer(void)
     if (child == 0) {
         /* the image before the exec: writes, then is gone without closing */
         void *state = NULL;
-        int rc = w->open(&state, dir, 3001, keep_all, NULL);
+        int rc = w->open(&state, dir, MAP_PATTERN, 3001, keep_all, NULL);
         rc |= add(state, 0x1000, "py::before_exec:x");
         _exit(rc == 0 ? 0 : 1);
     }
@@ -290,7 +290,7 @@ test_no_nul_before_next_writer(void)
     CHECK(slurp(path) != NULL && memchr(text, '\0', text_len) != NULL);
 
     void *state = NULL;
-    CHECK_EQ_INT(w->open(&state, dir, 3001, keep_all, NULL), 0);
+    CHECK_EQ_INT(w->open(&state, dir, MAP_PATTERN, 3001, keep_all, NULL), 0);
     CHECK_EQ_INT(add(state, 0x2000, "py::after_exec:x"), 0);
     /* deactivated: CPython's own backend takes over and appends */
     w->pause(state);
@@ -323,8 +323,8 @@ main(void)
     fork_case(1);
     fork_case(0);
     test_no_nul_before_next_writer();
-    limits_case(&pt_perfmap_writer, dir, LIMITS_FULL_FS, complete_lines);
-    limits_case(&pt_perfmap_writer, dir, LIMITS_FSIZE, complete_lines);
+    limits_case(&pt_perfmap_writer, MAP_PATTERN, dir, LIMITS_FULL_FS, complete_lines);
+    limits_case(&pt_perfmap_writer, MAP_PATTERN, dir, LIMITS_FSIZE, complete_lines);
 
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -113,11 +113,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     const struct pt_writer_ops *w = data[0] & 1 ? &pt_jitdump_writer : &pt_perfmap_writer;
     char path[256];
-    snprintf(path, sizeof(path), "%s/%s", dir,
-             w == &pt_jitdump_writer ? "jit-999999.dump" : "perf-999999.map");
+    const char *pattern = w == &pt_jitdump_writer ? "jit-%ld.dump" : "perf-%ld.map";
+    snprintf(path, sizeof(path), "%s/", dir);
+    snprintf(path + strlen(path), sizeof(path) - strlen(path), pattern, (long)PID);
     unlink(path);
     void *state = NULL;
-    if (w->open(&state, dir, PID, keep_none, NULL) != 0) {
+    if (w->open(&state, dir, pattern, PID, keep_none, NULL) != 0) {
         abort();
     }
     size_t added = 0;
@@ -128,7 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         else if (op == 3) {
             w->close(state);
-            if (w->open(&state, dir, PID, keep_none, NULL) != 0) {
+            if (w->open(&state, dir, pattern, PID, keep_none, NULL) != 0) {
                 abort();
             }
         }
