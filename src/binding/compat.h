@@ -91,6 +91,14 @@ pt_set_eval_frame(PyInterpreterState *interp, _PyFrameEvalFunction func)
 #endif
 }
 
+/* CPython's own evaluator, what an interpreter runs with no PEP 523 hook (and
+ * what tools that "reset" the hook put back). */
+static inline _PyFrameEvalFunction
+pt_default_eval_frame(void)
+{
+    return (_PyFrameEvalFunction)_PyEval_EvalFrameDefault;
+}
+
 /* The code object a frame runs, borrowed; NULL when the frame runs something
  * else (3.13 frames may hold a non-code executable).  Interpreter frames are
  * opaque outside CPython; their first fields are mirrored here, one layout

@@ -167,6 +167,19 @@ pt_eval_frame(PT_EVAL_PARAMS)
     return pt_state.next_eval(PT_EVAL_ARGS);
 }
 
+int
+pt_hook_in_chain(PyInterpreterState *interp)
+{
+    if (!pt_state.installed) {
+        return 0;
+    }
+    _PyFrameEvalFunction now = pt_get_eval_frame(interp);
+    if (now == pt_eval_frame) {
+        return 1;
+    }
+    return now != pt_state.next_eval && now != pt_default_eval_frame();
+}
+
 /* The floor for benchmarks: a PEP 523 hook that only calls the evaluator it
  * replaced.  On 3.11+ installing any hook turns off inlined Python-to-Python
  * calls, so no trampoline can cost less than this. */

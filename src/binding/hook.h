@@ -53,6 +53,13 @@ void pt_backend_pause(struct pt_backend *backend);
 
 PyObject *pt_eval_frame(PT_EVAL_PARAMS);
 
+/* Whether the interpreter still calls our hook: it is the interpreter's
+ * evaluator, or a hook installed on top of ours (which calls ours in turn).
+ * A tool that sets the evaluator back to CPython's default, or to the one
+ * ours replaced (debuggers do), has taken ours out; a hook that replaced
+ * ours without calling it cannot be told from one that chains to it. */
+int pt_hook_in_chain(PyInterpreterState *interp);
+
 /* Installs (on) or removes the benchmarks' no-op hook; either is a no-op
  * when already so.  Cannot fail. */
 void pt_floor_set(PyInterpreterState *interp, int on);

@@ -170,8 +170,10 @@ pt_activate(PyObject *Py_UNUSED(module), PyObject *arg)
     if (rc > 0) {
         Py_RETURN_NONE;
     }
-    if (!pt_state.installed) {
-        PyInterpreterState *interp = PyThreadState_Get()->interp;
+    PyInterpreterState *interp = PyThreadState_Get()->interp;
+    /* Also when another tool took ours out of the interpreter: installed
+     * again on top of whatever it put there. */
+    if (!pt_hook_in_chain(interp)) {
         pt_state.next_eval = pt_get_eval_frame(interp);
         pt_set_eval_frame(interp, pt_eval_frame);
         pt_state.installed = 1;
@@ -195,13 +197,19 @@ pt_deactivate(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
         pt_set_eval_frame(interp, pt_state.next_eval);
         pt_state.installed = 0;
     }
+    else if (!pt_hook_in_chain(interp)) {
+        pt_state.installed = 0; /* taken out by another tool */
+    }
     Py_RETURN_NONE;
 }
 
 static PyObject *
 pt_is_active(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(pt_state.current != NULL && is_main_interpreter());
+    if (pt_state.current == NULL || !is_main_interpreter()) {
+        Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(pt_hook_in_chain(PyThreadState_Get()->interp));
 }
 
 static PyObject *
