@@ -103,16 +103,19 @@ def _source_digest():
 _READY = {}
 
 
-def _make_venv(interp):
-    venv = VENVS / interp.label
+def _make_venv(interp, label=None, setup_args=()):
+    """A venv of `interp` with perftramp pip-installed, rebuilt when the
+    sources change; `setup_args` go to meson (e.g. "-Dtest_backend=true")."""
+    venv = VENVS / (label or interp.label)
     stamp = venv / "perftramp-source.sha256"
-    digest = _source_digest()
+    digest = _source_digest() + " ".join(setup_args)
     if not (stamp.exists() and stamp.read_text() == digest):
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([interp.base, "-m", "venv", str(venv)], check=True)
         result = subprocess.run(
             [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", str(ROOT)],
+             "--disable-pip-version-check"]
+            + ["--config-settings=setup-args=%s" % arg for arg in setup_args] + [str(ROOT)],
             capture_output=True,
             text=True,
         )
@@ -121,6 +124,16 @@ def _make_venv(interp):
                                % (interp.label, result.stdout, result.stderr))
         stamp.write_text(digest)
     return venv
+
+
+def with_test_backend(interp):
+    """The interpreter with the registry's test build of perftramp installed
+    (an extra "test_map" backend row, compiled in by -Dtest_backend=true)."""
+    label = interp.label + "-test-backend"
+    if label not in _READY:
+        _READY[label] = Interpreter(label, interp.base, interp.version, interp.frame_pointers,
+                                    _make_venv(interp, label, ("-Dtest_backend=true",)))
+    return _READY[label]
 
 
 def pytest_configure(config):

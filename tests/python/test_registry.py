@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from conftest import run, run_json
+from conftest import run, run_json, with_test_backend
 
 TEST_MAP = {"name": "test_map", "file_pattern": "perftramp-test-%ld.map",
             "default_dir": "/tmp", "dir_env": "PERFTRAMP_TEST_MAP_DIR", "unwind": "fp",
@@ -122,13 +122,18 @@ def test_record_follows_a_new_row(python, tmp_path):
     assert int(files[0].name.split("-")[2].split(".")[0]) in meta["pids"]
 
 
-# End to end with the registry's test build.
+# End to end with the registry's test build: a row compiled into the
+# extension only there, and no other edit anywhere.
 
 @pytest.fixture
-def test_map_row(python):
-    rows = {row["name"]: row for row in registry(python)}
-    if "test_map" not in rows:
-        pytest.skip("the extension has no test_map backend (the registry's test build has)")
+def test_build(python):
+    return with_test_backend(python)
+
+
+@pytest.fixture
+def test_map_row(test_build):
+    rows = {row["name"]: row for row in registry(test_build)}
+    assert "test_map" in rows, "the test build's registry has no test_map row"
     return rows["test_map"]
 
 
@@ -139,27 +144,46 @@ def written(row, directory, pid):
 PID = "import os; print(os.getpid())\n"
 
 
-def test_test_map_run(python, test_map_row, tmp_path):
+@pytest.mark.edge_versions
+def test_test_map_api(test_build, test_map_row, tmp_path):
+    r = run_json(test_build, """
+        import json, os, perftramp
+        perftramp.activate_stack_trampoline("test_map")
+        def probe():
+            return 1
+        probe()
+        print(json.dumps({"pid": os.getpid(), "names": list(perftramp.BACKENDS),
+                          "active": perftramp.is_stack_trampoline_active()}))
+    """, env={"PERFTRAMP_TEST_MAP_DIR": str(tmp_path)})
+    assert "test_map" in r["names"] and r["active"]
+    with open(written(test_map_row, tmp_path, r["pid"])) as f:
+        assert "py::probe:<string>" in f.read()
+
+
+@pytest.mark.edge_versions
+def test_test_map_run(test_build, test_map_row, tmp_path):
     script = tmp_path / "probe.py"
     script.write_text(PID)
-    out = run(python, ["-m", "perftramp", "run", "--backend", "test_map", "--", str(script)],
+    out = run(test_build, ["-m", "perftramp", "run", "--backend", "test_map", "--", str(script)],
               env={"PERFTRAMP_TEST_MAP_DIR": str(tmp_path)})
     assert os.path.exists(written(test_map_row, tmp_path, int(out.stdout)))
 
 
-def test_test_map_activate_env(python, test_map_row, tmp_path):
-    out = run(python, ["-c", PID], env={"PERFTRAMP_ACTIVATE": "test_map",
-                                        "PERFTRAMP_TEST_MAP_DIR": str(tmp_path)})
+@pytest.mark.edge_versions
+def test_test_map_activate_env(test_build, test_map_row, tmp_path):
+    out = run(test_build, ["-c", PID], env={"PERFTRAMP_ACTIVATE": "test_map",
+                                            "PERFTRAMP_TEST_MAP_DIR": str(tmp_path)})
     assert out.stderr == ""
     assert os.path.exists(written(test_map_row, tmp_path, int(out.stdout)))
 
 
+@pytest.mark.edge_versions
 @pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
-def test_test_map_record(python, test_map_row, tmp_path):
+def test_test_map_record(test_build, test_map_row, tmp_path):
     script = tmp_path / "probe.py"
     script.write_text(PID)
-    out = run(python, ["-m", "perftramp", "record", "--backend", "test_map", "-o", "rec",
-                       "--", python.exe, str(script)], cwd=str(tmp_path), timeout=300)
+    out = run(test_build, ["-m", "perftramp", "record", "--backend", "test_map", "-o", "rec",
+                           "--", test_build.exe, str(script)], cwd=str(tmp_path), timeout=300)
     assert "$ perf inject" not in out.stderr
     rec = tmp_path / "rec"
     meta = json.loads((rec / "perftramp.json").read_text())
