@@ -23,6 +23,7 @@ import shutil
 import struct
 import subprocess
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,14 +191,31 @@ def fp_python():
     return ready(fp[0])
 
 
+def popen(args, **kw):
+    """subprocess.Popen, with the child's pid registered as the test's (see
+    register_pids): its files in /tmp are removed after the test."""
+    proc = subprocess.Popen(args, **kw)
+    register_pids(proc.pid)
+    return proc
+
+
 def run(python, args, env=None, input=None, timeout=120, check=True, cwd=None):
-    """Runs the venv's interpreter with `args`; returns CompletedProcess."""
+    """Runs the venv's interpreter with `args`; returns CompletedProcess.
+    Its pid is registered as the test's (register_pids)."""
     full_env = dict(os.environ)
     for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PYTHONPATH"):
         full_env.pop(name, None)
     full_env.update(env or {})
-    result = subprocess.run([python.exe] + list(args), env=full_env, input=input,
-                            capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    argv = [python.exe] + list(args)
+    with popen(argv, env=full_env, stdin=subprocess.PIPE if input is not None else None,
+               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd) as proc:
+        try:
+            stdout, stderr = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    result = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise AssertionError("exit %d\nstdout:\n%s\nstderr:\n%s"
                              % (result.returncode, result.stdout, result.stderr))
@@ -252,12 +270,101 @@ def map_entries(pid):
     return entries
 
 
+# Files in /tmp, and only those, of processes the tests started.
+#
+# /tmp is shared: other users, other programs being profiled, and other test
+# runs on the same machine keep their perf-PID.map and jit-PID.dump there.
+# So a test deletes nothing by pattern alone: the processes it starts are
+# registered (run() and popen() do it; a test registers the children its
+# processes fork, and the programs it runs under perf, with register_pids),
+# and after the test the files of those pids are removed, if they are ours
+# and were written since the test began (not an older process's, with the
+# same pid).  At the end of the session any such file still there fails the
+# run: a test whose processes wrote after it ended, or a pattern missing here.
+#
+# The names every backend and perf inject give, per pid (the registry's
+# test_map row too, in builds that have it).
+TMP = "/tmp"
+PID_FILES = ("perf-%d.map", "jit-%d.dump", "jitted-%d-*.so", "perftramp-test-%d.map")
+# File times come from a clock that may lag time.time() by a tick.
+_CLOCK_SLACK = 1.0
+# How long after its test a registered process could still be writing, for
+# the session's check (pids wrap only after every other pid was used).
+_STRAGGLER_WINDOW = 120.0
+
+_test_pids = None     # the running test's registered pids, or None between tests
+_session_pids = {}    # pid -> (since, until): when its test ran
+
+
+def register_pids(*pids):
+    """Marks processes the running test started, directly or not (forked
+    children, programs run under perf), as its own: their files in /tmp are
+    removed when the test ends."""
+    if _test_pids is not None:
+        _test_pids.update(int(pid) for pid in pids)
+
+
+def register_recorded_pids(data):
+    """Registers every process perf recorded in `data` (sampled or not: its
+    fork, comm and exit events count) as the test's; returns their pids."""
+    out = subprocess.run(["perf", "script", "-i", str(data), "-F", "pid",
+                          "--show-task-events"], capture_output=True, text=True, timeout=600)
+    pids = set(int(m) for m in re.findall(r"^\s*(\d+)", out.stdout, re.M))
+    pids.update(int(m) for m in re.findall(r"PERF_RECORD_(?:FORK|EXIT)\((\d+):", out.stdout))
+    pids.discard(0)
+    register_pids(*pids)
+    return pids
+
+
+def pid_files(pid, since, directory=TMP):
+    """Paths of pid's files in `directory` that we own and that were written
+    at or after `since` (a time.time())."""
+    found = []
+    for pattern in PID_FILES:
+        for path in glob.glob(os.path.join(directory, pattern % pid)):
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if st.st_uid == os.geteuid() and \
+                    max(st.st_mtime, st.st_ctime) >= since - _CLOCK_SLACK:
+                found.append(path)
+    return found
+
+
 @pytest.fixture(autouse=True)
-def _remove_maps_of_children():
-    before = set(glob.glob("/tmp/perf-*.map"))
-    yield
-    for path in set(glob.glob("/tmp/perf-*.map")) - before:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+def _remove_files_of_our_pids():
+    global _test_pids
+    since = time.time()
+    _test_pids = set()
+    try:
+        yield
+    finally:
+        pids, _test_pids = _test_pids, None
+        for pid in pids:
+            for path in pid_files(pid, since):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        until = time.time()
+        for pid in pids:
+            _session_pids[pid] = (since, until)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    left = []
+    for pid, (since, until) in sorted(_session_pids.items()):
+        for path in pid_files(pid, since):
+            st = os.lstat(path)
+            if max(st.st_mtime, st.st_ctime) <= until + _STRAGGLER_WINDOW:
+                left.append(path)
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = ("files of processes the tests started are still in %s (%d): %s"
+                   % (TMP, len(left), " ".join(left[:20])))
+        if reporter is not None:
+            reporter.write_line("ERROR: " + message, red=True)
+        else:
+            print(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

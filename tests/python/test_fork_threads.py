@@ -1,7 +1,7 @@
 """fork, threads, subinterpreters, and activation churn."""
 import pytest
 
-from conftest import jitdump_stubs, map_entries, run, run_json
+from conftest import jitdump_stubs, map_entries, register_pids, run, run_json
 
 
 def test_fork_child_has_its_own_complete_map(python):
@@ -23,6 +23,7 @@ def test_fork_child_has_its_own_complete_map(python):
         parent_after_fork()
         print(json.dumps({"parent": os.getpid(), "child": pid}))
     """)
+    register_pids(r["child"])
     child = {name: start for start, _, name in map_entries(r["child"])}
     parent = {name: start for start, _, name in map_entries(r["parent"])}
     assert "py::before_fork:<string>" in child, "inherited trampolines must be named"
@@ -190,6 +191,7 @@ def test_fork_child_has_its_own_jitdump(python, tmp_path):
         os.waitpid(pid, 0)
         print(json.dumps({"parent": os.getpid(), "child": pid}))
     """, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    register_pids(r["child"])
     child = jitdump_stubs(tmp_path / ("jit-%d.dump" % r["child"]))
     parent = jitdump_stubs(tmp_path / ("jit-%d.dump" % r["parent"]))
     by_name = {v: k for k, v in child.items()}

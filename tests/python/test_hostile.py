@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import map_entries, map_lines, run
+from conftest import map_entries, map_lines, popen, run
 
 FORGED = "7fff00000000 10 py::forged:f"
 
@@ -75,8 +75,8 @@ def test_planted_symlink_is_not_followed(python, tmp_path, backend, pattern):
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     code = WAIT_THEN_ACTIVATE.replace('"perf"', '"%s"' % backend)
-    proc = subprocess.Popen([python.exe, "-c", code], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = popen([python.exe, "-c", code], stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid = int(proc.stdout.readline())
     planted = pattern % pid
     os.symlink(str(victim), planted)
@@ -94,8 +94,8 @@ def test_planted_symlink_is_not_followed(python, tmp_path, backend, pattern):
 
 
 def test_foreign_file_is_not_filled(python):
-    proc = subprocess.Popen([python.exe, "-c", WAIT_THEN_ACTIVATE], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = popen([python.exe, "-c", WAIT_THEN_ACTIVATE], stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid = int(proc.stdout.readline())
     planted = "/tmp/perf-%d.map" % pid
     with open(planted, "w") as f:
@@ -162,9 +162,9 @@ def test_stale_file_of_an_earlier_process_is_emptied(python, backend, pattern):
     """PIDs are reused: a map left by a dead process with our pid must not lend
     its entries (at the same addresses, perhaps) to ours."""
     code = WAIT_THEN_ACTIVATE.replace('"perf"', '"%s"' % backend)
-    proc = subprocess.Popen([python.exe, "-c", code], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PERFTRAMP_JITDUMP_DIR="/tmp"))
+    proc = popen([python.exe, "-c", code], stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                 env=dict(os.environ, PERFTRAMP_JITDUMP_DIR="/tmp"))
     pid = int(proc.stdout.readline())
     path = pattern % pid
     with open(path, "w") as f:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import register_recorded_pids
 from perfscript import chain_ok, python_frames, samples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,7 @@ def perf_record(tmp_path, call_graph, argv, env=None):
     out = subprocess.run(["perf", "record", "-q", "-F", "999"] + call_graph
                          + ["-o", str(data), "--"] + argv,
                          capture_output=True, text=True, env=full_env, timeout=600)
+    register_recorded_pids(data)
     assert out.returncode == 0, out.stderr
     return data
 
@@ -178,6 +180,7 @@ def test_sigkill_loses_nothing(python, tmp_path, backend):
                           python.exe, "-c", KILLED, str(script), backend],
                          capture_output=True, text=True, env=full_env, timeout=600)
     assert data.exists(), out.stderr
+    register_recorded_pids(data)
     if backend == "perf_jit":
         data = perf_inject(tmp_path, data)
     got = samples(data)

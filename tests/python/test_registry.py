@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from conftest import run, run_json, with_test_backend
+from conftest import register_pids, run, run_json, with_test_backend
 
 TEST_MAP = {"name": "test_map", "file_pattern": "perftramp-test-%ld.map",
             "default_dir": "/tmp", "dir_env": "PERFTRAMP_TEST_MAP_DIR", "unwind": "fp",
@@ -115,6 +115,7 @@ def test_record_follows_a_new_row(python, tmp_path):
     assert "$ perf inject" not in out.stderr
     rec = tmp_path / "rec"
     meta = json.loads((rec / "perftramp.json").read_text())
+    register_pids(*meta["pids"])
     assert meta["backend"] == "test_map" and meta["data"] == "perf.data"
     assert meta["maps"] == []
     files = list(rec.glob("perftramp-test-*.map"))
@@ -187,6 +188,7 @@ def test_test_map_record(test_build, test_map_row, tmp_path):
     assert "$ perf inject" not in out.stderr
     rec = tmp_path / "rec"
     meta = json.loads((rec / "perftramp.json").read_text())
+    register_pids(*meta["pids"])
     assert meta["backend"] == "test_map" and meta["data"] == "perf.data"
     pid = int(out.stdout)
     assert os.path.exists(written(test_map_row, rec, pid)), os.listdir(str(rec))
