@@ -20,10 +20,16 @@ import os
 import sys
 
 
+def _environment_ignored():
+    """-E or -I: CPython then reads none of its PYTHON* variables (not
+    PYTHONPERFSUPPORT either), and none of perftramp's switches count."""
+    return bool(sys.flags.ignore_environment or sys.flags.isolated)
+
+
 def _env_switch(name):
     # CPython reads these as integers (strtol): non-zero means on, and a
-    # value that is not a number means off.  -E hides them.
-    if sys.flags.ignore_environment:
+    # value that is not a number means off.  -E and -I hide them.
+    if _environment_ignored():
         return False
     value = os.environ.get(name)
     if not value:
@@ -64,7 +70,7 @@ def _may_be_asked():
     (PYTHON...PERF...)."""
     if sys._xoptions:
         return True
-    if sys.flags.ignore_environment:
+    if _environment_ignored():
         return False
     return any(name.startswith("PYTHON") and "PERF" in name for name in os.environ)
 
@@ -94,8 +100,9 @@ def _start():
     if sys.version_info < (3, 12):
         _install_sys_backports()
     # Set by `perftramp record` for every process it starts: perftramp's
-    # backend, on every version, whatever CPython started by itself.
-    forced = os.environ.get("PERFTRAMP_ACTIVATE")
+    # backend, on every version, whatever CPython started by itself.  An
+    # environment switch like the others: -E and -I hide it.
+    forced = None if _environment_ignored() else os.environ.get("PERFTRAMP_ACTIVATE")
     if forced:
         try:
             import perftramp

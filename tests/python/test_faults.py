@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from conftest import jitdump_stubs, map_entries, run, run_json
+from conftest import jitdump_stubs, map_entries, register_pids, run, run_json
 
 BACKENDS = ["perf", "perf_jit"]
 
@@ -194,6 +194,7 @@ def test_fork_child_names_only_what_it_has(python, backend, forker, tmp_path):
         print(json.dumps({"parent": os.getpid(), "child": pid}))
     """) % backend
     r = run_json(python, code, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    register_pids(r["child"])
     try:
         if backend == "perf":
             entries = [(start, name) for start, _, name in map_entries(r["child"])]
@@ -269,3 +270,28 @@ def test_cpython_own_backend_appends_after_ours(python):
             assert "py::%s:<string>" % name in names
     finally:
         _remove("/tmp/perf-%d.map" % r["pid"])
+
+
+ENV_SWITCHES = {"PERFTRAMP_ACTIVATE": "perf", "PYTHONPERFSUPPORT": "1",
+                "PYTHON_PERF_JIT_SUPPORT": "1"}
+
+
+@pytest.mark.parametrize("flag", ["-E", "-I"])
+def test_isolated_and_ignore_environment_ignore_every_env_switch(python, flag):
+    """-E and -I hide the environment, as CPython hides PYTHONPERFSUPPORT:
+    PERFTRAMP_ACTIVATE too.  The start-up hook still runs under both (site
+    processes the venv's .pth files in isolated mode), and -X still works."""
+    code = ("import json, os, sys\n"
+            "def probe(): return 1\n"
+            "probe()\n"
+            "print(json.dumps({'pid': os.getpid(), 'hook': '_perftramp_startup' in sys.modules,"
+            " 'loaded': 'perftramp' in sys.modules,"
+            " 'active': sys.is_stack_trampoline_active()}))\n")
+    out = run(python, [flag, "-c", code], env=ENV_SWITCHES)
+    r = json.loads(out.stdout)
+    assert r == {"pid": r["pid"], "hook": True, "loaded": False, "active": False}, out.stderr
+    assert out.stderr == ""
+    assert not os.path.exists("/tmp/perf-%d.map" % r["pid"])
+    r = json.loads(run(python, [flag, "-X", "perf", "-c", code]).stdout)
+    assert r["active"] is True
+    assert "py::probe:<string>" in [name for _, _, name in map_entries(r["pid"])]
