@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import register_pids, run
 
 pytestmark = [pytest.mark.edge_versions,
               pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")]
@@ -68,6 +68,7 @@ def recording(python, tmp_path):
     after = set(glob.glob("/tmp/perf-*.map") + glob.glob("/tmp/jit-*.dump")
                 + glob.glob("/tmp/jitted-*.so"))
     meta = json.loads((tmp_path / "rec" / "perftramp.json").read_text())
+    register_pids(*meta["pids"])
     return {"dir": tmp_path / "rec", "script": script, "meta": meta, "stderr": out.stderr,
             "left_in_tmp": [p for p in after - before
                             if any("-%d." % pid in p or "-%d-" % pid in p
@@ -240,3 +241,178 @@ def test_new_format_is_one_file(python, recording):
         module.unlink()
         for cached in (Path(package) / "__pycache__").glob("stackcount.*"):
             cached.unlink()
+
+
+# A recording directory may come from someone else: report writes nothing
+# outside it but the exact /tmp/perf-PID.map names it stages, and a
+# perftramp.json that is not what record writes is one clear error.  These
+# run a stand-in for perf that notes what it was asked and which of the
+# watched paths existed while it ran (report's perf script runs while the
+# maps are staged).
+
+FAKE_PERF = r"""#!/bin/sh
+echo "perf $*" >> "$FAKE_PERF_LOG"
+for path in $FAKE_PERF_WATCH; do
+    if [ -e "$path" ] || [ -L "$path" ]; then
+        echo "present $path: $(cat "$path" 2>&1)" >> "$FAKE_PERF_LOG"
+    fi
+done
+case "$1" in
+version) echo "perf version ${FAKE_PERF_VERSION:-6.9.0}" ;;
+record)
+    while [ "$1" != "-o" ]; do shift; done
+    echo fake > "$2"
+    echo "fake perf record: ${FAKE_RECORD_SAYS:-done}" >&2
+    exit "${FAKE_RECORD_RC:-0}" ;;
+script) [ -n "$FAKE_SCRIPT_PIDS" ] && echo "$FAKE_SCRIPT_PIDS"; exit 0 ;;
+inject) echo "fake perf inject: it broke" >&2; exit "${FAKE_INJECT_RC:-0}" ;;
+esac
+"""
+
+# pids above any pid_max (2**22): no process of this machine has them
+UNUSED_PID = 99999999
+
+
+def fake_perf(tmp_path, watch=(), **env):
+    """(env for run(), log path): PATH finds the stand-in perf first."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir(exist_ok=True)
+    perf = bin_dir / "perf"
+    perf.write_text(FAKE_PERF)
+    perf.chmod(0o755)
+    log = tmp_path / "perf.log"
+    log.write_text("")
+    env = dict(env, PATH="%s:%s" % (bin_dir, os.environ["PATH"]), FAKE_PERF_LOG=str(log),
+               FAKE_PERF_WATCH=" ".join(str(p) for p in watch))
+    return env, log
+
+
+def fake_recording(tmp_path, meta, maps=None):
+    """tmp_path/rec with perf.data, perftramp.json holding `meta` (bytes are
+    written as they are) and maps/ holding `maps` {name: contents}."""
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    (rec / "perf.data").write_text("fake")
+    raw = meta if isinstance(meta, bytes) else json.dumps(meta).encode()
+    (rec / "perftramp.json").write_bytes(raw)
+    if maps:
+        (rec / "maps").mkdir()
+        for name, contents in maps.items():
+            (rec / "maps" / name).write_text(contents)
+    return rec
+
+
+def report_fake(python, tmp_path, rec, watch=()):
+    assert not os.path.lexists("/tmp/perf-%d.map" % UNUSED_PID), "left by an earlier run"
+    env, log = fake_perf(tmp_path, watch)
+    out = run(python, ["-m", "perftramp", "report", str(rec)], env=env, cwd=str(tmp_path),
+              check=False)
+    return out, log.read_text()
+
+
+def test_report_stages_only_perf_pid_maps(python, tmp_path):
+    staged = "/tmp/perf-%d.map" % UNUSED_PID
+    rec = fake_recording(tmp_path, {"backend": "perf", "maps": ["perf-%d.map" % UNUSED_PID]},
+                         {"perf-%d.map" % UNUSED_PID: "1000 10 py::f:x.py"})
+    out, log = report_fake(python, tmp_path, rec, [staged])
+    assert out.returncode == 0, out.stderr
+    assert "present %s: 1000 10 py::f:x.py" % staged in log
+    assert not os.path.lexists(staged)
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "inside-name", "not-a-map"])
+def test_report_refuses_a_map_name_that_leaves_tmp(python, tmp_path, how):
+    """perftramp.json's "maps" naming a file elsewhere than /tmp/perf-PID.map:
+    refused before perf runs, and nothing is created."""
+    victim = tmp_path / "victim"
+    name = {"dotdot": "../" * 20 + str(victim).lstrip("/"),
+            "absolute": str(victim),
+            "inside-name": "perf-%d.map/../../%s" % (UNUSED_PID, str(victim).lstrip("/")),
+            "not-a-map": "jit-%d.dump" % UNUSED_PID}[how]
+    rec = fake_recording(tmp_path, {"backend": "perf", "maps": [name]})
+    (rec / "maps").mkdir()
+    out, log = report_fake(python, tmp_path, rec, [victim, "/tmp/jit-%d.dump" % UNUSED_PID])
+    line = one_error_line(out)
+    assert "perftramp.json is not a perftramp recording description" in line
+    assert '"maps"' in line
+    assert log == "", "perf must not run"
+    assert not os.path.lexists(str(victim))
+
+
+@pytest.mark.parametrize("how", ["file-link", "dir-link", "fifo", "missing"])
+def test_report_reads_maps_only_from_inside(python, tmp_path, how):
+    """DIR/maps/perf-PID.map that is a link out of DIR (or DIR/maps that is),
+    or not a regular file: refused, nothing staged."""
+    name = "perf-%d.map" % UNUSED_PID
+    staged = "/tmp/" + name
+    secret = tmp_path / "elsewhere" / name
+    secret.parent.mkdir()
+    secret.write_text("secret")
+    rec = fake_recording(tmp_path, {"backend": "perf", "maps": [name]})
+    if how == "dir-link":
+        (rec / "maps").symlink_to(secret.parent)
+    else:
+        (rec / "maps").mkdir()
+        if how == "file-link":
+            (rec / "maps" / name).symlink_to(secret)
+        elif how == "fifo":
+            os.mkfifo(str(rec / "maps" / name))
+    out, log = report_fake(python, tmp_path, rec, [staged])
+    line = one_error_line(out)
+    assert "maps/%s" % name in line
+    assert log == "", "perf must not run"
+    assert not os.path.lexists(staged)
+
+
+@pytest.mark.parametrize("meta", [
+    b"[1, 2, 3]",
+    b"\x89PNG\r\n\x1a\n\x00\xff\xfe garbage",
+    b"[" * 100000,
+    b'"just a string"',
+    {"backend": "perf", "command": "a b c"},
+    {"command": ["python", 3]},
+    {"maps": "perf-1.map"},
+    {"data": "../../elsewhere/perf.data"},
+    {"data": "/etc/passwd"},
+    {"data": 7},
+    {"freq": "999"},
+    {"exit_code": True},
+    {"pids": ["12"]},
+    {"backend": "\x1b]0;owned\x07"},
+], ids=["list", "bytes", "deep", "string", "command-string", "command-int", "maps-string",
+        "data-dotdot", "data-absolute", "data-int", "freq-string", "exit-bool",
+        "pids-strings", "backend-escape"])
+def test_report_garbage_description_is_one_error(python, tmp_path, meta):
+    rec = fake_recording(tmp_path, meta)
+    out, log = report_fake(python, tmp_path, rec)
+    line = one_error_line(out)
+    assert line.startswith("perftramp: %s is not a perftramp recording description: "
+                           % (rec / "perftramp.json")), line
+    assert log == ""
+
+
+@pytest.mark.parametrize("how", ["link", "fifo"])
+def test_report_data_must_be_a_file_inside(python, tmp_path, how):
+    rec = fake_recording(tmp_path, {"backend": "perf", "data": "perf.jit.data"})
+    if how == "link":
+        (rec / "perf.jit.data").symlink_to("/etc/hostname")
+    else:
+        os.mkfifo(str(rec / "perf.jit.data"))
+    out, log = report_fake(python, tmp_path, rec)
+    assert "perf.jit.data is not a regular file" in one_error_line(out)
+    assert log == ""
+
+
+def test_report_escapes_control_characters_of_the_command(python, tmp_path):
+    rec = fake_recording(tmp_path, {"backend": "perf",
+                                    "command": ["python", "-c", "print(1)\n\x1b[2J"]})
+    out, _ = report_fake(python, tmp_path, rec)
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout
+    assert "command: python -c print(1)\\x0a\\x1b[2J" in out.stdout
+
+
+def test_error_report_not_a_directory(python, tmp_path):
+    (tmp_path / "afile").write_text("")
+    line = one_error_line(cli(python, ["report", "afile"], tmp_path, check=False))
+    assert "afile is not a directory" in line

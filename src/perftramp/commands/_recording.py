@@ -13,13 +13,24 @@
 
 `perftramp record` makes ./perftramp-YYYYmmdd-HHMMSS unless told otherwise;
 `perftramp report` with no directory takes the newest of those.
+
+A recording may come from someone else, so report trusts nothing in it:
+perftramp.json must hold what record writes (FIELDS), "data" one of the two
+perf files, "maps" only perf-PID.map names; the maps are read from DIR/maps
+without following a link and written to /tmp only as new files.  Nothing
+else is written outside DIR.
 """
 import contextlib
 import datetime
+import errno
 import json
 import os
 import re
 import shutil
+import signal
+import stat
+
+from ._errors import CliError
 
 DATA = "perf.data"
 JIT_DATA = "perf.jit.data"
@@ -40,13 +51,74 @@ def newest(where="."):
     return os.path.join(where, max(runs)) if runs else None
 
 
+#: perf's map names, the only files report writes outside DIR ([0-9]: \d
+#: would take any Unicode digit)
+MAP_NAME = re.compile(r"perf-[0-9]+\.map")
+_BACKEND_NAME = re.compile(r"[A-Za-z0-9_]+")
+#: perftramp.json larger than this is not one record wrote
+_META_LIMIT = 16 << 20
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _list_of(check):
+    return lambda value: isinstance(value, list) and all(check(v) for v in value)
+
+
+#: Every key record writes: what it must hold, and the test of it.  A key may
+#: be missing (report then does without it); others are ignored.
+FIELDS = {
+    "backend": ("a backend name", lambda v: isinstance(v, str)
+                and _BACKEND_NAME.fullmatch(v) is not None),
+    "command": ("a list of strings", _list_of(lambda v: isinstance(v, str))),
+    "perf": ("a string", lambda v: isinstance(v, str)),
+    "python": ("a string", lambda v: isinstance(v, str)),
+    "freq": ("an integer", _is_int),
+    "exit_code": ("an integer", _is_int),
+    "data": ('"%s" or "%s"' % (DATA, JIT_DATA), lambda v: v in (DATA, JIT_DATA)),
+    "maps": ("a list of perf-PID.map names", _list_of(
+        lambda v: isinstance(v, str) and MAP_NAME.fullmatch(v) is not None)),
+    "pids": ("a list of process ids", _list_of(lambda v: _is_int(v) and v > 0)),
+}
+
+
 def read_meta(directory):
-    """perftramp.json as a dict; {} for a directory without one."""
+    """perftramp.json as a dict whose every field is what record writes
+    (FIELDS); {} for a directory without one.  Anything else is a CliError
+    naming the file and what is wrong with it."""
     path = os.path.join(directory, META)
-    if not os.path.exists(path):
+
+    def invalid(why):
+        return CliError("%s is not a perftramp recording description: %s" % (path, why))
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except FileNotFoundError:
         return {}
-    with open(path) as f:
-        return json.load(f)
+    except OSError as exc:
+        raise invalid(exc.strerror)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise invalid("not a regular file")
+        raw = f.read(_META_LIMIT + 1)
+    if len(raw) > _META_LIMIT:
+        raise invalid("larger than %d MiB" % (_META_LIMIT >> 20))
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise invalid("not UTF-8 text")
+    except ValueError as exc:
+        raise invalid("not JSON (%s)" % exc)
+    except RecursionError:
+        raise invalid("JSON nested too deeply")
+    if not isinstance(meta, dict):
+        raise invalid("a JSON %s, not an object" % type(meta).__name__)
+    for key, (what, valid) in FIELDS.items():
+        if key in meta and not valid(meta[key]):
+            raise invalid('"%s" must be %s' % (key, what))
+    return meta
 
 
 def write_meta(directory, meta):
@@ -55,7 +127,8 @@ def write_meta(directory, meta):
 
 
 def data_path(directory, meta):
-    """The perf data file report reads."""
+    """The perf data file report reads (meta as read_meta checked it: a name
+    in DIR)."""
     return os.path.join(directory, meta.get("data", DATA))
 
 
@@ -72,25 +145,62 @@ def gather_maps(paths, directory):
     return moved
 
 
+def _read_map(directory, name):
+    """The contents of DIR/maps/NAME, a regular file reached without a link
+    (neither maps/ nor NAME may be one); a CliError otherwise."""
+    where = os.path.join(directory, MAPS, name)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    dir_fd = fd = None
+    try:
+        dir_fd = os.open(os.path.join(directory, MAPS), flags | os.O_DIRECTORY)
+        fd = os.open(name, flags, dir_fd=dir_fd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CliError("%s is not a regular file; it cannot be a perf map" % where)
+        with os.fdopen(fd, "rb") as f:
+            fd = None
+            return f.read()
+    except OSError as exc:
+        why = "a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        raise CliError("cannot read the recording's map %s: %s" % (where, why))
+    finally:
+        for opened in (fd, dir_fd):
+            if opened is not None:
+                os.close(opened)
+
+
+def _raise_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def maps_staged(directory, names, home="/tmp"):
-    """perf reads maps from `home` only: puts the recording's maps there for
-    as long as the block runs (never over an existing file), then takes them
-    away."""
+    """perf reads maps from `home` only: puts the recording's maps there (as
+    read_meta checked them: perf-PID.map names) for as long as the block
+    runs, never over an existing file, then takes them away, also when
+    report is ended by SIGTERM or SIGHUP."""
+    for name in names:
+        if not MAP_NAME.fullmatch(name):
+            raise CliError("%r is not the name of a perf map (perf-PID.map)" % (name,))
+    contents = [(name, _read_map(directory, name)) for name in names]
     placed = []
+    old_handlers = {}
     try:
-        for name in names:
-            src = os.path.join(directory, MAPS, name)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(ValueError):  # not the main thread
+                old_handlers[signum] = signal.signal(signum, _raise_exit)
+        for name, data in contents:
             dst = os.path.join(home, name)
             try:
                 fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             except FileExistsError:
                 continue
-            with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
-                out.write(f.read())
             placed.append(dst)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
         yield
     finally:
         for path in placed:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, handler)

@@ -10,6 +10,7 @@ perftramp/formats/ (text, collapsed, html, speedscope, ...: one module
 each).
 """
 import os
+import stat
 import subprocess
 import sys
 
@@ -38,14 +39,18 @@ def fold(directory, keep_internal):
     """The recording in `directory`, folded into a formats.Profile."""
     from perftramp import _perftramp
 
+    if not os.path.exists(directory):
+        raise CliError("report: no such directory: %s does not exist" % directory)
     if not os.path.isdir(directory):
-        raise CliError("report: no such directory: %s" % directory)
-    perf = _perf.require()
+        raise CliError("report: %s is not a directory" % directory)
     meta = _recording.read_meta(directory)
     data = _recording.data_path(directory, meta)
-    if not os.path.exists(data):
+    if not os.path.lexists(data):
         raise CliError("no %s: is %s a perftramp record directory?"
                        % (os.path.basename(data), directory))
+    if not stat.S_ISREG(os.lstat(data).st_mode):
+        raise CliError("%s is not a regular file (a recording's perf data is)" % data)
+    perf = _perf.require()
     with _recording.maps_staged(directory, meta.get("maps", []), _perf.MAP_DIR):
         proc = subprocess.Popen(_perf.script_command(perf, data, "comm,tid,ip,sym,dso"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=directory)

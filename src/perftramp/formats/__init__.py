@@ -14,6 +14,9 @@ it through pkgutil, with no table to edit.  Package data a format needs
 """
 import importlib
 import pkgutil
+import re
+
+_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")
 
 
 class Profile:
@@ -32,8 +35,11 @@ class Profile:
 
     @property
     def command(self):
-        """The profiled command as one string, or ""."""
-        return " ".join(self.meta.get("command", []))
+        """The profiled command as one string, or "", control characters
+        escaped (\\xNN): it is shown on terminals and pages, and a recording
+        may come from someone else."""
+        return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()),
+                            " ".join(self.meta.get("command", [])))
 
 
 def split_python(frame):
