@@ -416,3 +416,57 @@ def test_error_report_not_a_directory(python, tmp_path):
     (tmp_path / "afile").write_text("")
     line = one_error_line(cli(python, ["report", "afile"], tmp_path, check=False))
     assert "afile is not a directory" in line
+
+
+# record stops, in one line, when the program cannot start, when perf
+# record fails, and says which of record and inject did.
+
+@pytest.mark.parametrize("program", ["nosuchprog", "./nosuchprog", "notexec", "adir",
+                                     "missing.py"])
+def test_error_record_program_cannot_start(python, tmp_path, program):
+    (tmp_path / "notexec").write_text("#!/bin/sh\n")
+    (tmp_path / "adir").mkdir()
+    if program in ("notexec", "adir"):
+        program = str(tmp_path / program)
+    env, log = fake_perf(tmp_path)
+    out = run(python, ["-m", "perftramp", "record", "-o", "rec", "--", program, "x"],
+              env=env, cwd=str(tmp_path), check=False)
+    line = one_error_line(out)
+    assert line.startswith("perftramp: record: cannot run %s: " % program), line
+    assert log.read_text() == "", "perf must not run"
+    assert not (tmp_path / "rec").exists()
+
+
+def test_error_record_nosuchprog_real_perf(python, tmp_path):
+    out = cli(python, ["record", "--", "nosuchprog"], tmp_path, check=False)
+    line = one_error_line(out)
+    assert line == "perftramp: record: cannot run nosuchprog: not found on PATH", line
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_error_record_fails_no_inject(python, tmp_path):
+    """perf record failing (no samples, an error exit): no perf inject, and
+    the error says perf record failed."""
+    env, log = fake_perf(tmp_path, FAKE_RECORD_RC="255",
+                         FAKE_RECORD_SAYS="cannot open the events")
+    out = run(python, ["-m", "perftramp", "record", "--backend", "perf_jit", "-o", "rec",
+                       "--", "true"], env=env, cwd=str(tmp_path), check=False)
+    assert out.returncode == 255, out.stderr
+    assert "fake perf record: cannot open the events" in out.stderr
+    last = out.stderr.splitlines()[-1]
+    assert last.startswith("perftramp: perf record failed (exit 255)"), out.stderr
+    assert "perf inject" not in log.read_text()
+    assert "inject" not in last
+
+
+@pytest.mark.parametrize("version,blamed", [("6.9.0", False), ("6.1.0", True)])
+def test_error_inject_fails_says_inject(python, tmp_path, version, blamed):
+    env, log = fake_perf(tmp_path, FAKE_INJECT_RC="1", FAKE_SCRIPT_PIDS="123",
+                         FAKE_PERF_VERSION=version)
+    out = run(python, ["-m", "perftramp", "record", "--backend", "perf_jit", "-o", "rec",
+                       "--", "true"], env=env, cwd=str(tmp_path), check=False)
+    assert out.returncode == 1, out.stderr
+    assert "fake perf inject: it broke" in out.stderr
+    last = out.stderr.splitlines()[-1]
+    assert last.startswith("perftramp: perf inject --jit failed (exit 1)"), out.stderr
+    assert ("older than 6.8" in last) is blamed, last

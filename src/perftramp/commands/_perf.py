@@ -68,7 +68,19 @@ def script_command(perf, data, fields):
     return [perf, "script", "-i", data, "-F", fields]
 
 
+# `perf script -F pid --show-task-events` prints each sample's pid, then for
+# task events the pid of the process the event is in, and "FORK(child:tid)" /
+# "EXIT(pid:tid)" ("0" is the event of perf's own fork before the exec).
+_EVENT_PID = re.compile(r"PERF_RECORD_(?:FORK|EXIT)\((\d+):")
+
+
 def recorded_pids(perf, data):
-    """The pids of every process with a sample in `data`."""
-    out = subprocess.run(script_command(perf, data, "pid"), capture_output=True, text=True)
-    return sorted({int(tok) for tok in out.stdout.split() if tok.isdigit()})
+    """The pids of every process `data` saw: with a sample, or only started
+    or ended (a short child still leaves its map)."""
+    out = subprocess.run(script_command(perf, data, "pid") + ["--show-task-events"],
+                         capture_output=True, text=True)
+    pids = {int(line.split()[0]) for line in out.stdout.splitlines()
+            if line.split() and line.split()[0].isdigit()}
+    pids.update(int(pid) for pid in _EVENT_PID.findall(out.stdout))
+    pids.discard(0)
+    return sorted(pids)

@@ -54,6 +54,20 @@ def choose_backend(requested, command):
     return _backends.auto(has_frame_pointers(shutil.which(python) or python))
 
 
+def cannot_start(program, path):
+    """Why `program` cannot be started with PATH `path` (as perf would exec
+    it), or None when it can."""
+    if os.sep not in program:
+        return None if shutil.which(program, path=path) else "not found on PATH"
+    if not os.path.exists(program):
+        return "no such file"
+    if os.path.isdir(program):
+        return "it is a directory"
+    if not os.access(program, os.X_OK):
+        return "not executable"
+    return None
+
+
 def main(args):
     command = list(args.command)
     if command and command[0] == "--":
@@ -61,7 +75,14 @@ def main(args):
     if not command:
         raise CliError("record: give the command to profile after --")
     if command[0].endswith(".py"):
+        if not os.path.isfile(command[0]):
+            raise CliError("record: cannot run %s: no such file" % command[0])
         command = [sys.executable] + command
+    # perf record would start perf, fail to exec, and leave a recording of
+    # nothing; say why here instead.
+    why = cannot_start(command[0], os.environ.get("PATH", os.defpath))
+    if why:
+        raise CliError("record: cannot run %s: %s" % (command[0], why))
     perf = _perf.require()
     row = choose_backend(args.backend, command)
     directory = os.path.abspath(args.output or _recording.default_name())
@@ -77,14 +98,21 @@ def main(args):
     rec = subprocess.run(perf_cmd, env=env, stderr=subprocess.PIPE, text=True)
     if rec.stderr:
         sys.stderr.write(rec.stderr)
-    if not os.path.exists(data):
-        raise CliError("perf record wrote nothing; perf said so above.  Run `perftramp "
-                       "check` for what this machine lacks (perf_event_paranoid, perf's "
-                       "version, ...)", rec.returncode or 1)
-    result = {"backend": row["name"], "command": command, "perf": _perf.version(perf)[0],
+    check_hint = ("Run `perftramp check` for what this machine lacks (perf_event_paranoid, "
+                  "perf's version, ...)")
+    if not os.path.exists(data) or os.path.getsize(data) == 0:
+        raise CliError("perf record failed (exit %d) and wrote nothing; perf said why "
+                       "above.  %s" % (rec.returncode, check_hint), rec.returncode or 1)
+    version_text, version = _perf.version(perf)
+    result = {"backend": row["name"], "command": command, "perf": version_text,
               "python": sys.executable, "freq": args.freq, "exit_code": rec.returncode,
               "data": _recording.DATA}
     pids = _perf.recorded_pids(perf, data)
+    # perf exits with the program's status, so an error exit alone does not
+    # say perf failed; an error exit without one process recorded does.
+    if rec.returncode != 0 and not pids:
+        raise CliError("perf record failed (exit %d): no process was recorded; perf said "
+                       "why above.  %s" % (rec.returncode, check_hint), rec.returncode)
     if row["inject"]:
         jit = os.path.join(directory, _recording.JIT_DATA)
         say("$ perf inject -i %s --jit -o %s" % (_recording.DATA, _recording.JIT_DATA))
@@ -92,10 +120,13 @@ def main(args):
                              stderr=subprocess.PIPE, text=True)
         if inj.returncode != 0:
             sys.stderr.write(inj.stderr)
-            raise CliError("perf inject --jit failed; perf older than 6.8 (or 6.7.2) cannot "
-                           "read jitdumps with unwinding data.  The frame-pointer backend "
-                           "needs no inject: --backend %s with a frame-pointer interpreter"
-                           % _backends.auto(True)["name"], inj.returncode)
+            message = "perf inject --jit failed (exit %d); perf said why above" % inj.returncode
+            if version is None or version < (6, 8):
+                message += ("; perf older than 6.8 (or 6.7.2; this is %s) may not read "
+                            "jitdumps with unwinding data" % (version_text or "unknown"))
+            raise CliError("%s.  The frame-pointer backend needs no inject: --backend %s "
+                           "with a frame-pointer interpreter"
+                           % (message, _backends.auto(True)["name"]), inj.returncode)
         result["data"] = _recording.JIT_DATA
     # Every backend's files of the recorded processes (a program may activate
     # another backend itself): those not already in DIR are moved into maps/.
