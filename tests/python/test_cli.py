@@ -470,3 +470,23 @@ def test_error_inject_fails_says_inject(python, tmp_path, version, blamed):
     last = out.stderr.splitlines()[-1]
     assert last.startswith("perftramp: perf inject --jit failed (exit 1)"), out.stderr
     assert ("older than 6.8" in last) is blamed, last
+
+
+def test_record_gathers_maps_of_processes_without_samples(python, tmp_path):
+    """A short child with no sample (at 1 Hz) still wrote its map: record
+    moves it into DIR/maps too, from the processes perf saw start and end."""
+    parent = ("import subprocess, sys, time\n"
+              "child = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],"
+              " capture_output=True, text=True)\n"
+              "print(child.stdout.strip())\n"
+              "time.sleep(0.2)\n")
+    out = cli(python, ["record", "-F", "1", "--backend", "perf", "-o", "rec", "--",
+                       python.exe, "-c", parent], tmp_path)
+    child = int(out.stdout.split()[-1])
+    register_pids(child)
+    meta = json.loads((tmp_path / "rec" / "perftramp.json").read_text())
+    register_pids(*meta["pids"])
+    assert child in meta["pids"]
+    assert "perf-%d.map" % child in meta["maps"]
+    assert (tmp_path / "rec" / "maps" / ("perf-%d.map" % child)).exists()
+    assert not os.path.exists("/tmp/perf-%d.map" % child)
