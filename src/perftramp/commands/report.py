@@ -40,7 +40,7 @@ def fold(directory, keep_internal):
     from perftramp import _perftramp
 
     if not os.path.exists(directory):
-        raise CliError("report: no such directory: %s does not exist" % directory)
+        raise CliError("report: no such directory: %s" % directory)
     if not os.path.isdir(directory):
         raise CliError("report: %s is not a directory" % directory)
     meta = _recording.read_meta(directory)
