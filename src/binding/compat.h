@@ -21,7 +21,7 @@
 #include <Python.h>
 
 #if PY_VERSION_HEX < 0x03080000
-#  error "perftramp needs CPython 3.8 or newer"
+#    error "perftramp needs CPython 3.8 or newer"
 #endif
 
 #define PT_PY39 (PY_VERSION_HEX >= 0x03090000)
@@ -31,21 +31,21 @@
 
 #if !PT_PY39
 /* 3.8 keeps eval_frame in the internal interpreter struct. */
-#  define Py_BUILD_CORE 1
-#  include "internal/pycore_pystate.h"
-#  undef Py_BUILD_CORE
+#    define Py_BUILD_CORE 1
+#    include "internal/pycore_pystate.h"
+#    undef Py_BUILD_CORE
 #endif
 
 #if !PT_PY311
-#  include <frameobject.h>
+#    include <frameobject.h>
 #endif
 
 /* 3.8's PyMODINIT_FUNC carries no visibility, and the extension is built
  * with hidden visibility; 3.9 added it. */
 #if PT_PY39
-#  define PT_MODINIT_FUNC PyMODINIT_FUNC
+#    define PT_MODINIT_FUNC PyMODINIT_FUNC
 #else
-#  define PT_MODINIT_FUNC __attribute__((visibility("default"))) PyMODINIT_FUNC
+#    define PT_MODINIT_FUNC __attribute__((visibility("default"))) PyMODINIT_FUNC
 #endif
 
 #if PT_PY311
@@ -57,16 +57,16 @@ typedef PyFrameObject pt_frame;
 /* The evaluator's parameters, and the trampoline that calls an evaluator:
  * the stub passes its first three arguments through and calls its fourth. */
 #if PT_PY39
-#  define PT_EVAL_PARAMS PyThreadState *tstate, pt_frame *frame, int throwflag
-#  define PT_EVAL_ARGS tstate, frame, throwflag
+#    define PT_EVAL_PARAMS PyThreadState *tstate, pt_frame *frame, int throwflag
+#    define PT_EVAL_ARGS tstate, frame, throwflag
 typedef PyObject *(*pt_trampoline)(PyThreadState *, pt_frame *, int,
                                    _PyFrameEvalFunction);
-#  define PT_CALL_TRAMPOLINE(tramp, target) (tramp)(tstate, frame, throwflag, (target))
+#    define PT_CALL_TRAMPOLINE(tramp, target) (tramp)(tstate, frame, throwflag, (target))
 #else
-#  define PT_EVAL_PARAMS pt_frame *frame, int throwflag
-#  define PT_EVAL_ARGS frame, throwflag
+#    define PT_EVAL_PARAMS pt_frame *frame, int throwflag
+#    define PT_EVAL_ARGS frame, throwflag
 typedef PyObject *(*pt_trampoline)(pt_frame *, int, void *, _PyFrameEvalFunction);
-#  define PT_CALL_TRAMPOLINE(tramp, target) (tramp)(frame, throwflag, NULL, (target))
+#    define PT_CALL_TRAMPOLINE(tramp, target) (tramp)(frame, throwflag, NULL, (target))
 #endif
 
 static inline _PyFrameEvalFunction

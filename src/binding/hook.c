@@ -37,7 +37,8 @@ writer_failed(struct pt_backend *backend, int rc)
 void
 pt_backend_pause(struct pt_backend *backend)
 {
-    if (backend != NULL && backend->writer_state != NULL && backend->info->writer->pause != NULL) {
+    if (backend != NULL && backend->writer_state != NULL &&
+        backend->info->writer->pause != NULL) {
         backend->info->writer->pause(backend->writer_state);
     }
 }
@@ -80,13 +81,15 @@ describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
                            .len = {PT_LITERAL_LEN("py::"), 0, PT_LITERAL_LEN(":"), 0},
                            .count = 4};
     PyObject *keep_qualname = NULL, *keep_filename = NULL;
-    if (utf8_text(pt_code_qualname(co), &name.part[1], &name.len[1], &keep_qualname) != 0 ||
+    if (utf8_text(pt_code_qualname(co), &name.part[1], &name.len[1], &keep_qualname) !=
+            0 ||
         utf8_text(co->co_filename, &name.part[3], &name.len[3], &keep_filename) != 0) {
         PyErr_Clear();
         backend->write_errors++;
     }
     else {
-        int rc = backend->info->writer->add(backend->writer_state, (uintptr_t)stub, size, &name);
+        int rc = backend->info->writer->add(backend->writer_state, (uintptr_t)stub, size,
+                                            &name);
         if (rc != 0) {
             writer_failed(backend, rc);
         }

@@ -285,7 +285,8 @@ pt_floor(PyObject *Py_UNUSED(module), PyObject *arg)
 
 static PyMethodDef pt_methods[] = {
     {"activate", pt_activate, METH_O,
-     "activate(backend)\n--\n\nInstall perftramp's trampoline hook with the given backend."},
+     "activate(backend)\n--\n\nInstall perftramp's trampoline hook with the given "
+     "backend."},
     {"deactivate", pt_deactivate, METH_NOARGS,
      "deactivate()\n--\n\nStop making and calling trampolines."},
     {"is_active", pt_is_active, METH_NOARGS,

@@ -75,7 +75,8 @@ pt_cfi_write_cie(uint8_t *buf, enum pt_cfi_addressing addressing)
     *p++ = (uint8_t)(pt_stub_cfi.data_align & 0x7f); /* one-byte sleb */
     *p++ = pt_stub_cfi.return_register;
     *p++ = 1;
-    *p++ = addressing == PT_CFI_ABS8 ? DW_EH_PE_absptr : (DW_EH_PE_pcrel | DW_EH_PE_sdata4);
+    *p++ =
+        addressing == PT_CFI_ABS8 ? DW_EH_PE_absptr : (DW_EH_PE_pcrel | DW_EH_PE_sdata4);
     memcpy(p, pt_stub_cfi.initial, pt_stub_cfi.initial_len);
 }
 

@@ -8,8 +8,8 @@
  * and one FDE per stub, in the .eh_frame format ("zR" augmentation).  FDE
  * addresses are either pc-relative in 4 bytes, as in a shared object (what
  * perf's jitdump-made ELF files need), or absolute in 8 (for tables in heap
- * memory, which may lie more than 2 GiB from the code).  The rules themselves, one per instruction
- * of the stub, come from stub_cfi_<arch>.c.
+ * memory, which may lie more than 2 GiB from the code).  The rules themselves, one per
+ * instruction of the stub, come from stub_cfi_<arch>.c.
  *
  * Two consumers: the jitdump writer (perf inject turns each record into an ELF
  * whose .eh_frame follows the code) and pt_cfi_register_chunk(), which hands
@@ -32,13 +32,13 @@
 
 /* What an architecture contributes (stub_cfi_<arch>.c). */
 struct pt_stub_cfi {
-    uint32_t elf_machine;       /* EM_* of the jitdump header */
-    uint8_t code_align;         /* DW_CFA_advance_loc unit, bytes */
-    int8_t data_align;          /* DW_CFA_offset unit, bytes */
-    uint8_t return_register;    /* DWARF number of the return address column */
-    const uint8_t *initial;     /* CFA rules at a stub's first instruction */
+    uint32_t elf_machine;    /* EM_* of the jitdump header */
+    uint8_t code_align;      /* DW_CFA_advance_loc unit, bytes */
+    int8_t data_align;       /* DW_CFA_offset unit, bytes */
+    uint8_t return_register; /* DWARF number of the return address column */
+    const uint8_t *initial;  /* CFA rules at a stub's first instruction */
     size_t initial_len;
-    const uint8_t *per_insn;    /* rules as each instruction of the stub runs */
+    const uint8_t *per_insn; /* rules as each instruction of the stub runs */
     size_t per_insn_len;
 };
 

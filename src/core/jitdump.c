@@ -153,7 +153,8 @@ start_dump(struct jitdump *dump, pid_t pid)
             .total_size = sizeof(h),
             .elf_mach = pt_stub_cfi.elf_machine,
             .pid = (uint32_t)pid,
-            .timestamp = (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u,
+            .timestamp =
+                (uint64_t)wall.tv_sec * 1000000u + (uint64_t)wall.tv_nsec / 1000u,
         };
         char *at;
         int rc = pt_outfile_reserve(&dump->file, sizeof(h), &at);
@@ -209,7 +210,8 @@ build_unwinding(uint8_t *buf, uintptr_t code_addr, uint64_t timestamp)
     size_t payload = pt_jitdump_unwinding_size();
     size_t total = pt_round_up(sizeof(struct pt_jitdump_unwinding) + payload, 8);
     struct pt_jitdump_unwinding rec = {
-        .head = {.id = PT_JIT_CODE_UNWINDING_INFO, .total_size = (uint32_t)total,
+        .head = {.id = PT_JIT_CODE_UNWINDING_INFO,
+                 .total_size = (uint32_t)total,
                  .timestamp = timestamp},
         .unwinding_size = payload,
         .eh_frame_hdr_size = sizeof(struct pt_eh_frame_hdr),
@@ -273,7 +275,8 @@ build_code_load(uint8_t *buf, const struct jitdump *dump, pid_t pid, uintptr_t c
     size_t code_size = pt_jitdump_code_size();
     size_t total = sizeof(struct pt_jitdump_code_load) + name_len + 1 + code_size;
     struct pt_jitdump_code_load rec = {
-        .head = {.id = PT_JIT_CODE_LOAD, .total_size = (uint32_t)total,
+        .head = {.id = PT_JIT_CODE_LOAD,
+                 .total_size = (uint32_t)total,
                  .timestamp = timestamp},
         .pid = (uint32_t)pid,
         .tid = (uint32_t)thread_id(),
@@ -322,8 +325,8 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
         uint8_t *buf = (uint8_t *)at;
         uint64_t ts = now_ns();
         size_t len = build_unwinding(buf, addr, ts);
-        len += build_code_load(buf + len, dump, process_id(), addr, dump->next_index++, name,
-                               name_len, ts);
+        len += build_code_load(buf + len, dump, process_id(), addr, dump->next_index++,
+                               name, name_len, ts);
         pt_outfile_commit(&dump->file, len);
     }
     pt_outfile_unlock(&dump->file);
@@ -402,7 +405,8 @@ move_to_child(void *writer)
     }
     rc = start_dump(dump, getpid());
     if (rc == 0 && parent_len > sizeof(struct pt_jitdump_header)) {
-        rc = copy_inherited(dump, (const uint8_t *)parent + sizeof(struct pt_jitdump_header),
+        rc = copy_inherited(dump,
+                            (const uint8_t *)parent + sizeof(struct pt_jitdump_header),
                             parent_len - sizeof(struct pt_jitdump_header));
     }
     free(parent);

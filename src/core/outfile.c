@@ -291,7 +291,8 @@ pt_outfile_reserve(struct pt_outfile *f, size_t need, char **at)
     }
     /* MAP_POPULATE: one system call brings in the window's pages, instead of
      * a page fault every few dozen entries. */
-    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, off);
+    void *mem =
+        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, off);
     if (mem == MAP_FAILED) {
         int err = errno;
         if (ftruncate(f->fd, st.st_size) != 0) {

@@ -48,9 +48,9 @@ struct pt_outfile {
     char *window; /* MAP_SHARED, [window_off, window_off + window_len) */
     off_t window_off;
     size_t window_len;
-    size_t used; /* bytes of the window holding data */
-    char gap_fill; /* written over an abandoned window's rest when the file
-                    * cannot be trimmed (another writer appended after it) */
+    size_t used;         /* bytes of the window holding data */
+    char gap_fill;       /* written over an abandoned window's rest when the file
+                          * cannot be trimmed (another writer appended after it) */
     unsigned generation; /* pt_fork_generation() when fd was opened */
     const char *pattern; /* file name with %ld for the pid */
     pt_keep_fn keep;

@@ -120,9 +120,8 @@ move_to_child(void *writer)
     char *at;
     rc = pt_outfile_reserve(&map->file, parent_len + 1, &at);
     if (rc == 0) {
-        pt_outfile_commit(&map->file,
-                          filter_lines(parent, parent_len, at, map->file.keep,
-                                       map->file.keep_ctx));
+        pt_outfile_commit(&map->file, filter_lines(parent, parent_len, at, map->file.keep,
+                                                   map->file.keep_ctx));
     }
     free(parent);
     return rc;
@@ -167,7 +166,8 @@ perfmap_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
         p = put_hex(p, size);
         *p++ = ' ';
         for (int i = 0; i < name->count; i++) {
-            p += pt_escape_name(name->part[i], name->len[i], p, PT_ESCAPED_MAX(name->len[i]));
+            p += pt_escape_name(name->part[i], name->len[i], p,
+                                PT_ESCAPED_MAX(name->len[i]));
         }
         *p++ = '\n';
         pt_outfile_commit(&map->file, (size_t)(p - start));

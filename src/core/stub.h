@@ -25,11 +25,11 @@
 #include <stddef.h>
 
 #if defined(__x86_64__)
-#  define PT_STUB_ARCH "x86_64"
+#    define PT_STUB_ARCH "x86_64"
 #elif defined(__aarch64__)
-#  define PT_STUB_ARCH "aarch64"
+#    define PT_STUB_ARCH "aarch64"
 #else
-#  error "perftramp: trampoline stubs exist for x86_64 and aarch64 only"
+#    error "perftramp: trampoline stubs exist for x86_64 and aarch64 only"
 #endif
 
 /* Bounds of the stub template, defined in stub_<arch>.S. */

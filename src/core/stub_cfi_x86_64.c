@@ -18,14 +18,14 @@ static const uint8_t initial[] = {
 };
 
 static const uint8_t per_insn[] = {
-    0x41,       /* DW_CFA_advance_loc 1: after push */
-    0x0e, 16,   /* DW_CFA_def_cfa_offset 16 */
-    0x86, 2,    /* DW_CFA_offset rbp, CFA-16 */
-    0x43,       /* DW_CFA_advance_loc 3: after mov */
-    0x0d, 6,    /* DW_CFA_def_cfa_register rbp */
-    0x43,       /* DW_CFA_advance_loc 3: after call (2) and pop (1) */
-    0x0c, 7, 8, /* DW_CFA_def_cfa rsp, 8 */
-    0xc6,       /* DW_CFA_restore rbp */
+    0x41,        /* DW_CFA_advance_loc 1: after push */
+    0x0e, 16,    /* DW_CFA_def_cfa_offset 16 */
+    0x86, 2,     /* DW_CFA_offset rbp, CFA-16 */
+    0x43,        /* DW_CFA_advance_loc 3: after mov */
+    0x0d, 6,     /* DW_CFA_def_cfa_register rbp */
+    0x43,        /* DW_CFA_advance_loc 3: after call (2) and pop (1) */
+    0x0c, 7,  8, /* DW_CFA_def_cfa rsp, 8 */
+    0xc6,        /* DW_CFA_restore rbp */
 };
 
 const struct pt_stub_cfi pt_stub_cfi = {

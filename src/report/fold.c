@@ -152,7 +152,8 @@ count_stack(struct pt_fold *fold, const char *key, size_t len)
     size_t j = h & (fold->table_cap - 1);
     while (fold->table[j].key != SIZE_MAX) {
         struct entry *e = &fold->table[j];
-        if (e->hash == h && e->key_len == len && memcmp(fold->keys.data + e->key, key, len) == 0) {
+        if (e->hash == h && e->key_len == len &&
+            memcmp(fold->keys.data + e->key, key, len) == 0) {
             e->count++;
             return 0;
         }
@@ -252,7 +253,8 @@ end_sample(struct pt_fold *fold)
     for (size_t k = n; rc == 0 && k-- > 0;) {
         const struct frame *f = &fold->frames[k];
         int between = inner_py != n && k > inner_py && k < outer_py;
-        if (between && !fold->keep_internal && is_internal(fold, text + f->dso, f->dso_len)) {
+        if (between && !fold->keep_internal &&
+            is_internal(fold, text + f->dso, f->dso_len)) {
             continue;
         }
         rc = append_name(&fold->key, text + f->sym, f->sym_len, 0);
@@ -271,7 +273,8 @@ trim(const char **s, size_t *n)
         (*s)++;
         (*n)--;
     }
-    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t' || (*s)[*n - 1] == '\r')) {
+    while (*n > 0 &&
+           ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t' || (*s)[*n - 1] == '\r')) {
         (*n)--;
     }
 }
@@ -426,7 +429,8 @@ pt_fold_finish(struct pt_fold *fold)
 
 void
 pt_fold_each(const struct pt_fold *fold,
-             void (*fn)(void *ctx, const char *stack, size_t len, uint64_t count), void *ctx)
+             void (*fn)(void *ctx, const char *stack, size_t len, uint64_t count),
+             void *ctx)
 {
     for (size_t i = 0; i < fold->table_cap; i++) {
         const struct entry *e = &fold->table[i];

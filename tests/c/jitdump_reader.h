@@ -31,8 +31,8 @@ struct jd_file {
     struct pt_jitdump_header header;
     struct jd_entry entries[256];
     int count;
-    int malformed;     /* a record that breaks the format */
-    size_t zero_tail;  /* NUL bytes after the last record (as after a crash) */
+    int malformed;    /* a record that breaks the format */
+    size_t zero_tail; /* NUL bytes after the last record (as after a crash) */
 };
 
 static int
@@ -101,7 +101,8 @@ jd_read(const char *path, struct jd_file *out)
             else {
                 memcpy(e->name, name, name_len + 1);
                 memcpy(e->code, name + name_len + 1,
-                       load.code_size < sizeof(e->code) ? load.code_size : sizeof(e->code));
+                       load.code_size < sizeof(e->code) ? load.code_size
+                                                        : sizeof(e->code));
             }
             if (unwind_data != NULL) {
                 e->has_unwind = 1;

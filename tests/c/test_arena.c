@@ -20,9 +20,9 @@ __attribute__((noinline)) static void *
 target(void *a, void *b, long c)
 {
     void **fp = __builtin_frame_address(0);
-    seen_return_address = fp[1];        /* into the stub */
+    seen_return_address = fp[1]; /* into the stub */
     void **stub_fp = fp[0];
-    seen_caller_of_stub = stub_fp[1];   /* into call_through() */
+    seen_caller_of_stub = stub_fp[1]; /* into call_through() */
     return (void *)((uintptr_t)a + (uintptr_t)b * 10 + (uintptr_t)c * 100);
 }
 

@@ -10,34 +10,28 @@
 #include <string.h>
 
 struct row {
-    unsigned offset;   /* bytes into the stub */
+    unsigned offset; /* bytes into the stub */
     int cfa_reg;
     int cfa_off;
-    int fp_saved_at;   /* offset from CFA, 0 = not saved (same value) */
-    int ra_saved_at;   /* offset from CFA, 0 = in its register */
+    int fp_saved_at; /* offset from CFA, 0 = not saved (same value) */
+    int ra_saved_at; /* offset from CFA, 0 = in its register */
 };
 
 #if defined(__x86_64__)
-#  define FP_REG 6
-#  define SP_REG 7
-#  define RA_REG 16
+#    define FP_REG 6
+#    define SP_REG 7
+#    define RA_REG 16
 static const struct row expected[] = {
-    {0, SP_REG, 8, 0, -8},
-    {1, SP_REG, 16, -16, -8},
-    {4, FP_REG, 16, -16, -8},
-    {6, FP_REG, 16, -16, -8},
-    {7, SP_REG, 8, 0, -8},
+    {0, SP_REG, 8, 0, -8},    {1, SP_REG, 16, -16, -8}, {4, FP_REG, 16, -16, -8},
+    {6, FP_REG, 16, -16, -8}, {7, SP_REG, 8, 0, -8},
 };
 #elif defined(__aarch64__)
-#  define FP_REG 29
-#  define SP_REG 31
-#  define RA_REG 30
+#    define FP_REG 29
+#    define SP_REG 31
+#    define RA_REG 30
 static const struct row expected[] = {
-    {0, SP_REG, 0, 0, 0},
-    {4, SP_REG, 16, -16, -8},
-    {8, FP_REG, 16, -16, -8},
-    {12, FP_REG, 16, -16, -8},
-    {16, SP_REG, 0, 0, 0},
+    {0, SP_REG, 0, 0, 0},      {4, SP_REG, 16, -16, -8}, {8, FP_REG, 16, -16, -8},
+    {12, FP_REG, 16, -16, -8}, {16, SP_REG, 0, 0, 0},
 };
 #endif
 
@@ -183,7 +177,8 @@ main(void)
         const uint8_t *fde_rules = p, *fde_end = fde + fde_size;
 
         struct state initial = {0};
-        CHECK_EQ_INT(run(cie_rules, cie_end, &initial, &initial, code_align, data_align, ~0u), 0);
+        CHECK_EQ_INT(
+            run(cie_rules, cie_end, &initial, &initial, code_align, data_align, ~0u), 0);
         for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
             struct state st = initial;
             CHECK_EQ_INT(run(fde_rules, fde_end, &st, &initial, code_align, data_align,

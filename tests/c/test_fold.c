@@ -13,7 +13,8 @@ static const char SCRIPT[] =
     "\t    5a1c _PyLong_Add (/usr/lib/libpython3.11.so.1.0)\n"
     "\t    5a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
     "\t7f0000001005 py::foo:/app.py (/tmp/perf-4242.map)\n"
-    "\t    1234 pt_eval_frame (/venv/lib/perftramp/_perftramp.cpython-311-x86_64-linux-gnu.so)\n"
+    "\t    1234 pt_eval_frame "
+    "(/venv/lib/perftramp/_perftramp.cpython-311-x86_64-linux-gnu.so)\n"
     "\t    6000 _PyEval_Vector (inlined)\n"
     "\t    6000 _PyFunction_Vectorcall (/usr/lib/libpython3.11.so.1.0)\n"
     "\t    5a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
@@ -126,10 +127,11 @@ main(void)
         CHECK_EQ_INT(count_of(&s, "my app;work:more"), 1);
     }
     run(1, 4096, &s);
-    CHECK_EQ_INT(count_of(&s, "python;main;PyEval_EvalCode;py::<module>:/app.py;[unknown];"
-                              "py::bar:/app.py;_PyEval_EvalFrameDefault;"
-                              "_PyFunction_Vectorcall;_PyEval_Vector;pt_eval_frame;"
-                              "py::foo:/app.py;_PyEval_EvalFrameDefault;_PyLong_Add"),
+    CHECK_EQ_INT(count_of(&s,
+                          "python;main;PyEval_EvalCode;py::<module>:/app.py;[unknown];"
+                          "py::bar:/app.py;_PyEval_EvalFrameDefault;"
+                          "_PyFunction_Vectorcall;_PyEval_Vector;pt_eval_frame;"
+                          "py::foo:/app.py;_PyEval_EvalFrameDefault;_PyLong_Add"),
                  1);
     /* A C extension between Python frames stays. */
     CHECK_EQ_INT(count_of(&s, "python;py::<module>:/app.py;_PyEval_EvalFrameDefault;"

@@ -129,7 +129,8 @@ test_format_and_escaping(void)
     CHECK(find("7f0000001010 10 py::f:x\\x0a7fff00000000 10 py::forged:f\n") != NULL);
     CHECK(find("\n7fff00000000") == NULL);
     const char *third = find("7f0000001020 10 nnn");
-    CHECK(third != NULL && strchr(third, '\n') - third == 16 + (long)sizeof(long_name) - 1);
+    CHECK(third != NULL &&
+          strchr(third, '\n') - third == 16 + (long)sizeof(long_name) - 1);
     CHECK(find("7f0000001030 10 py::after_long:x\n") != NULL);
 
     struct stat st;
@@ -141,7 +142,8 @@ test_format_and_escaping(void)
     CHECK_EQ_INT(add(state, 0x7f0000002000, "py::again:x"), 0);
     w->close(state);
     t = slurp(path);
-    CHECK(t != NULL && count_lines(t) == 5 && find("py::again:x\n") != NULL && ends_trimmed());
+    CHECK(t != NULL && count_lines(t) == 5 && find("py::again:x\n") != NULL &&
+          ends_trimmed());
 }
 
 static void
