@@ -245,9 +245,8 @@ def test_exec_same_pid_continues_after_the_data(python, backend, tmp_path):
         _remove("/tmp/perf-%d.map" % r["pid"])
 
 
+@pytest.mark.versions(min=(3, 12))  # CPython's own perf backend exists from 3.12 on
 def test_cpython_own_backend_appends_after_ours(python):
-    if python.version < (3, 12):
-        pytest.skip("CPython's own perf backend exists from 3.12 on")
     r = run_json(python, """
         import json, os, sys, perftramp
         perftramp.activate_stack_trampoline("perf")
