@@ -10,14 +10,15 @@ RUFF ?= ruff
 C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
 PY_SOURCES = src tests benchmarks scripts
 
-.PHONY: all demo test test-c test-c-asan test-c-aarch64 test-py fuzz fp-python lint format clean
+.PHONY: all demo test test-c test-c-asan test-c-aarch64 test-py test-stress-asan test-stress-tsan \
+	fuzz fp-python lint format clean
 
 all: test-c
 
 demo:
 	scripts/demo.sh
 
-test: test-c test-c-asan test-c-aarch64 test-py
+test: test-c test-c-asan test-c-aarch64 test-py test-stress-asan
 
 # C unit tests of the core, natively, under ASan/UBSan, and for aarch64 under
 # qemu-user.  The ASan build also has the test-only "test_map" backend, so
@@ -43,6 +44,22 @@ test-c-aarch64:
 # pytest over every CPython >= 3.8 on the machine, each in its own venv.
 test-py:
 	$(PYTHON) -m pytest tests/python -ra
+
+# The stress workload (tests/python/stress.py) against the extension built
+# with AddressSanitizer + UBSan on the oldest and newest CPython here, and
+# with ThreadSanitizer once, on the newest (scripts/stress-sanitized.sh:
+# options, venvs in build/venvs-asan and build/venvs-tsan, tests/tsan.supp).
+STRESS_SECONDS ?= 15
+PYENV_PYTHONS := $(shell ls -d /root/.pyenv/versions/3.*/bin/python3 2>/dev/null | sort -V)
+STRESS_NEWEST := $(lastword $(PYENV_PYTHONS))
+STRESS_OLDEST := $(firstword $(foreach p,$(PYENV_PYTHONS),$(if $(findstring /3.8.,$(p)),$(p))))
+ASAN_STRESS_PYTHONS ?= $(or $(strip $(STRESS_NEWEST) $(STRESS_OLDEST)),$(PYTHON))
+TSAN_STRESS_PYTHON ?= $(or $(STRESS_NEWEST),$(PYTHON))
+test-stress-asan:
+	scripts/stress-sanitized.sh asan $(STRESS_SECONDS) $(ASAN_STRESS_PYTHONS)
+
+test-stress-tsan:
+	scripts/stress-sanitized.sh tsan $(STRESS_SECONDS) $(TSAN_STRESS_PYTHON)
 
 # libFuzzer targets (tests/c/fuzz/) under ASan/UBSan, each run for
 # FUZZ_SECONDS; needs clang and its runtime (Debian: clang libclang-rt-14-dev).

@@ -12,20 +12,26 @@ scripts/stress-sanitized.sh) run the same thing:
   EXE stress.py --workload DIR --seconds S
       the workload (started by the checker).
 
-The workload's children fork two ways: os.fork (CPython's at-fork callbacks
-run, perftramp's among them) and libc's fork() through ctypes.PyDLL, as a C
-extension forks: with the GIL held and no Python callback, so the child
-relies on perftramp's pthread_atfork handlers alone.  Such a child never
-runs PyOS_AfterFork_Child, so it inherits CPython's GIL hand-over state: if
-another thread was waiting for the GIL at the fork, the child hands the GIL
-to a thread it does not have and hangs (CPython's limit, not perftramp's).
-The main thread therefore parks the other threads (blocked on a lock, not
-waiting for the GIL) around a libc fork; os.fork forks with them running.
-Children forked by
-os.fork end half with sys.exit (the files are closed and trimmed) and half
-with os._exit; children of libc's fork always with os._exit (their
-threading module still counts the parent's threads, which an orderly exit
-would wait for).
+The workload's children fork three ways:
+  * os.fork: CPython's at-fork callbacks run, perftramp's among them;
+  * libc's fork() through ctypes.PyDLL, as a C extension forks: with the
+    GIL held and no Python callback, so the child relies on perftramp's
+    pthread_atfork handlers alone.  Such a child never runs
+    PyOS_AfterFork_Child and inherits CPython's GIL hand-over state: if a
+    thread was waiting for the GIL at the fork, the child hands the GIL to a
+    thread it does not have and hangs (CPython's limit, not perftramp's).
+    So the main thread parks the others (each blocked on an event, none
+    waiting for the GIL) around this kind of fork;
+  * "C spawn": tests/c/stress_fork.c through ctypes.CDLL, which releases the
+    GIL, as C code that spawns a program forks: the other threads go on
+    making trampolines while fork() runs perftramp's pthread_atfork handlers
+    (the one place ThreadSanitizer can see perftramp's code from two threads
+    at once: everything else runs under the GIL), and the child _exits at
+    once, leaving no file.  The checker builds it with $CC or cc; without a
+    compiler this kind is left out, and the summary says so.
+os.fork children end half with sys.exit (files closed and trimmed), half
+with os._exit; libc fork children with os._exit (their threading module
+still counts the parent's threads, which an orderly exit would wait for).
 
 What the checker asserts:
   * the workload exited 0 and so did every child: no crash, no hang, no
@@ -155,7 +161,7 @@ class Parking:
         self.resume.set()
 
 
-def workload(dir_, seconds):
+def workload(dir_, seconds, helper):
     import ctypes
     import random
     import threading
@@ -168,6 +174,10 @@ def workload(dir_, seconds):
     warnings.simplefilter("ignore", DeprecationWarning)
     libc = ctypes.PyDLL(None)  # PyDLL: calls keep the GIL
     libc.fork.restype = ctypes.c_int
+    hows = ["os.fork", "libc.fork"]
+    if helper:
+        spawner = ctypes.CDLL(helper).pt_stress_fork_exit  # CDLL: calls release the GIL
+        hows.append("C spawn")
     rng = random.Random(os.getpid())
     stop = threading.Event()
     errors = []
@@ -221,10 +231,12 @@ def workload(dir_, seconds):
     deadline = time.monotonic() + seconds
     pause = seconds / MAX_CHILDREN
     while time.monotonic() < deadline and len(children) < MAX_CHILDREN:
-        how = rng.choice(("os.fork", "libc.fork"))
+        how = rng.choice(hows)
         exit_normally = how == "os.fork" and rng.random() < 0.5
         if how == "os.fork":
             pid = os.fork()
+        elif how == "C spawn":
+            pid = spawner()
         else:
             with parking:
                 pid = libc.fork()
@@ -389,9 +401,12 @@ def check(result, dump_dir, stderr):
         cpid = child["pid"]
         assert child["status"] == "exit 0", "child %d (%s): %s" % (cpid, child["how"],
                                                                    child["status"])
+        files = read_files(cpid, dump_dir)
+        if child["how"] == "C spawn":
+            assert not files, "child %d made no trampoline but has files" % cpid
+            continue
         with open(os.path.join(dump_dir, "child-%d.json" % cpid)) as f:
             made = json.load(f)["made"]
-        files = read_files(cpid, dump_dir)
         for backend, names in made.items():
             assert backend in files, "child %d made no %s file" % (cpid, backend)
             named = {e[2] for e in files[backend]}
@@ -404,7 +419,8 @@ def check(result, dump_dir, stderr):
             assert not strangers, "child %d's %s file names %s" % (cpid, backend, strangers[:3])
     hows = sorted({c["how"] for c in children})
     return "%d children (%s), parent named %s" % (
-        len(children), ", ".join(hows),
+        len(children), ", ".join("%d %s" % (sum(c["how"] == h for c in children), h)
+                                 for h in hows),
         ", ".join("%d %s" % (len(parent.get(b, [])), b) for b in BACKENDS))
 
 
@@ -423,10 +439,24 @@ def cleanup(pids, dump_dir):
     return removed
 
 
+def build_helper(dir_):
+    """tests/c/stress_fork.c as a shared library in dir_; None without a C
+    compiler."""
+    cc = os.environ.get("CC") or shutil.which("cc")
+    if not cc:
+        return None
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "c",
+                          "stress_fork.c")
+    out = os.path.join(dir_, "stress_fork.so")
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", out, source], check=True)
+    return out
+
+
 def run_and_check(python, seconds, preload=None, env=None):
     """Runs the workload with `python` and checks it; returns the summary,
     raises AssertionError on a failed check."""
     dump_dir = tempfile.mkdtemp(prefix="perftramp-stress-")
+    helper = build_helper(dump_dir)
     with open("/proc/sys/kernel/pid_max") as f:
         impossible = int(f.read()) + 1
     decoy = os.path.join(dump_dir, "jit-%d.dump" % impossible)
@@ -444,7 +474,7 @@ def run_and_check(python, seconds, preload=None, env=None):
     try:
         start = time.monotonic()
         proc = subprocess.Popen([python, os.path.abspath(__file__), "--workload", dump_dir,
-                                 "--seconds", str(seconds)],
+                                 "--seconds", str(seconds), "--helper", helper or ""],
                                 env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
         try:
@@ -459,6 +489,8 @@ def run_and_check(python, seconds, preload=None, env=None):
         with open(os.path.join(dump_dir, "workload.json")) as f:
             result = json.load(f)
         summary = check(result, dump_dir, err)
+        if not helper:
+            summary += " (no C compiler: no C spawn children)"
         with open(decoy, "rb") as f:
             assert f.read() == b"not ours", "the decoy dump was changed"
     finally:
@@ -479,9 +511,10 @@ def main():
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--preload", help="LD_PRELOAD for the workload (sanitizer runtimes)")
     parser.add_argument("--workload", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--helper", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.workload:
-        workload(args.workload, args.seconds)
+        workload(args.workload, args.seconds, args.helper)
         return 0
     if not args.python:
         parser.error("--python is required")
