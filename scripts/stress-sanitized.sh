@@ -70,8 +70,9 @@ for base in "$@"; do
             --config-settings=setup-args=-Db_lundef=false \
             --config-settings=setup-args=-Dbuildtype=debugoptimized
         so=$(find "$venv" -name '_perftramp*.so')
+        linked=$(ldd "$so")
         for lib in $runtimes; do
-            if ! ldd "$so" | grep -q "${lib%.so}"; then
+            if ! grep -q "${lib%.so}" <<<"$linked"; then
                 echo "stress-$kind: $so is not linked with $lib: the sanitizer did not apply" >&2
                 exit 1
             fi
