@@ -470,7 +470,7 @@ def run_and_check(python, seconds, preload=None, env=None):
     full_env["PERFTRAMP_JITDUMP_DIR"] = dump_dir
     if preload:
         full_env["LD_PRELOAD"] = preload
-    pids = []
+    pids, proc = [], None
     try:
         start = time.monotonic()
         proc = subprocess.Popen([python, os.path.abspath(__file__), "--workload", dump_dir,
@@ -494,9 +494,11 @@ def run_and_check(python, seconds, preload=None, env=None):
         with open(decoy, "rb") as f:
             assert f.read() == b"not ours", "the decoy dump was changed"
     finally:
+        # the workload's own pid even if it died before its journal had it
+        pids = [proc.pid] if proc is not None else []
         try:
             with open(os.path.join(dump_dir, "pids")) as f:
-                pids = [int(line) for line in f]
+                pids += [int(line) for line in f]
         except (OSError, ValueError):
             pass
         removed = cleanup(pids, dump_dir)
