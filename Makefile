@@ -18,7 +18,8 @@ all: test-c
 demo:
 	scripts/demo.sh
 
-test: test-c test-c-asan test-c-aarch64 test-py test-stress-asan
+# Every test; pytest last, so that its summary closes the output.
+test: test-c test-c-asan test-c-aarch64 fuzz test-stress-asan test-stress-tsan test-py
 
 # C unit tests of the core, natively, under ASan/UBSan, and for aarch64 under
 # qemu-user.  The ASan build also has the test-only "test_map" backend, so
