@@ -13,6 +13,11 @@
  *            layout lives only in internal headers (see frame_code() below).
  * Before 3.11 a code object has no co_qualname (bpo-44530), so maps name
  * functions by co_name there, as CPython's own tools did.
+ *
+ * 3.14 made an interpreter frame's executable a tagged stack reference
+ * (Include/internal/pycore_stackref.h), and the free-threaded
+ * build (PEP 703, supported from 3.14 by PEP 779) reads code objects' extra
+ * slots without a lock: see pt_frame_code() and pt_code_extra_fast().
  */
 #ifndef PERFTRAMP_BINDING_COMPAT_H
 #define PERFTRAMP_BINDING_COMPAT_H
@@ -28,6 +33,16 @@
 #define PT_PY311 (PY_VERSION_HEX >= 0x030B0000)
 #define PT_PY312 (PY_VERSION_HEX >= 0x030C0000)
 #define PT_PY313 (PY_VERSION_HEX >= 0x030D0000)
+#define PT_PY314 (PY_VERSION_HEX >= 0x030E0000)
+#define PT_PY315 (PY_VERSION_HEX >= 0x030F0000)
+
+/* The free-threaded build (configure --disable-gil, "3.14t"): pyconfig.h
+ * defines Py_GIL_DISABLED for it and for the extensions built against it. */
+#ifdef Py_GIL_DISABLED
+#    define PT_FREE_THREADED 1
+#else
+#    define PT_FREE_THREADED 0
+#endif
 
 #if !PT_PY39
 /* 3.8 keeps eval_frame in the internal interpreter struct. */
@@ -99,14 +114,67 @@ pt_default_eval_frame(void)
     return (_PyFrameEvalFunction)_PyEval_EvalFrameDefault;
 }
 
+/* 3.14+: a _PyStackRef is one machine word (union { uintptr_t bits; }) that
+ * holds an object pointer with tag bits in its low bits, which objects'
+ * alignment leaves free.  Which bits may be set differs per version and per
+ * build, from Include/internal/pycore_stackref.h:
+ *   3.14        Py_TAG_REFCNT (1): reference not counted (deferred or
+ *               immortal); bits 0b11 (Py_INT_TAG) mark an unboxed int.
+ *               Borrowing clears bit 0.
+ *   3.14t       Py_TAG_BITS is 1 (Py_TAG_DEFERRED == Py_TAG_REFCNT); unboxed
+ *               ints are 0b11 as well.  Borrowing clears bit 0.
+ *   3.15 (both) Py_TAG_BITS is 3 in both builds: Py_TAG_REFCNT (1),
+ *               Py_TAG_INVALID (2, a reference to no object: ERROR and,
+ *               in debug builds, wrapped pointers), Py_INT_TAG (3).
+ *               Borrowing clears bit 0.
+ * NULL is the bare Py_TAG_REFCNT bit in every one.  A frame's executable is
+ * a code object or None, never an unboxed int; the checks below are for
+ * robustness, so that a word we cannot read as an object gives NULL rather
+ * than a wild pointer.  (A CPython configured with Py_STACKREF_DEBUG, a
+ * developer-only switch in pycore_structs.h, stores table indices instead of
+ * pointers and is not supported.) */
+#if PT_PY314
+#    define PT_STACKREF_REFCNT_BIT ((uintptr_t)1)
+#    if PT_PY315 || !PT_FREE_THREADED
+#        define PT_STACKREF_TAG_BITS ((uintptr_t)3)
+#    else
+#        define PT_STACKREF_TAG_BITS ((uintptr_t)1)
+#    endif
+#    define PT_STACKREF_INT_TAG ((uintptr_t)3)
+
+/* The object a stack reference names, borrowed; NULL for NULL, an unboxed
+ * int, or (3.15) an invalid reference. */
+static inline PyObject *
+pt_stackref_borrow(uintptr_t bits)
+{
+    if ((bits & PT_STACKREF_INT_TAG) == PT_STACKREF_INT_TAG) {
+        return NULL; /* unboxed int, in every 3.14+ build */
+    }
+#    if PT_PY315
+    if ((bits & PT_STACKREF_TAG_BITS) == 2) {
+        return NULL; /* Py_TAG_INVALID */
+    }
+#    endif
+    return (PyObject *)(bits & ~PT_STACKREF_REFCNT_BIT);
+}
+#endif
+
 /* The code object a frame runs, borrowed; NULL when the frame runs something
- * else (3.13 frames may hold a non-code executable).  Interpreter frames are
- * opaque outside CPython; their first fields are mirrored here, one layout
- * per version, from Include/internal/pycore_frame.h. */
+ * else (3.13+ frames may hold a non-code executable, None for the C-stack
+ * entry frames).  Interpreter frames are opaque outside CPython; their first
+ * fields are mirrored here, one layout per version, from
+ * Include/internal/pycore_frame.h (3.11-3.13) and pycore_interpframe_structs.h
+ * (3.14+): the executable is the first word from 3.12 on (f_code, then
+ * f_executable), and the fields after it are never read. */
 static inline PyCodeObject *
 pt_frame_code(pt_frame *frame)
 {
-#if PT_PY313
+#if PT_PY314
+    /* _PyStackRef f_executable: a deferred or strong reference. */
+    PyObject *executable = pt_stackref_borrow(*(uintptr_t *)frame);
+    return (executable != NULL && PyCode_Check(executable)) ? (PyCodeObject *)executable
+                                                            : NULL;
+#elif PT_PY313
     PyObject *executable = *(PyObject **)frame; /* f_executable */
     return PyCode_Check(executable) ? (PyCodeObject *)executable : NULL;
 #elif PT_PY312
@@ -155,17 +223,33 @@ pt_code_set_extra(PyCodeObject *co, Py_ssize_t index, void *extra)
  * is an out-of-line call that re-checks the type on every Python call.  The
  * co_extra layout (Objects/codeobject.c, _PyCodeObjectExtra) has been
  * { Py_ssize_t ce_size; void *ce_extras[]; } since PEP 523 (3.6) through
- * 3.13; module.c checks it against the API once before relying on it. */
+ * 3.15; module.c checks it against the API once before relying on it.
+ *
+ * Free-threaded: PyUnstable_Code_SetExtra publishes a grown array, and a
+ * value in an existing one, with release stores under the code object's
+ * critical section, and frees a replaced array only after every thread has
+ * passed a quiescent point (QSBR, _PyMem_FreeDelayed); readers, like
+ * PyUnstable_Code_GetExtra, take no lock and load with acquire.  A thread
+ * inside the eval hook holds its thread state attached, so the array it
+ * loaded stays allocated until it returns. */
 typedef struct {
     Py_ssize_t ce_size;
     void *ce_extras[1];
 } pt_code_extra_layout;
 
+#if PT_FREE_THREADED
+#    define PT_LOAD_ACQUIRE(lvalue) __atomic_load_n(&(lvalue), __ATOMIC_ACQUIRE)
+#else
+#    define PT_LOAD_ACQUIRE(lvalue) (lvalue)
+#endif
+
 static inline void *
 pt_code_extra_fast(PyCodeObject *co, Py_ssize_t index)
 {
-    pt_code_extra_layout *extra = (pt_code_extra_layout *)co->co_extra;
-    return (extra != NULL && index < extra->ce_size) ? extra->ce_extras[index] : NULL;
+    pt_code_extra_layout *extra = (pt_code_extra_layout *)PT_LOAD_ACQUIRE(co->co_extra);
+    return (extra != NULL && index < extra->ce_size)
+               ? PT_LOAD_ACQUIRE(extra->ce_extras[index])
+               : NULL;
 }
 
 static inline PyObject *
