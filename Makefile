@@ -4,14 +4,15 @@ PYTHON ?= python3
 BUILD ?= build
 CROSS_AARCH64 := tests/c/cross/aarch64-linux-gnu.ini
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1
+PYTEST_ARGS ?= tests/python
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
 RUFF ?= ruff
 C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
 PY_SOURCES = src tests benchmarks scripts
 
-.PHONY: all demo test test-c test-c-asan test-c-aarch64 test-py test-stress-asan test-stress-tsan \
-	fuzz fp-python lint format clean
+.PHONY: all demo test test-c test-c-asan test-c-aarch64 test-py test-py-sid test-stress-asan \
+	test-stress-tsan fuzz fp-python py314 sid-root lint format clean
 
 all: test-c
 
@@ -44,7 +45,19 @@ test-c-aarch64:
 
 # pytest over every CPython >= 3.8 on the machine, each in its own venv.
 test-py:
-	$(PYTHON) -m pytest tests/python -ra
+	$(PYTHON) -m pytest -ra $(PYTEST_ARGS)
+
+# The same suite inside the Debian sid root (scripts/debian-sid-root.sh):
+# its python3.14 and python3.15, and its perf 7.x.  pytest runs from a venv
+# of the root's python3.14 kept in build/sid-tools; PYTEST_ARGS narrows it.
+# /tmp there is build/sid-tmp, private to the run: a test run elsewhere on
+# the machine that tidies /tmp/perf-*.map cannot take our maps away.
+SID_TOOLS := $(BUILD)/sid-tools
+test-py-sid:
+	rm -rf $(BUILD)/sid-tmp
+	PERFTRAMP_SID_TMP=$(CURDIR)/$(BUILD)/sid-tmp scripts/in-sid.sh sh -c '[ -x $(SID_TOOLS)/bin/pytest ] || \
+		{ python3.14 -m venv $(SID_TOOLS) && $(SID_TOOLS)/bin/pip install -q pytest; } && \
+		$(SID_TOOLS)/bin/python -m pytest -ra $(PYTEST_ARGS)'
 
 # The stress workload (tests/python/stress.py) against the extension built
 # with AddressSanitizer + UBSan on the oldest and newest CPython here, and
@@ -84,6 +97,13 @@ fuzz:
 
 fp-python:
 	scripts/build-fp-python.sh
+
+# The frame-pointer 3.14 and the free-threaded 3.14t, and the sid root.
+py314:
+	scripts/build-python314.sh
+
+sid-root:
+	scripts/debian-sid-root.sh
 
 # Checks only: C against .clang-format, Python against pyproject's [tool.ruff].
 # Both always run; either failing fails the target.

@@ -3,7 +3,10 @@
 # makes, with what the command needs of the host mounted in:
 #   /proc, /sys, /dev          (perf needs all three)
 #   /tmp                       (perf maps and jitdumps live there; shared
-#                              with the host so tests can look at them)
+#                              with the host, or $PERFTRAMP_SID_TMP when set:
+#                              a private directory mounted as /tmp, so that
+#                              nobody else's process or test run on the host
+#                              sees or removes the files in it)
 #   the work tree              (this repository, at the same path, read-write)
 #   local package directories  (the ones the host's pip configuration and
 #                              PIP_* variables name, read-only, so pip inside
@@ -53,7 +56,14 @@ bind() { # bind HOST_PATH [ro]: the same path inside the root
 bind /proc
 bind /sys
 bind /dev
-bind /tmp
+if [[ -n "${PERFTRAMP_SID_TMP:-}" ]]; then
+    mkdir -p "$PERFTRAMP_SID_TMP"
+    chmod 1777 "$PERFTRAMP_SID_TMP"
+    mkdir -p "$ROOTDIR/tmp"
+    mount --bind "$PERFTRAMP_SID_TMP" "$ROOTDIR/tmp"
+else
+    bind /tmp
+fi
 bind "$REPO"
 
 # Local paths named by the host's pip configuration (find-links, file://

@@ -1,7 +1,10 @@
 """Fixtures shared by the Python tests.
 
 Every test that takes `python` runs once per CPython on the machine (3.8 and
-later: pyenv's, the system's, and the frame-pointer build CI makes), each in
+later: pyenv's, the system's, the frame-pointer 3.11 CI makes, and the
+frame-pointer 3.14 and free-threaded 3.14t of scripts/build-python314.sh;
+inside the Debian sid root of scripts/in-sid.sh, every /usr/bin/python3.X
+there: 3.14 and 3.15), each in
 its own virtual environment with perftramp installed by `pip install`, the
 way a user gets it.  The tests drive those interpreters in subprocesses, so a
 crash in the hook is a failed test, not a dead test run.
@@ -11,6 +14,8 @@ Environment knobs:
                        discovered ones
   PERFTRAMP_FP_PYTHON  the frame-pointer CPython (default: the one
                        scripts/build-fp-python.sh installs)
+  PERFTRAMP_PY314_PREFIX  where scripts/build-python314.sh installed its
+                       builds (default /opt/perftramp-py314)
   PERFTRAMP_REQUIRE_FP fail, rather than skip, the tests that need it when it
                        is missing (CI sets it: it builds one)
 """
@@ -32,6 +37,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VENVS = ROOT / "build" / "venvs"
 DEFAULT_FP_PYTHON = "/opt/perftramp-fp/python3.11/bin/python3.11"
+PY314_PREFIX = os.environ.get("PERFTRAMP_PY314_PREFIX", "/opt/perftramp-py314")
+
+
+def in_sid_root():
+    """Whether the tests run inside the Debian sid root (scripts/in-sid.sh)."""
+    try:
+        return Path("/etc/debian_version").read_text().strip().endswith("/sid")
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,7 @@ class Interpreter:
     version: tuple
     frame_pointers: bool
     venv: Path = None
+    free_threaded: bool = False
 
     @property
     def exe(self):
@@ -55,7 +70,8 @@ def _probe(exe):
             "import sys, sysconfig; print(sys.version_info[0], sys.version_info[1], "
             "sys.version_info[2]); print('no-omit-frame-pointer' in "
             "(sysconfig.get_config_var('CFLAGS') or '') + "
-            "(sysconfig.get_config_var('PY_CFLAGS') or ''))",
+            "(sysconfig.get_config_var('PY_CFLAGS') or ''));"
+            "print(bool(sysconfig.get_config_var('Py_GIL_DISABLED')))",
         ],
         capture_output=True,
         text=True,
@@ -63,28 +79,36 @@ def _probe(exe):
     )
     if out.returncode != 0:
         return None
-    major, minor, micro = map(int, out.stdout.split()[:3])
-    return (major, minor, micro), out.stdout.split()[3] == "True"
+    words = out.stdout.split()
+    major, minor, micro = map(int, words[:3])
+    return (major, minor, micro), words[3] == "True", words[4] == "True"
 
 
 def discover():
     if os.environ.get("PERFTRAMP_PYTHONS"):
         candidates = [("custom", p) for p in os.environ["PERFTRAMP_PYTHONS"].split(":") if p]
+    elif in_sid_root():
+        # Debian's python3.X packages, all of them (python3 is one of these).
+        candidates = [("sid", p) for p in sorted(glob.glob("/usr/bin/python3.[0-9]*"))
+                      if re.fullmatch(r"python3\.\d+t?", os.path.basename(p))]
     else:
         candidates = [("pyenv", p)
                       for p in sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3"))]
         candidates.append(("system", "/usr/bin/python3"))
         candidates.append(("fp", os.environ.get("PERFTRAMP_FP_PYTHON", DEFAULT_FP_PYTHON)))
-    found = []
+        candidates.append(("fp", PY314_PREFIX + "/fp/bin/python3.14"))
+        candidates.append(("ft", PY314_PREFIX + "/ft/bin/python3.14t"))
+    found, seen = [], set()
     for kind, exe in candidates:
-        if not os.path.exists(exe):
+        if not os.path.exists(exe) or os.path.realpath(exe) in seen:
             continue
+        seen.add(os.path.realpath(exe))
         probed = _probe(exe)
         if probed is None or probed[0] < (3, 8):
             continue
-        version, fp = probed
-        label = "%s-%d.%d.%d" % ((kind,) + version)
-        found.append(Interpreter(label, exe, version, fp))
+        version, fp, ft = probed
+        label = "%s-%d.%d.%d%s" % ((kind,) + version + ("t" if ft else "",))
+        found.append(Interpreter(label, exe, version, fp, free_threaded=ft))
     return found
 
 
@@ -163,6 +187,11 @@ def pytest_generate_tests(metafunc):
             below = marker.kwargs.get("below") or (99,)
             chosen = [i for i in chosen if low <= i.version < below]
         metafunc.parametrize("python", chosen, ids=[i.label for i in chosen], indirect=True)
+    if "fp_python" in metafunc.fixturenames:
+        # every frame-pointer build; one None (skip or fail) when there is none
+        fp = [i for i in INTERPRETERS if i.frame_pointers] or [None]
+        metafunc.parametrize("fp_python", fp, ids=[i.label if i else "none" for i in fp],
+                             indirect=True)
 
 
 def ready(interp):
@@ -170,7 +199,8 @@ def ready(interp):
     installed; used by the fixtures and by the benchmark scripts."""
     if interp.label not in _READY:
         _READY[interp.label] = Interpreter(interp.label, interp.base, interp.version,
-                                           interp.frame_pointers, _make_venv(interp))
+                                           interp.frame_pointers, _make_venv(interp),
+                                           interp.free_threaded)
     return _READY[interp.label]
 
 
@@ -180,15 +210,14 @@ def python(request):
 
 
 @pytest.fixture
-def fp_python():
-    """The frame-pointer CPython, with perftramp installed."""
-    fp = [i for i in INTERPRETERS if i.frame_pointers]
-    if not fp:
+def fp_python(request):
+    """A frame-pointer CPython (each in turn), with perftramp installed."""
+    if request.param is None:
         if os.environ.get("PERFTRAMP_REQUIRE_FP"):
             pytest.fail("PERFTRAMP_REQUIRE_FP is set but no frame-pointer CPython was found")
         pytest.skip("no frame-pointer CPython here: run scripts/build-fp-python.sh "
                     "(CI does)")
-    return ready(fp[0])
+    return ready(request.param)
 
 
 def popen(args, **kw):
