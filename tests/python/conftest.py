@@ -27,6 +27,7 @@ import re
 import shutil
 import struct
 import subprocess
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
@@ -359,6 +360,18 @@ def pid_files(pid, since, directory=TMP):
                     max(st.st_mtime, st.st_ctime) >= since - _CLOCK_SLACK:
                 found.append(path)
     return found
+
+
+@pytest.fixture
+def jit_dir():
+    """A directory for jitdumps (PERFTRAMP_JITDUMP_DIR), removed afterwards.
+
+    Named /tmp/jitted-*: perf built with libdw's unwinder and no libunwind
+    (Debian's perf 7.x) unwinds through perf inject's jitted-*.so only at
+    such paths (src/perftramp/commands/record.py, jitdump_dir())."""
+    path = Path(tempfile.mkdtemp(prefix="jitted-perftramp-test-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

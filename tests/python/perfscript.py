@@ -1,5 +1,6 @@
 """Reading `perf script` output in the tests: samples as lists of frame
 names, leaf first."""
+import functools
 import re
 import subprocess
 
@@ -44,3 +45,17 @@ def chain_ok(frames, chain):
     if len(py) < len(chain):
         return False
     return all(name.startswith(want) for name, want in zip(py, chain))
+
+
+@functools.lru_cache(maxsize=None)
+def libdw_unwinder_only():
+    """Whether perf unwinds DWARF call graphs with libdw, having no libunwind
+    (Debian's perf 7.x).  That unwinder drops a sample's whole call chain
+    when it meets code without CFI, such as a trampoline named only in a
+    perf map: `--call-graph dwarf` then shows no Python frame with the
+    "perf" backend (tools/perf/util/unwind-libdw.c, unwind__get_entries
+    delivers no entry after an error).  perf_jit's trampolines carry CFI."""
+    out = subprocess.run(["perf", "version", "--build-options"], capture_output=True,
+                         text=True).stdout
+    on = {m.group(1) for m in re.finditer(r"^\s*([\w-]+): \[ on  \]", out, re.M)}
+    return "libunwind" not in on and "libdw-dwarf-unwind" in on

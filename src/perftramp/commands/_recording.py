@@ -2,22 +2,30 @@
 
     perf.data        perf record's samples
     perf.jit.data    the same after `perf inject --jit` (backends with inject)
-    jit-PID.dump, jitted-PID-N.so, ...
-                     files of backends with a directory variable (dir_env):
-                     record points the variable here, so they are written here
+    jit/             files of backends with inject and a directory variable
+                     (perf_jit: jit-PID.dump, and the jitted-PID-N.so of
+                     perf inject): written under /tmp/jitted-perftramp-*
+                     while recording (make_jit_dir() says why), then moved
+                     here; report links that path back (jit_staged)
+    jit-PID.dump, ...
+                     files of other backends with a directory variable
+                     (dir_env): record points the variable here
     maps/            files of backends without one (perf's /tmp/perf-PID.map),
                      moved here after recording; perf reads those from their
                      own directory only, so report stages them back there
     perftramp.json   how the recording was made (backend, command, pids,
-                     "data": which of the two perf files to read, "maps")
+                     "data": which of the two perf files to read, "maps",
+                     "jit_dir": the /tmp path jit/ was recorded at)
 
 `perftramp record` makes ./perftramp-YYYYmmdd-HHMMSS unless told otherwise;
 `perftramp report` with no directory takes the newest of those.
 
 A recording may come from someone else, so report trusts nothing in it:
 perftramp.json must hold what record writes (FIELDS), "data" one of the two
-perf files, "maps" only perf-PID.map names; the maps are read from DIR/maps
-without following a link and written to /tmp only as new files.  Nothing
+perf files, "maps" only perf-PID.map names, "jit_dir" only a name of the
+form make_jit_dir() gives; the maps are read from DIR/maps without following
+a link and written to /tmp only as new files, and the jit_dir link is made
+only where no path is and removed only while it is still that link.  Nothing
 else is written outside DIR.
 """
 import contextlib
@@ -26,6 +34,7 @@ import errno
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import stat
@@ -34,6 +43,7 @@ from ._errors import CliError
 
 DATA = "perf.data"
 JIT_DATA = "perf.jit.data"
+JIT = "jit"
 MAPS = "maps"
 META = "perftramp.json"
 
@@ -54,6 +64,12 @@ def newest(where="."):
 #: perf's map names, the only files report writes outside DIR ([0-9]: \d
 #: would take any Unicode digit)
 MAP_NAME = re.compile(r"perf-[0-9]+\.map")
+#: where and under which name record writes the jitdumps (make_jit_dir); the
+#: path must begin with "/tmp/jitted-", whatever perf's map directory
+JIT_HOME = "/tmp"
+JIT_PREFIX = "jitted-perftramp-"
+#: exactly the paths make_jit_dir() makes, the only link report writes
+JIT_DIR_NAME = re.compile(re.escape(os.path.join(JIT_HOME, JIT_PREFIX)) + r"[0-9a-f]{16}")
 _BACKEND_NAME = re.compile(r"[A-Za-z0-9_]+")
 #: perftramp.json larger than this is not one record wrote
 _META_LIMIT = 16 << 20
@@ -81,6 +97,8 @@ FIELDS = {
     "maps": ("a list of perf-PID.map names", _list_of(
         lambda v: isinstance(v, str) and MAP_NAME.fullmatch(v) is not None)),
     "pids": ("a list of process ids", _list_of(lambda v: _is_int(v) and v > 0)),
+    "jit_dir": ("a %s%s* path record made" % (os.path.join(JIT_HOME, ""), JIT_PREFIX),
+                lambda v: isinstance(v, str) and JIT_DIR_NAME.fullmatch(v) is not None),
 }
 
 
@@ -145,6 +163,53 @@ def gather_maps(paths, directory):
     return moved
 
 
+def make_jit_dir():
+    """A new directory of ours, /tmp/jitted-perftramp-<16 hex digits>, for
+    the jitdumps of a recording.
+
+    perf built with libdw's DWARF unwinder and without libunwind (Debian's
+    perf 7.x) loads perf inject's jitted-PID-N.so at the right address only
+    when their path begins with "/tmp/jitted-" (tools/perf/util/unwind-libdw.c,
+    __report_module: for any other DSO the module base is the mapping's start
+    minus its file offset, and a jitted object maps its code at offset 0x80).
+    Anywhere else each object is placed 0x80 bytes low, the address of a
+    sample's trampoline is not inside its own module, and the unwinder drops
+    the sample's whole call chain: no Python frame at all.  perf inject names
+    the objects after the dump's directory, so the dump must be written under
+    such a path; move_jit_dir() takes it into the recording afterwards."""
+    for _ in range(100):
+        path = os.path.join(JIT_HOME, JIT_PREFIX + secrets.token_hex(8))
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise CliError("record: cannot make %s for the jitdumps: %s"
+                           % (path, exc.strerror))
+        return path
+    raise CliError("record: cannot make a new %s%s* directory for the jitdumps"
+                   % (os.path.join(JIT_HOME, ""), JIT_PREFIX))
+
+
+def move_jit_dir(path, directory):
+    """Moves make_jit_dir()'s `path` to DIR/jit (replacing an earlier run's)
+    and returns True; an empty one (no process wrote there) is removed
+    instead, and gives False."""
+    try:
+        os.rmdir(path)
+        return False
+    except OSError:
+        pass
+    target = os.path.join(directory, JIT)
+    if os.path.islink(target) or not os.path.isdir(target):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+    else:
+        shutil.rmtree(target)
+    shutil.move(path, target)
+    return True
+
+
 def _read_map(directory, name):
     """The contents of DIR/maps/NAME, a regular file reached without a link
     (neither maps/ nor NAME may be one); a CliError otherwise."""
@@ -173,6 +238,21 @@ def _raise_exit(signum, frame):
 
 
 @contextlib.contextmanager
+def _exit_on_signals():
+    """SIGTERM and SIGHUP end the block with SystemExit (so that its finally
+    clauses run), for as long as it runs."""
+    old_handlers = {}
+    try:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(ValueError):  # not the main thread
+                old_handlers[signum] = signal.signal(signum, _raise_exit)
+        yield
+    finally:
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
 def maps_staged(directory, names, home="/tmp"):
     """perf reads maps from `home` only: puts the recording's maps there (as
     read_meta checked them: perf-PID.map names) for as long as the block
@@ -183,24 +263,61 @@ def maps_staged(directory, names, home="/tmp"):
             raise CliError("%r is not the name of a perf map (perf-PID.map)" % (name,))
     contents = [(name, _read_map(directory, name)) for name in names]
     placed = []
-    old_handlers = {}
-    try:
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            with contextlib.suppress(ValueError):  # not the main thread
-                old_handlers[signum] = signal.signal(signum, _raise_exit)
-        for name, data in contents:
-            dst = os.path.join(home, name)
-            try:
-                fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            except FileExistsError:
-                continue
-            placed.append(dst)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
+    with _exit_on_signals():
+        try:
+            for name, data in contents:
+                dst = os.path.join(home, name)
+                try:
+                    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                 0o600)
+                except FileExistsError:
+                    continue
+                placed.append(dst)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+            yield
+        finally:
+            for path in placed:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+
+@contextlib.contextmanager
+def jit_staged(directory, link, warn):
+    """perf.jit.data names the jitted objects by the directory they were
+    written in, `link` (meta["jit_dir"], a make_jit_dir() path as read_meta
+    checked it; None: nothing to do): for as long as the block runs, `link`
+    is a symbolic link to DIR/jit.  It is made only where no path is
+    (symlink() neither replaces nor follows one: when anything is there,
+    `warn` says so and perf reads without the link), and removed afterwards,
+    also on SIGTERM or SIGHUP, only while it is still the link made here."""
+    if link is None:
         yield
-    finally:
-        for path in placed:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        for signum, handler in old_handlers.items():
-            signal.signal(signum, handler)
+        return
+    if not JIT_DIR_NAME.fullmatch(link):
+        raise CliError("%r is not a directory perftramp record makes" % (link,))
+    target = os.path.join(os.path.abspath(directory), JIT)
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        raise CliError("%s is missing: the recording's jitted objects were there" % target)
+    if not stat.S_ISDIR(st.st_mode):
+        raise CliError("%s is not a directory (a recording's jit/ is)" % target)
+    placed = False
+    with _exit_on_signals():
+        try:
+            try:
+                os.symlink(target, link)
+                placed = True
+            except FileExistsError:
+                warn("%s exists already, so it was left alone; perf reads the jitted "
+                     "objects from it, not from %s" % (link, target))
+            except OSError as exc:
+                warn("cannot link %s to %s (%s); perf will not find the jitted objects"
+                     % (link, target, exc.strerror))
+            yield
+        finally:
+            if placed:
+                with contextlib.suppress(OSError):
+                    if os.readlink(link) == target:
+                        os.unlink(link)

@@ -14,7 +14,7 @@ import tempfile
 
 from perftramp import _backends
 
-from . import _perf
+from . import _perf, _recording
 from ._common import has_frame_pointers
 
 SELF_TEST = (
@@ -47,7 +47,10 @@ def read_int(path):
 def jit_self_test(perf, row):
     """Records a tiny run with backend `row` (one that needs perf inject) and
     looks for its frame after inject."""
-    with tempfile.TemporaryDirectory(prefix="perftramp-check-") as tmp:
+    # /tmp/jitted-*, as record writes its dumps, for the same reason (perf's
+    # libdw unwinder: _recording.make_jit_dir())
+    with tempfile.TemporaryDirectory(prefix=_recording.JIT_PREFIX + "check-",
+                                     dir=_recording.JIT_HOME) as tmp:
         env = dict(os.environ)
         if row["dir_env"]:
             env[row["dir_env"]] = tmp

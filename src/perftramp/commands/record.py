@@ -8,10 +8,14 @@ pointers and the DWARF one ("perf_jit") otherwise; NAME is any backend of
 the extension's registry, and its row says how perf must record (unwinding,
 perf inject) and where the backend's files are.  Every Python process CMD
 starts (children too) gets perftramp's backend through PERFTRAMP_ACTIVATE.
-Backends whose directory can be chosen (perf_jit: PERFTRAMP_JITDUMP_DIR) write
-straight into DIR, so `perf inject --jit` writes its jitted-*.so files there;
-the others' files (perf maps, which must be in /tmp while perf reads them) are
-moved into DIR/maps afterwards.  _recording.py describes what DIR holds.
+Backends whose directory can be chosen and that need perf inject (perf_jit:
+PERFTRAMP_JITDUMP_DIR) write into a fresh /tmp/jitted-perftramp-* directory
+(_recording.make_jit_dir() tells why that name: perf 7.x's libdw unwinder),
+where `perf inject --jit` writes its jitted-*.so files beside the dumps; the
+directory is then moved to DIR/jit.  Other backends whose directory can be
+chosen write straight into DIR; the others' files (perf maps, which must be
+in /tmp while perf reads them) are moved into DIR/maps afterwards.
+_recording.py describes what DIR holds.
 """
 import argparse
 import os
@@ -90,11 +94,30 @@ def main(args):
     data = os.path.join(directory, _recording.DATA)
     perf_cmd = _perf.record_command(perf, row, args.freq, data, command, args.stack_size)
     env = dict(os.environ, PERFTRAMP_ACTIVATE=row["name"])
+    jit_rows = [other for other in _backends.rows() if other["dir_env"] and other["inject"]]
+    jit_dir = _recording.make_jit_dir() if jit_rows else None
     for other in _backends.rows():
         if other["dir_env"]:
-            env[other["dir_env"]] = directory
+            env[other["dir_env"]] = jit_dir if other in jit_rows else directory
     say("recording with the %s backend into %s" % (row["name"], directory))
     say("$ " + " ".join(perf_cmd))
+    result = {}
+    try:
+        return record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args,
+                      result)
+    finally:
+        # also when recording failed: nothing of the run stays in /tmp
+        if jit_dir is not None and _recording.move_jit_dir(jit_dir, directory) and result:
+            # where perf.jit.data names the jitted objects: report links it to jit/
+            result["jit_dir"] = jit_dir
+        if result:
+            _recording.write_meta(directory, result)
+            say("done: perftramp report %s" % os.path.relpath(directory))
+
+
+def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, result):
+    """Runs perf record (and inject), gathers the maps, and fills `result`,
+    perftramp.json's fields, when all went well; returns the exit code."""
     rec = subprocess.run(perf_cmd, env=env, stderr=subprocess.PIPE, text=True)
     if rec.stderr:
         sys.stderr.write(rec.stderr)
@@ -104,9 +127,9 @@ def main(args):
         raise CliError("perf record failed (exit %d) and wrote nothing; perf said why "
                        "above.  %s" % (rec.returncode, check_hint), rec.returncode or 1)
     version_text, version = _perf.version(perf)
-    result = {"backend": row["name"], "command": command, "perf": version_text,
-              "python": sys.executable, "freq": args.freq, "exit_code": rec.returncode,
-              "data": _recording.DATA}
+    meta = {"backend": row["name"], "command": command, "perf": version_text,
+            "python": sys.executable, "freq": args.freq, "exit_code": rec.returncode,
+            "data": _recording.DATA}
     pids = _perf.recorded_pids(perf, data)
     # perf exits with the program's status, so an error exit alone does not
     # say perf failed; an error exit without one process recorded does.
@@ -127,14 +150,15 @@ def main(args):
             raise CliError("%s.  The frame-pointer backend needs no inject: --backend %s "
                            "with a frame-pointer interpreter"
                            % (message, _backends.auto(True)["name"]), inj.returncode)
-        result["data"] = _recording.JIT_DATA
+        meta["data"] = _recording.JIT_DATA
     # Every backend's files of the recorded processes (a program may activate
-    # another backend itself): those not already in DIR are moved into maps/.
+    # another backend itself): those not already in DIR or the jitdumps'
+    # directory (which becomes DIR/jit) are moved into maps/.
+    kept = {directory, jit_dir}
     elsewhere = [path for other in _backends.rows() for pid in pids
                  for path in [_backends.file_path(other, pid, env)]
-                 if os.path.dirname(os.path.abspath(path)) != directory]
-    result["maps"] = _recording.gather_maps(elsewhere, directory)
-    result["pids"] = pids
-    _recording.write_meta(directory, result)
-    say("done: perftramp report %s" % os.path.relpath(directory))
+                 if os.path.dirname(os.path.abspath(path)) not in kept]
+    meta["maps"] = _recording.gather_maps(elsewhere, directory)
+    meta["pids"] = pids
+    result.update(meta)
     return rec.returncode
