@@ -252,6 +252,22 @@ pt_code_extra_fast(PyCodeObject *co, Py_ssize_t index)
                : NULL;
 }
 
+/* PEP 703: a free-threaded interpreter turns the GIL back on, for the whole
+ * process and with a RuntimeWarning, when it imports an extension that has
+ * not declared it runs without one.  Single-phase init declares it with
+ * PyUnstable_Module_SetGIL (free-threaded 3.13+ only; multi-phase init would
+ * use the Py_mod_gil slot instead). */
+static inline int
+pt_module_declare_no_gil(PyObject *module)
+{
+#if PT_FREE_THREADED
+    return PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED);
+#else
+    (void)module;
+    return 0;
+#endif
+}
+
 static inline PyObject *
 pt_code_qualname(PyCodeObject *co)
 {

@@ -412,6 +412,12 @@ PyInit__perftramp(void)
     if (module == NULL) {
         return NULL;
     }
+    /* Free-threaded builds: see compat.h, and the list of what still
+     * assumes the GIL in hook.h. */
+    if (pt_module_declare_no_gil(module) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
     if (Py_AtExit(close_writers) != 0) {
         Py_DECREF(module);
         PyErr_SetString(PyExc_RuntimeError, "perftramp: no room for an exit function");

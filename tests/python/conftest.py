@@ -172,6 +172,8 @@ def pytest_configure(config):
         "markers",
         "edge_versions: run only on the oldest and newest interpreters and on "
         "frame-pointer builds")
+    config.addinivalue_line(
+        "markers", "free_threaded: run only on free-threaded (--disable-gil) builds")
 
 
 def pytest_generate_tests(metafunc):
@@ -187,6 +189,8 @@ def pytest_generate_tests(metafunc):
             low = marker.kwargs.get("min") or (0,)
             below = marker.kwargs.get("below") or (99,)
             chosen = [i for i in chosen if low <= i.version < below]
+        if metafunc.definition.get_closest_marker("free_threaded"):
+            chosen = [i for i in chosen if i.free_threaded]
         metafunc.parametrize("python", chosen, ids=[i.label for i in chosen], indirect=True)
     if "fp_python" in metafunc.fixturenames:
         # every frame-pointer build; one None (skip or fail) when there is none

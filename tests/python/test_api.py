@@ -164,9 +164,18 @@ def test_map_names_functions(python, tmp_path):
 
 
 @pytest.mark.versions(min=(3, 12))
-def test_cpython312_interplay(python):
+def test_cpython312_interplay(python, request):
     """On 3.12+, never two hooks: activating ours switches CPython's off, and
     sys still tells the truth."""
+    if python.version >= (3, 14):
+        # CPython's own bug, without perftramp too: activate, call, deactivate,
+        # activate, call a new function, deactivate, exit segfaults 3.14.7,
+        # 3.14.10 and 3.15.2 (a second activation registers a second code
+        # watcher; the first one's callback resets the state and clears the
+        # second while notify_code_watchers still holds its bit: it calls NULL).
+        request.node.add_marker(pytest.mark.xfail(
+            reason="CPython 3.14+ crashes at exit after reactivating its own backend",
+            strict=False))
     r = run_json(python, """
         import json, sys, perftramp
         from perftramp import _perftramp as native
@@ -254,3 +263,19 @@ def test_sys_activate_perf_jit_uses_perftramp(python, tmp_path):
         print(json.dumps([a, b]))
     """, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
     assert r == [["perf_jit", True], [None, True]]
+
+
+@pytest.mark.free_threaded
+def test_free_threaded_gil_stays_off(python):
+    """perftramp declares it needs no GIL: importing and activating it leaves
+    a free-threaded interpreter free-threaded, with no RuntimeWarning."""
+    r = run_json(python, """
+        import json, sys, warnings
+        warnings.simplefilter("error")
+        import perftramp
+        perftramp.activate_stack_trampoline("perf")
+        def f(): return 1
+        f()
+        print(json.dumps([sys._is_gil_enabled(), perftramp.is_stack_trampoline_active()]))
+    """)
+    assert r == [False, True]
