@@ -53,6 +53,10 @@ bind() { # bind HOST_PATH [ro]: the same path inside the root
     if [[ "${2:-}" == ro ]]; then mount -o remount,bind,ro "$dst" 2>/dev/null || true; fi
 }
 
+# The root on itself first: / inside is then a mount point, so that a
+# command there can make its own mount namespace (unshare -m changes the
+# propagation of /, which fails on a plain directory).
+mount --bind "$ROOTDIR" "$ROOTDIR"
 bind /proc
 bind /sys
 bind /dev
