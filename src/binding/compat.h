@@ -252,6 +252,39 @@ pt_code_extra_fast(PyCodeObject *co, Py_ssize_t index)
                : NULL;
 }
 
+/* A lock for the rare paths the GIL used to serialize (a code object's first
+ * call through the hook).  Free-threaded: a PyMutex (public from 3.13),
+ * whose lock detaches the thread state while it waits, so that a thread
+ * blocked here never holds up a stop-the-world pause that the holder may be
+ * waiting for.  With the GIL: nothing, the GIL already serializes. */
+#if PT_FREE_THREADED
+typedef PyMutex pt_mutex;
+static inline void
+pt_mutex_lock(pt_mutex *m)
+{
+    PyMutex_Lock(m);
+}
+static inline void
+pt_mutex_unlock(pt_mutex *m)
+{
+    PyMutex_Unlock(m);
+}
+#else
+typedef struct {
+    char unused;
+} pt_mutex;
+static inline void
+pt_mutex_lock(pt_mutex *m)
+{
+    (void)m;
+}
+static inline void
+pt_mutex_unlock(pt_mutex *m)
+{
+    (void)m;
+}
+#endif
+
 /* PEP 703: a free-threaded interpreter turns the GIL back on, for the whole
  * process and with a RuntimeWarning, when it imports an extension that has
  * not declared it runs without one.  Single-phase init declares it with

@@ -102,6 +102,11 @@ describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
  * with the API (see compat.h). */
 static int fast_extra_ok = 1;
 
+/* Serializes first calls, so that threads calling a fresh function at once
+ * (free-threaded builds) make one trampoline and one map entry for it, not
+ * one each.  Held only while a trampoline is made. */
+static pt_mutex first_call_lock;
+
 /* Kept out of line: inlined, its locals would make every call through the
  * hook save registers and grow the stack for this rare path. */
 __attribute__((noinline, cold)) static pt_trampoline
@@ -109,7 +114,19 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
 {
     void *stub;
     size_t size;
+    pt_mutex_lock(&first_call_lock);
+    /* Another thread may have made it while this one waited. */
+    void *made = NULL;
+    if (pt_code_get_extra(co, backend->extra_index, &made) != 0) {
+        PyErr_Clear();
+        made = NULL;
+    }
+    if (made != NULL) {
+        pt_mutex_unlock(&first_call_lock);
+        return (pt_trampoline)made;
+    }
     if (backend->arena_broken || pt_arena_take_stub(backend->arena, &stub, &size) != 0) {
+        pt_mutex_unlock(&first_call_lock);
         return NULL;
     }
     if (!backend->writer_broken) {
@@ -122,6 +139,7 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
     else if (pt_code_extra_fast(co, backend->extra_index) != stub) {
         fast_extra_ok = 0;
     }
+    pt_mutex_unlock(&first_call_lock);
     return (pt_trampoline)stub;
 }
 

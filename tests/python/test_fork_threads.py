@@ -115,8 +115,8 @@ def test_subinterpreter_gets_clear_error(python):
         import json, _testcapi, perftramp
         perftramp.activate_stack_trampoline("perf")
         code = (
-            "import perftramp\\n"
             "try:\\n"
+            "    import perftramp\\n"
             "    perftramp.activate_stack_trampoline('perf')\\n"
             "    result = 'activated'\\n"
             "except Exception as e:\\n"
