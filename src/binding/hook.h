@@ -2,7 +2,37 @@
  * The eval-frame hook and the per-code-object trampolines it calls through.
  *
  * State is process-wide and belongs to the main interpreter: the hook is only
- * ever installed there, and everything below runs with the GIL held.
+ * ever installed there.  With the GIL, everything below is serialized by it.
+ *
+ * Free-threaded builds (3.14t; the extension declares Py_MOD_GIL_NOT_USED):
+ * safe today
+ *   - a code object's first call: make_trampoline() runs under a PyMutex and
+ *     re-checks the slot, so racing threads make one stub and one entry;
+ *   - the hot path's co_extra read: acquire loads pairing with CPython's
+ *     release stores, arrays freed by QSBR (compat.h; 3.14.7's codeobject.c;
+ *     check the 3.14.x releases before it, and 3.13t, which realloc'd);
+ *   - arena stubs (pt_arena_take_stub holds the arena's mutex) and the
+ *     writers (add() holds the outfile's mutex; neither calls into Python
+ *     while holding it, so a blocked, attached thread delays no pause).
+ * still assuming the GIL, with the fix each needs
+ *   - pt_state.current, .next_eval, .installed: plain fields that activate
+ *     and deactivate write while other threads read them on every call.
+ *     Atomic relaxed loads on the hot path; next_eval stored with release
+ *     before the hook is installed, current stored with release.
+ *   - activate/deactivate/_after_fork_child themselves (module.c): two
+ *     threads activating at once can request two co_extra slots, make two
+ *     arenas or open the writer twice (ensure_resources).  One module-level
+ *     PyMutex around them.
+ *   - fast_extra_ok (hook.c), backend->write_errors and writer_broken:
+ *     written on the first-call path or by activation, read elsewhere:
+ *     relaxed atomics.
+ *   - close_writers() (Py_AtExit): closes the writers while a daemon thread
+ *     may still be making a trampoline.  Take the first-call lock there and
+ *     let make_trampoline() see a closed writer under it.
+ *   - pt_arena_owns(): reads the chunk list unlocked; only a forked child
+ *     (one thread) calls it today, through the writers' move to the child.
+ * and to verify: the 8-thread x fresh functions x toggle x fork stress under
+ * ThreadSanitizer on a --with-thread-sanitizer 3.14t (issue 10).
  */
 #ifndef PERFTRAMP_BINDING_HOOK_H
 #define PERFTRAMP_BINDING_HOOK_H
