@@ -19,8 +19,9 @@ all: test-c
 demo:
 	scripts/demo.sh
 
-# Every test; pytest last, so that its summary closes the output.
-test: test-c test-c-asan test-c-aarch64 fuzz test-stress-asan test-stress-tsan test-py
+# Every test; pytest last (the host's interpreters, then the sid root's), so
+# that its summary closes the output.
+test: test-c test-c-asan test-c-aarch64 fuzz test-stress-asan test-stress-tsan test-py test-py-sid
 
 # C unit tests of the core, natively, under ASan/UBSan, and for aarch64 under
 # qemu-user.  The ASan build also has the test-only "test_map" backend, so
@@ -53,11 +54,17 @@ test-py:
 # /tmp there is build/sid-tmp, private to the run: a test run elsewhere on
 # the machine that tidies /tmp/perf-*.map cannot take our maps away.
 SID_TOOLS := $(BUILD)/sid-tools
+SID_ROOT ?= /opt/perftramp-sid
 test-py-sid:
-	rm -rf $(BUILD)/sid-tmp
-	PERFTRAMP_SID_TMP=$(CURDIR)/$(BUILD)/sid-tmp scripts/in-sid.sh sh -c '[ -x $(SID_TOOLS)/bin/pytest ] || \
-		{ python3.14 -m venv $(SID_TOOLS) && $(SID_TOOLS)/bin/pip install -q pytest; } && \
-		$(SID_TOOLS)/bin/python -m pytest -ra $(PYTEST_ARGS)'
+	@if [ ! -f $(SID_ROOT)/.perftramp-sid ]; then \
+		echo "SKIPPED test-py-sid: no Debian sid root in $(SID_ROOT) (scripts/debian-sid-root.sh; CI makes it)"; \
+	else \
+		rm -rf $(BUILD)/sid-tmp && \
+		PERFTRAMP_SID_ROOT=$(SID_ROOT) PERFTRAMP_SID_TMP=$(CURDIR)/$(BUILD)/sid-tmp scripts/in-sid.sh sh -c \
+			'[ -x $(SID_TOOLS)/bin/pytest ] || \
+			{ python3.14 -m venv $(SID_TOOLS) && $(SID_TOOLS)/bin/pip install -q pytest; } && \
+			$(SID_TOOLS)/bin/python -m pytest -ra $(PYTEST_ARGS)'; \
+	fi
 
 # The stress workload (tests/python/stress.py) against the extension built
 # with AddressSanitizer + UBSan on the oldest and newest CPython here, and
