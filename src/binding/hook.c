@@ -107,6 +107,14 @@ static int fast_extra_ok = 1;
  * one each.  Held only while a trampoline is made. */
 static pt_mutex first_call_lock;
 
+void
+pt_hook_after_fork_child(void)
+{
+    /* The forking thread is the child's only one: a lock another thread
+     * held at the fork is held by nobody now. */
+    memset(&first_call_lock, 0, sizeof(first_call_lock));
+}
+
 /* Kept out of line: inlined, its locals would make every call through the
  * hook save registers and grow the stack for this rare path. */
 __attribute__((noinline, cold)) static pt_trampoline

@@ -7,7 +7,8 @@
  * Free-threaded builds (3.14t; the extension declares Py_MOD_GIL_NOT_USED):
  * safe today
  *   - a code object's first call: make_trampoline() runs under a PyMutex and
- *     re-checks the slot, so racing threads make one stub and one entry;
+ *     re-checks the slot, so racing threads make one stub and one entry
+ *     (a forked child frees that lock first: pt_hook_after_fork_child);
  *   - the hot path's co_extra read: acquire loads pairing with CPython's
  *     release stores, arrays freed by QSBR (compat.h; 3.14.7's codeobject.c;
  *     check the 3.14.x releases before it, and 3.13t, which realloc'd);
@@ -23,14 +24,15 @@
  *     threads activating at once can request two co_extra slots, make two
  *     arenas or open the writer twice (ensure_resources).  One module-level
  *     PyMutex around them.
- *   - fast_extra_ok (hook.c), backend->write_errors and writer_broken:
- *     written on the first-call path or by activation, read elsewhere:
- *     relaxed atomics.
+ *   - fast_extra_ok (hook.c), backend->write_errors, writer_broken and
+ *     arena_broken: written on the first-call path, by activation or in a
+ *     forked child, read elsewhere: relaxed atomics.
  *   - close_writers() (Py_AtExit): closes the writers while a daemon thread
  *     may still be making a trampoline.  Take the first-call lock there and
  *     let make_trampoline() see a closed writer under it.
- *   - pt_arena_owns(): reads the chunk list unlocked; only a forked child
- *     (one thread) calls it today, through the writers' move to the child.
+ *   - pt_arena_owns() and pt_arena_inherited(): read the chunk list and the
+ *     fork watermark unlocked; only a forked child (one thread) calls them
+ *     today, through the writers' move to the child.
  * and to verify: the 8-thread x fresh functions x toggle x fork stress under
  * ThreadSanitizer on a --with-thread-sanitizer 3.14t (issue 10).
  */
@@ -82,6 +84,10 @@ extern struct pt_state pt_state;
 void pt_backend_pause(struct pt_backend *backend);
 
 PyObject *pt_eval_frame(PT_EVAL_PARAMS);
+
+/* In a forked child, before anything else runs: frees the first-call lock,
+ * which a thread of the parent may have held at the fork. */
+void pt_hook_after_fork_child(void);
 
 /* Whether the interpreter still calls our hook: it is the interpreter's
  * evaluator, or a hook installed on top of ours (which calls ours in turn).

@@ -224,6 +224,7 @@ pt_backend_name(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 static PyObject *
 pt_after_fork_child(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
+    pt_hook_after_fork_child();
     for (size_t i = 0; i < n_backends; i++) {
         struct pt_backend *backend = &backends[i];
         const struct pt_writer_ops *writer = backend->info->writer;
