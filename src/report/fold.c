@@ -48,7 +48,7 @@ buf_append(struct buf *b, const char *s, size_t n)
 
 /* A frame of the current sample: offsets into fold->frames_text. */
 struct frame {
-    size_t sym, sym_len, dso, dso_len;
+    size_t ip, ip_len, sym, sym_len, dso, dso_len;
     int inlined;
 };
 
@@ -230,11 +230,24 @@ end_sample(struct pt_fold *fold)
     size_t n = fold->nframes;
     const char *text = fold->frames_text.data;
     /* Inlined frames take the object of the frame they were inlined into,
-     * the next one outwards (listed after them). */
+     * the next one outwards (listed after them) at the same address.  perf
+     * 7.x can list every function at an address as inlined, the one they
+     * were inlined into too; the frame after such a group is another
+     * function's (a caller's, a trampoline), so the group's object is
+     * unknown, as for an unresolved address. */
     for (size_t i = n; i-- > 0;) {
-        if (fold->frames[i].inlined && i + 1 < n) {
-            fold->frames[i].dso = fold->frames[i + 1].dso;
-            fold->frames[i].dso_len = fold->frames[i + 1].dso_len;
+        struct frame *f = &fold->frames[i];
+        if (!f->inlined) {
+            continue;
+        }
+        const struct frame *outer = i + 1 < n ? &fold->frames[i + 1] : NULL;
+        if (outer != NULL && outer->ip_len == f->ip_len &&
+            memcmp(text + outer->ip, text + f->ip, f->ip_len) == 0) {
+            f->dso = outer->dso;
+            f->dso_len = outer->dso_len;
+        }
+        else {
+            f->dso_len = 0;
         }
     }
     /* Outermost and innermost Python frames (indices are innermost-first). */
@@ -329,9 +342,14 @@ add_frame(struct pt_fold *fold, const char *s, size_t n)
     }
     struct frame *f = &fold->frames[fold->nframes];
     f->inlined = dso_len == 7 && memcmp(dso, "inlined", 7) == 0;
+    f->ip = fold->frames_text.len;
+    f->ip_len = i;
+    int rc = buf_append(&fold->frames_text, s, i);
     f->sym = fold->frames_text.len;
     f->sym_len = sym_len;
-    int rc = buf_append(&fold->frames_text, sym, sym_len);
+    if (rc == 0) {
+        rc = buf_append(&fold->frames_text, sym, sym_len);
+    }
     f->dso = fold->frames_text.len;
     f->dso_len = dso_len;
     if (rc == 0) {

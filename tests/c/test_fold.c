@@ -109,10 +109,48 @@ test_separators_in_names(void)
     CHECK_EQ_INT(count_of(&s, ":lead?;a?"), 1);
 }
 
+/* perf 7.x lists every function at an address as inlined when they all
+ * were, the one they were inlined into too (Debian's python3.14): such a
+ * group has no frame of its own object after it, only the caller's.  It
+ * goes with the interpreter's frames between Python frames; an inlined
+ * frame followed by its object at the same address still takes it. */
+static void
+test_inlined_group_without_its_object(void)
+{
+    static const char script[] =
+        "python 9470 \n"
+        "\t    4428 _PyEval_EvalFrameDefault (inlined)\n"
+        "\t7f0000000645 py::foo:/a.py (/tmp/jitted-perftramp-x/jitted-9470-2.so)\n"
+        "\t7f00000099ae eval_frame_slow "
+        "(/venv/_perftramp.cpython-314-x86_64-linux-gnu.so)\n"
+        "\t    5cdf _PyEval_Vector (inlined)\n"
+        "\t    5cdf _PyFunction_Vectorcall (/usr/bin/python3.14)\n"
+        "\t    4472 PyObject_Vectorcall (inlined)\n"
+        "\t    4472 _PyEval_EvalFrameDefault (inlined)\n"
+        "\t7f00000005e5 py::bar:/a.py (/tmp/jitted-perftramp-x/jitted-9470-1.so)\n"
+        "\t    3000 ext_inner (inlined)\n"
+        "\t    3000 ext_call (/venv/ext.so)\n"
+        "\t7f0000000525 py::<module>:/a.py (/tmp/jitted-perftramp-x/jitted-9470-0.so)\n";
+    struct pt_fold *fold = NULL;
+    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    struct seen s;
+    memset(&s, 0, sizeof(s));
+    pt_fold_each(fold, collect, &s);
+    pt_fold_free(fold);
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(count_of(&s,
+                          "python;py::<module>:/a.py;ext_call;ext_inner;py::bar:/a.py;"
+                          "py::foo:/a.py;_PyEval_EvalFrameDefault"),
+                 1);
+}
+
 int
 main(void)
 {
     test_separators_in_names();
+    test_inlined_group_without_its_object();
     struct seen s;
     for (size_t piece = 1; piece <= 4096; piece *= 4) {
         run(0, piece, &s);
