@@ -15,6 +15,7 @@ What it does:
 - CPython < 3.13: honours -X perf_jit and PYTHON_PERF_JIT_SUPPORT.
 - Every version: settles -X against the environment as the documentation says
   (-X wins), which CPython 3.13 does not do when both perf and perf_jit appear.
+- 3.14+: keeps CPython's JIT off when it activates, as -X perf does.
 """
 import os
 import sys
@@ -107,6 +108,7 @@ def _start():
         try:
             import perftramp
 
+            perftramp._keep_jit_off_at_startup()
             perftramp.activate_stack_trampoline(forced)
         except Exception as exc:
             sys.stderr.write("perftramp: PERFTRAMP_ACTIVATE=%s: %s\n" % (forced, exc))

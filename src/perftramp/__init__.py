@@ -12,6 +12,8 @@ hooks at once: activating ours first switches CPython's off, and sys's
 functions are wrapped so that they see and switch off both.  deactivate and
 is_stack_trampoline_active therefore mean "any stack trampoline", as in sys.
 """
+import os
+import re
 import sys
 
 from . import _backends, _perftramp
@@ -39,6 +41,57 @@ def _cpython_switches():
     if sys.version_info < (3, 13):
         return ("perf",)
     return ("perf", "perf_jit")
+
+#: What CPython 3.14+'s sys.activate_stack_trampoline says (ValueError, see
+#: Python/sysmodule.c) while its experimental JIT is on: jitted code keeps no
+#: frame pointers and is named in no map, so samples in it would silently
+#: lose their Python frames.
+JIT_REFUSAL = "Cannot activate the perf trampoline if the JIT is active"
+
+
+def jit_enabled():
+    """Whether CPython's experimental JIT is on in this process.  The one
+    place perftramp asks: sys._jit (3.14+; 3.13's JIT gives no way to ask).
+    CPython turns it on only at start-up (PYTHON_JIT, or the build's default),
+    and not at all when -X perf / PYTHONPERFSUPPORT is given, so an answer
+    holds for the process."""
+    jit = getattr(sys, "_jit", None)
+    return bool(jit is not None and jit.is_enabled())
+
+
+def _jit_will_start():
+    """Whether CPython will turn its JIT on once site (and so the start-up
+    hook) is done: Python/pylifecycle.c reads PYTHON_JIT (its first
+    character; -E hides it) after importing site, else the build's default
+    (configure --enable-experimental-jit[=yes] on, =yes-off off)."""
+    jit = getattr(sys, "_jit", None)
+    if jit is None or not jit.is_available() or jit.is_enabled():
+        return False
+    value = None if sys.flags.ignore_environment else os.environ.get("PYTHON_JIT")
+    if value:
+        return value[0] != "0"
+    import sysconfig
+
+    found = re.search(r"--enable-experimental-jit(=[^'\s]*)?",
+                      sysconfig.get_config_var("CONFIG_ARGS") or "")
+    return bool(found) and found.group(1) in (None, "=yes")
+
+
+def _keep_jit_off_at_startup():
+    """For the start-up hook, before an activation of its own: CPython's -X
+    perf keeps the JIT off, with a RuntimeWarning, and so does perftramp, by
+    setting PYTHON_JIT=0 before CPython reads it (inherited by children,
+    which PERFTRAMP_ACTIVATE profiles too).  Under -E CPython does not read
+    it, but then no perftramp switch counts either."""
+    if _jit_will_start():
+        import warnings
+
+        warnings.warn_explicit("JIT deactivated as perf profiling support is active",
+                               RuntimeWarning, "perftramp", 0)
+    jit = getattr(sys, "_jit", None)
+    if jit is not None and jit.is_available() and not jit.is_enabled():
+        os.environ["PYTHON_JIT"] = "0"
+
 
 _SYS_NAMES = (
     "activate_stack_trampoline",
@@ -73,8 +126,11 @@ def activate_stack_trampoline(backend):
     information, for `perf record --call-graph dwarf -k 1` followed by
     `perf inject --jit`.  Activating again (or switching) is harmless.  If
     the map cannot be written, a RuntimeWarning says why and the program runs
-    on unprofiled.
+    on unprofiled.  With CPython's JIT on, refuses as CPython does
+    (ValueError, JIT_REFUSAL).
     """
+    if jit_enabled():
+        raise ValueError(JIT_REFUSAL)
     # The extension rejects what is not a backend (TypeError, ValueError);
     # CPython's backend is switched off only for a call that will succeed.
     if _cpython_active() and _backends.find(backend) is not None:
@@ -136,7 +192,9 @@ def _activate_at_startup(backend, asked=()):
     """Called by the start-up hook, once CPython has done its own start-up
     activation (3.12+), with the backend -X / the environment ask for by the
     documented precedence, and the names of every backend some switch asked
-    for (CPython 3.13 settles a conflict differently)."""
+    for (CPython 3.13 settles a conflict differently).  Neither activation
+    here needs _keep_jit_off_at_startup(): the first is for versions before
+    any JIT, and CPython's switches, on in the second, keep the JIT off."""
     if backend not in _cpython_switches():
         # Switches the interpreter lacks (3.12 has no perf_jit).
         activate_stack_trampoline(backend)

@@ -94,6 +94,12 @@ def main(args):
     data = os.path.join(directory, _recording.DATA)
     perf_cmd = _perf.record_command(perf, row, args.freq, data, command, args.stack_size)
     env = dict(os.environ, PERFTRAMP_ACTIVATE=row["name"])
+    # As CPython's -X perf does with its JIT: off, with a message when it was
+    # asked for.  (PYTHON_JIT=0 also beats a build whose JIT is on by default;
+    # a JIT left on would make every PERFTRAMP_ACTIVATE refuse.)
+    if os.environ.get("PYTHON_JIT", "0")[:1] not in ("", "0"):  # CPython reads 1 char
+        say("JIT deactivated as perf profiling support is active (PYTHON_JIT=0)")
+    env["PYTHON_JIT"] = "0"
     jit_rows = [other for other in _backends.rows() if other["dir_env"] and other["inject"]]
     jit_dir = _recording.make_jit_dir() if jit_rows else None
     for other in _backends.rows():

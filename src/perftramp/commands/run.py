@@ -33,6 +33,10 @@ def main(args):
         raise CliError("run: give a script or -m module")
     import perftramp
 
+    if perftramp.jit_enabled():
+        # too late to switch the JIT off in this process
+        raise CliError("run: %s: start Python without PYTHON_JIT=1 (`perftramp record` "
+                       "switches the JIT off by itself)" % perftramp.JIT_REFUSAL)
     perftramp.activate_stack_trampoline(args.backend)
     if args.module is not None:
         sys.argv = [args.module] + argv
