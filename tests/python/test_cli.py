@@ -124,6 +124,34 @@ def test_report_text(python, recording):
             (caller, by_total)
 
 
+@pytest.mark.parametrize("backend", ["perf", "perf_jit"])
+def test_record_report_whole_chain_per_backend(python, tmp_path, backend):
+    """The seed example through `perftramp record --backend B` and `report`:
+    at least 99% of the samples in foo show foo < bar < baz < <module> as
+    their Python frames, for each backend the interpreter takes ("perf"
+    needs frame pointers: 3.14.7 and 3.14t built here, Debian's 3.15)."""
+    if backend == "perf" and not python.frame_pointers:
+        pytest.skip("%s has no frame pointers: the perf backend's -g cannot walk it"
+                    % python.label)
+    script = app(tmp_path)
+    cli(python, ["record", "--backend", backend, "-o", "rec", "--", python.exe, str(script)],
+        tmp_path)
+    meta = json.loads((tmp_path / "rec" / "perftramp.json").read_text())
+    register_pids(*meta["pids"])
+    assert meta["backend"] == backend
+    out = cli(python, ["report", "rec", "--format", "collapsed"], tmp_path).stdout
+    chain = ["py::%s:%s" % (f, script) for f in ("foo", "bar", "baz", "<module>")]
+    in_foo = whole = 0
+    for line in out.splitlines():
+        stack, _, count = line.rpartition(" ")
+        py = [f for f in reversed(stack.split(";")) if f.startswith("py::")]
+        if chain[0] in py:
+            in_foo += int(count)
+            whole += int(count) * (py[:4] == chain)
+    assert in_foo >= 100, out
+    assert whole >= 0.99 * in_foo, (backend, whole, in_foo, meta["perf"])
+
+
 def test_report_collapsed(python, recording):
     lines = report(python, recording, "--format", "collapsed").splitlines()
     script = str(recording["script"])
