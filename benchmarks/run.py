@@ -2,6 +2,17 @@
 
     python benchmarks/run.py                 # regenerates benchmarks/RESULTS.md
     python benchmarks/run.py --rounds 3 --python pyenv-3.12.1 --workload fib
+    PERFTRAMP_PYTHONS=/opt/perftramp-py314/fp/bin/python3.14 \
+        python benchmarks/run.py --rounds 3 --append "3.14"
+                                             # a new section after the older ones
+    scripts/in-sid.sh build/sid-tools/bin/python benchmarks/run.py --append ...
+                                             # the sid root's python3.14/3.15
+                                             # (sid-tools: make test-py-sid)
+
+The interpreters are the tests' (tests/python/conftest.py: pyenv's, the
+system's, the frame-pointer builds, /opt/perftramp-py314/{fp,ft}; inside the
+sid root, its python3.X), or PERFTRAMP_PYTHONS's.  PERFTRAMP_BENCH_ROUNDS sets
+the default of --rounds (7).
 
 For every interpreter (those the tests use, each with perftramp installed in
 its venv) and every workload, each configuration is run in a fresh process,
@@ -109,10 +120,14 @@ def machine():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int,
+                    default=int(os.environ.get("PERFTRAMP_BENCH_ROUNDS") or 7))
     ap.add_argument("--python", action="append", help="interpreter label(s), e.g. pyenv-3.12.1")
     ap.add_argument("--workload", action="append", choices=WORKLOADS)
     ap.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    ap.add_argument("--append", metavar="TITLE",
+                    help="add the results to --output as a section of this title, keeping "
+                    "what is there, instead of rewriting it")
     args = ap.parse_args()
     workloads = args.workload or WORKLOADS
     interps = [i for i in conftest.INTERPRETERS if not args.python or i.label in args.python]
@@ -181,7 +196,15 @@ def main():
         "`-X perf_jit`.  The register rows give the extra time for a first call to",
         "each of 50,000 fresh functions (a trampoline and a map/dump entry each).",
     ]
-    Path(args.output).write_text("\n".join(head + lines) + "\n")
+    if args.append:
+        head = ["", "## %s" % args.append, "",
+                "Added by `python benchmarks/run.py --rounds %d --append ...` on %s;"
+                % (args.rounds, now),
+                "machine: %s.  Cells as above." % machine()]
+        with open(args.output, "a") as out:
+            out.write("\n".join(head + lines) + "\n")
+    else:
+        Path(args.output).write_text("\n".join(head + lines) + "\n")
     print("\n".join(head + lines))
 
 
