@@ -68,14 +68,17 @@ test-py-sid:
 
 # The stress workload (tests/python/stress.py) against the extension built
 # with AddressSanitizer + UBSan on the oldest and newest CPython here, and
-# with ThreadSanitizer once, on the newest (scripts/stress-sanitized.sh:
-# options, venvs in build/venvs-asan and build/venvs-tsan, tests/tsan.supp).
+# with ThreadSanitizer on the newest and on the free-threaded 3.14t when
+# there is one (scripts/build-python314.sh; CI builds it) (scripts/
+# stress-sanitized.sh: options, venvs in build/venvs-asan and
+# build/venvs-tsan, tests/tsan.supp).
 STRESS_SECONDS ?= 15
 PYENV_PYTHONS := $(shell ls -d /root/.pyenv/versions/3.*/bin/python3 2>/dev/null | sort -V)
 STRESS_NEWEST := $(lastword $(PYENV_PYTHONS))
 STRESS_OLDEST := $(firstword $(foreach p,$(PYENV_PYTHONS),$(if $(findstring /3.8.,$(p)),$(p))))
 ASAN_STRESS_PYTHONS ?= $(or $(strip $(STRESS_NEWEST) $(STRESS_OLDEST)),$(PYTHON))
-TSAN_STRESS_PYTHON ?= $(or $(STRESS_NEWEST),$(PYTHON))
+FT_PYTHON ?= /opt/perftramp-py314/ft/bin/python3.14t
+TSAN_STRESS_PYTHON ?= $(or $(STRESS_NEWEST),$(PYTHON)) $(wildcard $(FT_PYTHON))
 test-stress-asan:
 	scripts/stress-sanitized.sh asan $(STRESS_SECONDS) $(ASAN_STRESS_PYTHONS)
 

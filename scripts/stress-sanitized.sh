@@ -14,9 +14,12 @@
 #         crash, and the report on stderr.
 #   tsan  ThreadSanitizer, with tests/tsan.supp (see there for what it may
 #         suppress: only reports wholly inside CPython).  halt_on_error: the
-#         first report ends the process with exit code 66.
-# Each interpreter gets a venv of its own, build/venvs-KIND/VERSION, rebuilt
-# when the sources change.
+#         first report ends the process with exit code 66.  history_size=7
+#         (the most): the earlier access of a race between threads making
+#         many functions is otherwise often "[failed to restore the stack]",
+#         and a report must show every stack for its frames to be judged.
+# Each interpreter gets a venv of its own, build/venvs-KIND/VERSION (3.14.7t
+# for a free-threaded one), rebuilt when the sources change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +36,7 @@ asan)
 tsan)
     sanitize=thread
     runtimes="libtsan.so"
-    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=7:suppressions=$PWD/tests/tsan.supp"
     ;;
 *)
     echo "usage: $0 asan|tsan SECONDS PYTHON..." >&2
@@ -57,7 +60,9 @@ digest=$({ cat meson.build meson.options pyproject.toml; find src -type f | LC_A
     sha256sum | cut -d' ' -f1)
 
 for base in "$@"; do
-    version=$("$base" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+    # 3.14.7t (sys.abiflags "t") beside 3.14.7: a free-threaded build needs
+    # an extension of its own
+    version=$("$base" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3] + sys.abiflags)')
     venv=build/venvs-$kind/$version
     if [ "$(cat "$venv/perftramp-source.sha256" 2>/dev/null)" != "$digest" ]; then
         echo "stress-$kind: building perftramp with -Db_sanitize=$sanitize for $version"

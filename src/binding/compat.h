@@ -25,6 +25,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <string.h>
+
 #if PY_VERSION_HEX < 0x03080000
 #    error "perftramp needs CPython 3.8 or newer"
 #endif
@@ -42,6 +44,22 @@
 #    define PT_FREE_THREADED 1
 #else
 #    define PT_FREE_THREADED 0
+#endif
+
+/* ThreadSanitizer, when the extension is built with it (GCC defines
+ * __SANITIZE_THREAD__, clang has the feature). */
+#if defined(__SANITIZE_THREAD__)
+#    define PT_TSAN 1
+#elif defined(__has_feature)
+#    if __has_feature(thread_sanitizer)
+#        define PT_TSAN 1
+#    endif
+#endif
+#ifndef PT_TSAN
+#    define PT_TSAN 0
+#endif
+#if PT_TSAN && PT_FREE_THREADED
+#    include <sanitizer/tsan_interface.h>
 #endif
 
 #if !PT_PY39
@@ -237,13 +255,50 @@ typedef struct {
     void *ce_extras[1];
 } pt_code_extra_layout;
 
+/* Atomic access to fields that threads share without a lock, with the
+ * __atomic builtins (GCC 4.7+, clang), which take plain fields.  An acquire
+ * load pairs with a release store of the same field; relaxed ones are for
+ * fields ordered with nothing else.  Free-threaded builds need them.  With
+ * the GIL, which orders every access to these fields (each runs with it
+ * held), loads stay the plain loads they were before these fields became
+ * atomic: GCC schedules atomic loads, even relaxed ones, more conservatively
+ * (an indirect tail call through a relaxed load takes a register move more),
+ * and the hot path of a GIL build should not change.  Stores, none of them on
+ * the hot path, are atomic in every build. */
 #if PT_FREE_THREADED
 #    define PT_LOAD_ACQUIRE(lvalue) __atomic_load_n(&(lvalue), __ATOMIC_ACQUIRE)
+#    define PT_LOAD_RELAXED(lvalue) __atomic_load_n(&(lvalue), __ATOMIC_RELAXED)
 #else
 #    define PT_LOAD_ACQUIRE(lvalue) (lvalue)
+#    define PT_LOAD_RELAXED(lvalue) (lvalue)
+#endif
+#define PT_STORE_RELEASE(lvalue, value)                                                  \
+    __atomic_store_n(&(lvalue), (value), __ATOMIC_RELEASE)
+#define PT_STORE_RELAXED(lvalue, value)                                                  \
+    __atomic_store_n(&(lvalue), (value), __ATOMIC_RELAXED)
+#define PT_EXCHANGE_RELAXED(lvalue, value)                                               \
+    __atomic_exchange_n(&(lvalue), (value), __ATOMIC_RELAXED)
+#define PT_ADD_RELAXED(lvalue, value)                                                    \
+    ((void)__atomic_fetch_add(&(lvalue), (value), __ATOMIC_RELAXED))
+
+/* Under ThreadSanitizer these loads are left uninstrumented, as CPython's
+ * own readers are: the stores they pair with are made inside uninstrumented
+ * libpython, so ThreadSanitizer sees the new array's memset there (an
+ * intercepted call) and never the release store that publishes it, and would
+ * report every first call that grows the array as a race with the next
+ * thread's read.  GCC's no_sanitize("thread") skips the whole pass, atomics
+ * included; clang needs disable_sanitizer_instrumentation for that.  Such a
+ * function is not inlined into an instrumented one: a call more, in
+ * sanitized builds only. */
+#if PT_TSAN && defined(__clang__)
+#    define PT_TSAN_UNSEEN __attribute__((disable_sanitizer_instrumentation))
+#elif PT_TSAN
+#    define PT_TSAN_UNSEEN __attribute__((no_sanitize("thread")))
+#else
+#    define PT_TSAN_UNSEEN
 #endif
 
-static inline void *
+PT_TSAN_UNSEEN static inline void *
 pt_code_extra_fast(PyCodeObject *co, Py_ssize_t index)
 {
     pt_code_extra_layout *extra = (pt_code_extra_layout *)PT_LOAD_ACQUIRE(co->co_extra);
@@ -252,21 +307,56 @@ pt_code_extra_fast(PyCodeObject *co, Py_ssize_t index)
                : NULL;
 }
 
-/* A lock for the rare paths the GIL used to serialize (a code object's first
- * call through the hook).  Free-threaded: a PyMutex (public from 3.13),
- * whose lock detaches the thread state while it waits, so that a thread
- * blocked here never holds up a stop-the-world pause that the holder may be
- * waiting for.  With the GIL: nothing, the GIL already serializes. */
+/* A lock for the rare paths the GIL used to serialize: a code object's first
+ * call through the hook, and module.c's activation and deactivation.
+ * Free-threaded: a PyMutex (public from 3.13), whose lock detaches the
+ * thread state while it waits, so that a thread blocked here never holds up
+ * a stop-the-world pause (which setting the evaluator makes) that the holder
+ * may be waiting for.  With the GIL: nothing, the GIL already serializes (the
+ * code it guards never lets the GIL go: nothing in it calls Python).
+ *
+ * Under ThreadSanitizer the lock's order is announced to it (acquire after
+ * locking, release before unlocking): CPython is not instrumented, and when
+ * PyMutex_Lock has to wait it is handed the lock inside libpython, where
+ * ThreadSanitizer sees no ordering (only the uncontended inline
+ * compare-and-swap of cpython/lock.h).  Only the order: announced as a mutex
+ * (__tsan_mutex_pre_lock...) it would join ThreadSanitizer's lock-order
+ * graph, which a forked child confuses (it sees the arenas' locks, taken by
+ * the pthread_atfork handlers inside its fork interceptor, still held) into
+ * cycles that no thread makes. */
 #if PT_FREE_THREADED
 typedef PyMutex pt_mutex;
 static inline void
 pt_mutex_lock(pt_mutex *m)
 {
     PyMutex_Lock(m);
+#    if PT_TSAN
+    __tsan_acquire(m);
+#    endif
+}
+/* Takes the lock only if it is free: 1 when taken.  A compare-and-swap of
+ * its state byte, from unlocked to locked, as PyMutex_Lock's inline fast path
+ * does (cpython/lock.h, 3.13-3.15: uint8_t _bits, _Py_LOCKED 1); the public
+ * API has no try-lock. */
+static inline int
+pt_mutex_trylock(pt_mutex *m)
+{
+    uint8_t expected = 0;
+    int taken = __atomic_compare_exchange_n(&m->_bits, &expected, (uint8_t)1, 0,
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+#    if PT_TSAN
+    if (taken) {
+        __tsan_acquire(m);
+    }
+#    endif
+    return taken;
 }
 static inline void
 pt_mutex_unlock(pt_mutex *m)
 {
+#    if PT_TSAN
+    __tsan_release(m);
+#    endif
     PyMutex_Unlock(m);
 }
 #else
@@ -278,12 +368,28 @@ pt_mutex_lock(pt_mutex *m)
 {
     (void)m;
 }
+static inline int
+pt_mutex_trylock(pt_mutex *m)
+{
+    (void)m;
+    return 1;
+}
 static inline void
 pt_mutex_unlock(pt_mutex *m)
 {
     (void)m;
 }
 #endif
+
+/* In a forked child: the lock is free.  The forking thread is the child's
+ * only one, so a lock that another thread of the parent held at the fork is
+ * held by nobody now; whatever it guarded was left as that thread left it,
+ * which the child's callers accept (see hook.h). */
+static inline void
+pt_mutex_reset_in_child(pt_mutex *m)
+{
+    memset(m, 0, sizeof(*m));
+}
 
 /* PEP 703: a free-threaded interpreter turns the GIL back on, for the whole
  * process and with a RuntimeWarning, when it imports an extension that has

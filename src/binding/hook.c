@@ -10,28 +10,39 @@
  */
 #include "hook.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 struct pt_state pt_state;
 
+/* The line make_trampoline() prints, after letting the first-call lock go:
+ * writing to sys.stderr may run Python, which may call a fresh function and
+ * so take the lock again. */
+struct pt_failure_line {
+    char text[1024];
+};
+
 /* The first failed write (a full filesystem, RLIMIT_FSIZE, a child that
  * cannot create its own file) stops the backend's writing for good, with one
- * line on stderr: trying again for every new function would cost system
- * calls and say nothing new.  Stubs are still made and used; what was
- * written stays valid. */
+ * line on stderr (into *line, for the caller to print): trying again for
+ * every new function would cost system calls and say nothing new.  Stubs are
+ * still made and used; what was written stays valid. */
 static void
-writer_failed(struct pt_backend *backend, int rc)
+writer_failed(struct pt_backend *backend, int rc, struct pt_failure_line *line)
 {
-    backend->write_errors++;
-    if (backend->writer_broken) {
+    PT_ADD_RELAXED(backend->write_errors, 1);
+    /* Exchanged, so that one line is printed even if two threads fail at
+     * once (the first-call lock makes that impossible today). */
+    if (PT_EXCHANGE_RELAXED(backend->writer_broken, 1)) {
         return;
     }
-    backend->writer_broken = 1;
-    /* Saves and restores any exception; a line, not a warning, because this
-     * runs inside the eval hook where a warning filter may raise. */
-    PySys_FormatStderr("perftramp: cannot write %s (%s); functions made from now on "
-                       "will not be named in perf's output\n",
-                       backend->info->writer->path(backend->writer_state), strerror(-rc));
+    /* Made now: the path belongs to the writer, which close_writers() may
+     * free once the lock is let go. */
+    snprintf(line->text, sizeof(line->text),
+             "perftramp: cannot write %s (%s); functions made from now on "
+             "will not be named in perf's output\n",
+             backend->info->writer->path(backend->writer_state), strerror(-rc));
 }
 
 void
@@ -75,7 +86,8 @@ utf8_text(PyObject *text, const char **out, size_t *len, PyObject **keep)
 /* Describes the stub as "py::QUALNAME:FILENAME", the names CPython's own perf
  * support writes. */
 static void
-describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
+describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size,
+         struct pt_failure_line *line)
 {
     struct pt_name name = {.part = {"py::", NULL, ":", NULL},
                            .len = {PT_LITERAL_LEN("py::"), 0, PT_LITERAL_LEN(":"), 0},
@@ -85,13 +97,13 @@ describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
             0 ||
         utf8_text(co->co_filename, &name.part[3], &name.len[3], &keep_filename) != 0) {
         PyErr_Clear();
-        backend->write_errors++;
+        PT_ADD_RELAXED(backend->write_errors, 1);
     }
     else {
         int rc = backend->info->writer->add(backend->writer_state, (uintptr_t)stub, size,
                                             &name);
         if (rc != 0) {
-            writer_failed(backend, rc);
+            writer_failed(backend, rc, line);
         }
     }
     Py_XDECREF(keep_qualname);
@@ -99,20 +111,44 @@ describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size)
 }
 
 /* Whether pt_code_extra_fast() may be used: cleared if it ever disagrees
- * with the API (see compat.h). */
+ * with the API (see compat.h).  Relaxed: it only ever goes from 1 to 0, and
+ * either value gives a correct lookup, so no order with anything is needed. */
 static int fast_extra_ok = 1;
 
 /* Serializes first calls, so that threads calling a fresh function at once
  * (free-threaded builds) make one trampoline and one map entry for it, not
- * one each.  Held only while a trampoline is made. */
+ * one each, and first calls with close_writers().  Held only while a
+ * trampoline is made. */
 static pt_mutex first_call_lock;
 
 void
 pt_hook_after_fork_child(void)
 {
-    /* The forking thread is the child's only one: a lock another thread
-     * held at the fork is held by nobody now. */
-    memset(&first_call_lock, 0, sizeof(first_call_lock));
+    pt_mutex_reset_in_child(&first_call_lock);
+}
+
+int
+pt_hook_stop_first_calls(void)
+{
+    /* A daemon thread may be waiting, inside make_trampoline() and with the
+     * lock held, for a critical section it can no longer get once the
+     * interpreter is finalized (threads that attach after that hang
+     * forever): waiting for the lock could hang the exit, so this waits for
+     * a second at most. */
+    for (int i = 0; i < 1000; i++) {
+        if (pt_mutex_trylock(&first_call_lock)) {
+            return 1;
+        }
+        struct timespec ms = {0, 1000 * 1000};
+        nanosleep(&ms, NULL);
+    }
+    return 0;
+}
+
+void
+pt_hook_resume_first_calls(void)
+{
+    pt_mutex_unlock(&first_call_lock);
 }
 
 /* Kept out of line: inlined, its locals would make every call through the
@@ -122,6 +158,7 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
 {
     void *stub;
     size_t size;
+    struct pt_failure_line line = {{0}};
     pt_mutex_lock(&first_call_lock);
     /* Another thread may have made it while this one waited. */
     void *made = NULL;
@@ -133,21 +170,30 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
         pt_mutex_unlock(&first_call_lock);
         return (pt_trampoline)made;
     }
-    if (backend->arena_broken || pt_arena_take_stub(backend->arena, &stub, &size) != 0) {
+    /* writer_state is NULL once close_writers() has run (under this lock). */
+    if (PT_LOAD_RELAXED(backend->arena_broken) || backend->writer_state == NULL ||
+        pt_arena_take_stub(backend->arena, &stub, &size) != 0) {
         pt_mutex_unlock(&first_call_lock);
         return NULL;
     }
-    if (!backend->writer_broken) {
-        describe(backend, co, stub, size);
+    if (!PT_LOAD_RELAXED(backend->writer_broken)) {
+        describe(backend, co, stub, size, &line);
     }
     if (pt_code_set_extra(co, backend->extra_index, stub) != 0) {
         /* The stub is lost to this code object but stays named and harmless. */
         PyErr_Clear();
     }
     else if (pt_code_extra_fast(co, backend->extra_index) != stub) {
-        fast_extra_ok = 0;
+        PT_STORE_RELAXED(fast_extra_ok, 0);
     }
     pt_mutex_unlock(&first_call_lock);
+    if (line.text[0] != '\0') {
+        /* Saves and restores any exception; a line, not a warning, because
+         * this runs inside the eval hook where a warning filter may raise.
+         * Written whole ("%s"): PySys_FormatStderr would read a % in the
+         * path as a format. */
+        PySys_WriteStderr("%s", line.text);
+    }
     return (pt_trampoline)stub;
 }
 
@@ -168,45 +214,54 @@ eval_frame_slow(struct pt_backend *backend, PyCodeObject *co, PT_EVAL_PARAMS)
     if (tramp == NULL && !throwflag && !PyErr_Occurred()) {
         tramp = make_trampoline(backend, co);
     }
+    _PyFrameEvalFunction next = PT_LOAD_RELAXED(pt_state.next_eval);
     if (tramp != NULL) {
-        return PT_CALL_TRAMPOLINE(tramp, pt_state.next_eval);
+        return PT_CALL_TRAMPOLINE(tramp, next);
     }
-    return pt_state.next_eval(PT_EVAL_ARGS);
+    return next(PT_EVAL_ARGS);
 }
 
 /* The hot path does nothing but tail calls, so it saves no registers and
- * leaves no frame of its own: the stub returns straight to our caller. */
+ * leaves no frame of its own: the stub returns straight to our caller.
+ *
+ * current is loaded with acquire (a plain load with the GIL, compat.h): it
+ * pairs with activation's release store, after which the backend's slot,
+ * arena and writer are made.  next_eval needs no order of its own: it is
+ * stored before the hook is installed, and installing the hook orders
+ * everything before it with every thread that can call us (the GIL, or the
+ * stop-the-world pause of a free-threaded build's setter); any value it
+ * holds is an evaluator that works. */
 PyObject *
 pt_eval_frame(PT_EVAL_PARAMS)
 {
-    struct pt_backend *backend = pt_state.current;
+    struct pt_backend *backend = PT_LOAD_ACQUIRE(pt_state.current);
     if (backend != NULL) {
         PyCodeObject *co = pt_frame_code(frame);
         if (co != NULL) {
             pt_trampoline tramp = NULL;
-            if (__builtin_expect(fast_extra_ok, 1)) {
+            if (__builtin_expect(PT_LOAD_RELAXED(fast_extra_ok), 1)) {
                 tramp = (pt_trampoline)pt_code_extra_fast(co, backend->extra_index);
             }
             if (__builtin_expect(tramp != NULL, 1)) {
-                return PT_CALL_TRAMPOLINE(tramp, pt_state.next_eval);
+                return PT_CALL_TRAMPOLINE(tramp, PT_LOAD_RELAXED(pt_state.next_eval));
             }
             return eval_frame_slow(backend, co, PT_EVAL_ARGS);
         }
     }
-    return pt_state.next_eval(PT_EVAL_ARGS);
+    return PT_LOAD_RELAXED(pt_state.next_eval)(PT_EVAL_ARGS);
 }
 
 int
 pt_hook_in_chain(PyInterpreterState *interp)
 {
-    if (!pt_state.installed) {
+    if (!PT_LOAD_RELAXED(pt_state.installed)) {
         return 0;
     }
     _PyFrameEvalFunction now = pt_get_eval_frame(interp);
     if (now == pt_eval_frame) {
         return 1;
     }
-    return now != pt_state.next_eval && now != pt_default_eval_frame();
+    return now != PT_LOAD_RELAXED(pt_state.next_eval) && now != pt_default_eval_frame();
 }
 
 /* The floor for benchmarks: a PEP 523 hook that only calls the evaluator it

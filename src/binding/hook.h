@@ -2,39 +2,55 @@
  * The eval-frame hook and the per-code-object trampolines it calls through.
  *
  * State is process-wide and belongs to the main interpreter: the hook is only
- * ever installed there.  With the GIL, everything below is serialized by it.
+ * ever installed there.
  *
- * Free-threaded builds (3.14t; the extension declares Py_MOD_GIL_NOT_USED):
- * safe today
- *   - a code object's first call: make_trampoline() runs under a PyMutex and
- *     re-checks the slot, so racing threads make one stub and one entry
- *     (a forked child frees that lock first: pt_hook_after_fork_child);
+ * Free-threaded builds (3.14t; the extension declares Py_MOD_GIL_NOT_USED)
+ * run all of this without the GIL, and without a lock on the hot path:
+ *   - pt_state's fields are atomics.  activate stores next_eval (release)
+ *     before installing the hook and current (release) after making the
+ *     backend's slot, arena and writer; pt_eval_frame loads current with
+ *     acquire, pairing with that, and next_eval relaxed (see there).
+ *     installed is only read and written under the module lock, but
+ *     is_active reads it without: atomic for that.  With the GIL the loads
+ *     compile to the plain loads they were (compat.h).
+ *   - activate, deactivate, _after_fork_child, _floor and _stats (module.c)
+ *     hold one module-level lock (a PyMutex; nothing with the GIL, which
+ *     never lets go inside them: the one call there that can run Python,
+ *     the warning that no file can be written, is made after unlocking;
+ *     _after_fork_child's lines on stderr run in a child's only thread), so
+ *     two threads activating at once request one co_extra slot, make one
+ *     arena and open the writer once.
+ *   - a code object's first call: make_trampoline() runs under the
+ *     first-call lock and re-checks the slot, so racing threads make one stub
+ *     and one entry (the line saying the writer failed is printed after
+ *     unlocking: sys.stderr may run Python, which may make a trampoline).
+ *     close_writers() (Py_AtExit) takes the same lock before
+ *     closing the writers, so a daemon thread still making a trampoline
+ *     finishes its entry first, and make_trampoline() sees the writer gone
+ *     (writer_state NULL) after; it waits a second at most (a thread holding
+ *     the lock may hang, see pt_hook_stop_first_calls).
+ *   - fast_extra_ok, write_errors, writer_broken and arena_broken: relaxed
+ *     atomics; each is a flag or a counter on its own, ordered with nothing.
  *   - the hot path's co_extra read: acquire loads pairing with CPython's
  *     release stores, arrays freed by QSBR (compat.h; 3.14.7's codeobject.c;
  *     check the 3.14.x releases before it, and 3.13t, which realloc'd);
  *   - arena stubs (pt_arena_take_stub holds the arena's mutex) and the
  *     writers (add() holds the outfile's mutex; neither calls into Python
  *     while holding it, so a blocked, attached thread delays no pause).
- * still assuming the GIL, with the fix each needs
- *   - pt_state.current, .next_eval, .installed: plain fields that activate
- *     and deactivate write while other threads read them on every call.
- *     Atomic relaxed loads on the hot path; next_eval stored with release
- *     before the hook is installed, current stored with release.
- *   - activate/deactivate/_after_fork_child themselves (module.c): two
- *     threads activating at once can request two co_extra slots, make two
- *     arenas or open the writer twice (ensure_resources).  One module-level
- *     PyMutex around them.
- *   - fast_extra_ok (hook.c), backend->write_errors, writer_broken and
- *     arena_broken: written on the first-call path, by activation or in a
- *     forked child, read elsewhere: relaxed atomics.
- *   - close_writers() (Py_AtExit): closes the writers while a daemon thread
- *     may still be making a trampoline.  Take the first-call lock there and
- *     let make_trampoline() see a closed writer under it.
- *   - pt_arena_owns() and pt_arena_inherited(): read the chunk list and the
- *     fork watermark unlocked; only a forked child (one thread) calls them
- *     today, through the writers' move to the child.
- * and to verify: the 8-thread x fresh functions x toggle x fork stress under
- * ThreadSanitizer on a --with-thread-sanitizer 3.14t (issue 10).
+ *   - a forked child frees both locks first (the forking thread is its only
+ *     one), from a pthread_atfork handler, so also in a child of a C
+ *     library's fork() that runs no Python callback.  State a lock guarded
+ *     is then as the parent's holder left it: counters and flags, or a
+ *     backend half-activated (slot or arena made, not yet current), which
+ *     the next activation completes.
+ * Still unlocked, and fine only because of who calls them:
+ *   - pt_arena_owns() and pt_arena_inherited() read the chunk list and the
+ *     fork watermark unlocked; only a forked child (one thread) calls them,
+ *     through the writers' move to the child.
+ * Verified by tests/python/stress.py (3 threads making fresh functions, one
+ * switching backends, forks of three kinds) under ThreadSanitizer on 3.14t:
+ * `make test-stress-tsan` (tests/tsan.supp says what it suppresses: reports
+ * wholly inside CPython).
  */
 #ifndef PERFTRAMP_BINDING_HOOK_H
 #define PERFTRAMP_BINDING_HOOK_H
@@ -58,14 +74,16 @@ struct pt_backend {
     void *writer_state;
     /* Set when the writer failed (e.g. in a child that could not open its
      * own file): stubs are still used, but no more entries are written. */
-    int writer_broken;
+    int writer_broken; /* relaxed atomic */
     /* Set in a forked child whose copy of the arena could not be made usable
      * (its lock could not be remade): stubs already made are still called,
      * but functions without one run without a trampoline. */
-    int arena_broken;
-    size_t write_errors;
+    int arena_broken;    /* relaxed atomic */
+    size_t write_errors; /* relaxed atomic */
 };
 
+/* Every field is read and written atomically (PT_LOAD_* and PT_STORE_* of
+ * compat.h), in the orders the header says. */
 struct pt_state {
     /* The backend making and calling stubs; NULL while inactive (the hook,
      * if still installed, then passes every call straight through). */
@@ -88,6 +106,12 @@ PyObject *pt_eval_frame(PT_EVAL_PARAMS);
 /* In a forked child, before anything else runs: frees the first-call lock,
  * which a thread of the parent may have held at the fork. */
 void pt_hook_after_fork_child(void);
+
+/* Takes the first-call lock, so that no trampoline is made until
+ * pt_hook_resume_first_calls(): 1, or 0 when a second went by without it
+ * (its holder may be a daemon thread that hangs at exit). */
+int pt_hook_stop_first_calls(void);
+void pt_hook_resume_first_calls(void);
 
 /* Whether the interpreter still calls our hook: it is the interpreter's
  * evaluator, or a hook installed on top of ours (which calls ours in turn).

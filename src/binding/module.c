@@ -20,6 +20,7 @@
 #include "../core/stub.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,19 @@
 /* One entry per row of pt_backends(), in the same order; made at import. */
 static struct pt_backend *backends;
 static size_t n_backends;
+
+/* Serializes activation, deactivation and the rest that reads or changes
+ * the backends' resources or the hook's installation (hook.h's header). */
+static pt_mutex module_lock;
+
+/* Registered with pthread_atfork, so that it runs in every forked child, of
+ * os.fork or of a C library's fork(): see hook.h. */
+static void
+reset_locks_in_child(void)
+{
+    pt_mutex_reset_in_child(&module_lock);
+    pt_hook_after_fork_child();
+}
 
 static int
 make_backend_states(void)
@@ -108,10 +122,11 @@ inherited_stub(void *ctx, uintptr_t addr)
     return pt_arena_inherited(ctx, addr);
 }
 
-/* Creates what the backend needs.  Returns 0, -1 with an exception set, or 1
- * when profiling cannot work here and a warning was issued instead. */
+/* Creates what the backend needs, under the module lock.  Returns 0, -1 with
+ * an exception set, or 1 when profiling cannot work here: *open_rc is then
+ * why, for the caller to warn once it has let the lock go. */
 static int
-ensure_resources(struct pt_backend *backend)
+ensure_resources(struct pt_backend *backend, int *open_rc)
 {
     if (backend->extra_index < 0) {
         Py_ssize_t index = pt_request_code_extra_index();
@@ -136,19 +151,27 @@ ensure_resources(struct pt_backend *backend)
         int rc = info->writer->open(&backend->writer_state, dir, info->file_pattern,
                                     getpid(), inherited_stub, backend->arena);
         if (rc != 0) {
-            char file[256];
-            snprintf(file, sizeof(file), info->file_pattern, (long)getpid());
-            if (PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
-                                 "perftramp: cannot write %s/%s (%s); "
-                                 "the program runs on without perf profiling support",
-                                 dir, file, open_failure_reason(rc)) < 0) {
-                return -1;
-            }
+            *open_rc = rc;
             return 1;
         }
-        backend->writer_broken = 0;
+        PT_STORE_RELAXED(backend->writer_broken, 0);
     }
     return 0;
+}
+
+/* The warning for ensure_resources() returning 1: made without the module
+ * lock, since a warning may run Python (filters, showwarning), which may
+ * activate in turn.  0, or -1 with an exception set. */
+static int
+warn_cannot_write(struct pt_backend *backend, int rc)
+{
+    const struct pt_backend_info *info = backend->info;
+    char file[256];
+    snprintf(file, sizeof(file), info->file_pattern, (long)getpid());
+    return PyErr_WarnFormat(PyExc_RuntimeWarning, 1,
+                            "perftramp: cannot write %s/%s (%s); "
+                            "the program runs on without perf profiling support",
+                            pt_backend_dir(info), file, open_failure_reason(rc));
 }
 
 static PyObject *
@@ -163,22 +186,27 @@ pt_activate(PyObject *Py_UNUSED(module), PyObject *arg)
                         "perftramp: stack trampolines work in the main interpreter only");
         return NULL;
     }
-    int rc = ensure_resources(backend);
-    if (rc < 0) {
+    pt_mutex_lock(&module_lock);
+    int open_rc = 0;
+    int rc = ensure_resources(backend, &open_rc);
+    if (rc == 0) {
+        PyInterpreterState *interp = PyThreadState_Get()->interp;
+        /* Also when another tool took ours out of the interpreter: installed
+         * again on top of whatever it put there.  next_eval is stored before
+         * the hook can be called (see pt_eval_frame). */
+        if (!pt_hook_in_chain(interp)) {
+            PT_STORE_RELEASE(pt_state.next_eval, pt_get_eval_frame(interp));
+            pt_set_eval_frame(interp, pt_eval_frame);
+            PT_STORE_RELEASE(pt_state.installed, 1);
+        }
+        /* Publishes the backend's slot, arena and writer, made above, to
+         * every thread that loads it with acquire. */
+        PT_STORE_RELEASE(pt_state.current, backend);
+    }
+    pt_mutex_unlock(&module_lock);
+    if (rc < 0 || (rc > 0 && warn_cannot_write(backend, open_rc) < 0)) {
         return NULL;
     }
-    if (rc > 0) {
-        Py_RETURN_NONE;
-    }
-    PyInterpreterState *interp = PyThreadState_Get()->interp;
-    /* Also when another tool took ours out of the interpreter: installed
-     * again on top of whatever it put there. */
-    if (!pt_hook_in_chain(interp)) {
-        pt_state.next_eval = pt_get_eval_frame(interp);
-        pt_set_eval_frame(interp, pt_eval_frame);
-        pt_state.installed = 1;
-    }
-    pt_state.current = backend;
     Py_RETURN_NONE;
 }
 
@@ -188,25 +216,30 @@ pt_deactivate(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     if (!is_main_interpreter()) {
         Py_RETURN_NONE;
     }
-    pt_backend_pause(pt_state.current);
-    pt_state.current = NULL;
+    pt_mutex_lock(&module_lock);
+    /* Written only under the module lock: a relaxed load sees the last
+     * store. */
+    pt_backend_pause(PT_LOAD_RELAXED(pt_state.current));
+    PT_STORE_RELEASE(pt_state.current, NULL);
     PyInterpreterState *interp = PyThreadState_Get()->interp;
     /* Another hook installed after ours keeps ours in its chain; ours then
      * stays there, inactive, passing every call straight through. */
-    if (pt_state.installed && pt_get_eval_frame(interp) == pt_eval_frame) {
-        pt_set_eval_frame(interp, pt_state.next_eval);
-        pt_state.installed = 0;
+    if (PT_LOAD_RELAXED(pt_state.installed) &&
+        pt_get_eval_frame(interp) == pt_eval_frame) {
+        pt_set_eval_frame(interp, PT_LOAD_RELAXED(pt_state.next_eval));
+        PT_STORE_RELEASE(pt_state.installed, 0);
     }
     else if (!pt_hook_in_chain(interp)) {
-        pt_state.installed = 0; /* taken out by another tool */
+        PT_STORE_RELEASE(pt_state.installed, 0); /* taken out by another tool */
     }
+    pt_mutex_unlock(&module_lock);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 pt_is_active(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    if (pt_state.current == NULL || !is_main_interpreter()) {
+    if (PT_LOAD_ACQUIRE(pt_state.current) == NULL || !is_main_interpreter()) {
         Py_RETURN_FALSE;
     }
     return PyBool_FromLong(pt_hook_in_chain(PyThreadState_Get()->interp));
@@ -215,40 +248,45 @@ pt_is_active(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 static PyObject *
 pt_backend_name(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    if (pt_state.current == NULL) {
+    /* Loaded once: another thread may deactivate meanwhile. */
+    struct pt_backend *current = PT_LOAD_ACQUIRE(pt_state.current);
+    if (current == NULL) {
         Py_RETURN_NONE;
     }
-    return PyUnicode_FromString(pt_state.current->info->name);
+    return PyUnicode_FromString(current->info->name);
 }
 
 static PyObject *
 pt_after_fork_child(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    pt_hook_after_fork_child();
+    /* The pthread_atfork handler has freed the locks already; this thread
+     * is the only one, but the lock keeps the rule simple. */
+    pt_mutex_lock(&module_lock);
     for (size_t i = 0; i < n_backends; i++) {
         struct pt_backend *backend = &backends[i];
         const struct pt_writer_ops *writer = backend->info->writer;
-        if (backend->arena != NULL && !backend->arena_broken) {
+        if (backend->arena != NULL && !PT_LOAD_RELAXED(backend->arena_broken)) {
             int rc = pt_arena_after_fork(backend->arena);
             if (rc != 0) {
-                backend->arena_broken = 1;
+                PT_STORE_RELAXED(backend->arena_broken, 1);
                 PySys_FormatStderr("perftramp: process %ld cannot make new trampolines "
                                    "for %s (%s); functions it runs first from now on "
                                    "will not be named in perf's output\n",
                                    (long)getpid(), backend->info->name, strerror(-rc));
             }
         }
-        if (backend->writer_state == NULL || backend->writer_broken) {
+        if (backend->writer_state == NULL || PT_LOAD_RELAXED(backend->writer_broken)) {
             continue;
         }
         int rc = writer->after_fork(backend->writer_state);
         if (rc != 0) {
-            backend->writer_broken = 1;
+            PT_STORE_RELAXED(backend->writer_broken, 1);
             PySys_FormatStderr("perftramp: process %ld cannot write its own %s (%s); "
                                "functions it runs will not be named in perf's output\n",
                                (long)getpid(), writer->name, open_failure_reason(rc));
         }
     }
+    pt_mutex_unlock(&module_lock);
     Py_RETURN_NONE;
 }
 
@@ -259,14 +297,19 @@ pt_stats(PyObject *Py_UNUSED(module), PyObject *arg)
     if (backend == NULL) {
         return NULL;
     }
+    pt_mutex_lock(&module_lock);
     const char *path =
         backend->writer_state ? backend->info->writer->path(backend->writer_state) : "";
     size_t stubs = backend->arena ? pt_arena_stub_count(backend->arena) : 0;
     size_t mapped = backend->arena ? pt_arena_mapped_bytes(backend->arena) : 0;
-    return Py_BuildValue("{s:n,s:n,s:n,s:s,s:n}", "trampolines", (Py_ssize_t)stubs,
-                         "arena_bytes", (Py_ssize_t)mapped, "write_errors",
-                         (Py_ssize_t)backend->write_errors, "path", path, "extra_index",
-                         backend->extra_index);
+    /* Built under the lock: path points into the writer's state. */
+    PyObject *stats =
+        Py_BuildValue("{s:n,s:n,s:n,s:s,s:n}", "trampolines", (Py_ssize_t)stubs,
+                      "arena_bytes", (Py_ssize_t)mapped, "write_errors",
+                      (Py_ssize_t)PT_LOAD_RELAXED(backend->write_errors), "path", path,
+                      "extra_index", backend->extra_index);
+    pt_mutex_unlock(&module_lock);
+    return stats;
 }
 
 static PyObject *
@@ -276,11 +319,16 @@ pt_floor(PyObject *Py_UNUSED(module), PyObject *arg)
     if (on < 0) {
         return NULL;
     }
-    if (on && pt_state.installed) {
+    pt_mutex_lock(&module_lock);
+    int installed = PT_LOAD_RELAXED(pt_state.installed);
+    if (!(on && installed)) {
+        pt_floor_set(PyThreadState_Get()->interp, on);
+    }
+    pt_mutex_unlock(&module_lock);
+    if (on && installed) {
         PyErr_SetString(PyExc_RuntimeError, "perftramp's hook is installed");
         return NULL;
     }
-    pt_floor_set(PyThreadState_Get()->interp, on);
     Py_RETURN_NONE;
 }
 
@@ -349,17 +397,25 @@ register_fork_handler(PyObject *module)
 
 /* At the very end of a normal exit, after the last Python code ran: the
  * writers trim what they reserved (a perf map's unused window).  Stubs stay
- * mapped; the process is about to go. */
+ * mapped; the process is about to go.  A daemon thread may still be making a
+ * trampoline: under the first-call lock, so that it finishes its entry
+ * first and none is made after (make_trampoline() sees no writer).  When
+ * that lock cannot be had the writers stay open, as after a crash: a window
+ * left untrimmed, which perf reads past. */
 static void
 close_writers(void)
 {
-    pt_state.current = NULL;
+    PT_STORE_RELEASE(pt_state.current, NULL);
+    if (!pt_hook_stop_first_calls()) {
+        return;
+    }
     for (size_t i = 0; i < n_backends; i++) {
         if (backends[i].writer_state != NULL) {
             backends[i].info->writer->close(backends[i].writer_state);
             backends[i].writer_state = NULL;
         }
     }
+    pt_hook_resume_first_calls();
 }
 
 /* BACKENDS: the table, one dict per row, in its order, for the Python
@@ -418,6 +474,18 @@ PyInit__perftramp(void)
     if (pt_module_declare_no_gil(module) < 0) {
         Py_DECREF(module);
         return NULL;
+    }
+    /* Once per process, like the Py_AtExit below (an import after the
+     * module was dropped from sys.modules initializes it again). */
+    static int atfork_registered;
+    if (!atfork_registered) {
+        int rc = pthread_atfork(NULL, NULL, reset_locks_in_child);
+        if (rc != 0) {
+            Py_DECREF(module);
+            errno = rc;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        atfork_registered = 1;
     }
     if (Py_AtExit(close_writers) != 0) {
         Py_DECREF(module);

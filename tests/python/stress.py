@@ -36,6 +36,9 @@ still counts the parent's threads, which an orderly exit would wait for).
 What the checker asserts:
   * the workload exited 0 and so did every child: no crash, no hang, no
     sanitizer report (any on stderr fails too, even one a child printed);
+  * on a free-threaded build, the GIL stayed off (sys._is_gil_enabled())
+    after importing perftramp, in every thread throughout and in every
+    child;
   * every line of every /tmp/perf-PID.map it made is "START SIZE py::NAME",
     every jitdump is whole: its header names its pid, each record lies inside
     the file and is laid out as its type says, code-load records carry the
@@ -60,6 +63,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import traceback
@@ -87,6 +91,12 @@ def _fresh(name):
     return space[name]
 
 
+def _gil_enabled():
+    """sys._is_gil_enabled() (3.13+); None on a build without the function."""
+    probe = getattr(sys, "_is_gil_enabled", None)
+    return probe() if probe is not None else None
+
+
 def _child(how, rng, dir_, exit_normally):
     import perftramp
 
@@ -104,7 +114,7 @@ def _child(how, rng, dir_, exit_normally):
             names.append(name)
         made[backend] = names
     with open(os.path.join(dir_, "child-%d.json" % pid), "w") as f:
-        json.dump({"how": how, "made": made}, f)
+        json.dump({"how": how, "made": made, "gil": _gil_enabled()}, f)
     if exit_normally:
         sys.exit(0)
     os._exit(0)
@@ -154,6 +164,22 @@ class Parking:
             self.wanted = True
         self._count(0, 0)
         self.all_parked.wait()
+        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+            self._until_blocked()
+
+    def _until_blocked(self):
+        """Free-threaded: no GIL keeps a worker that has counted itself
+        parked from running on to its event, and one still running (its
+        thread state attached) at the fork leaves the child's first
+        stop-the-world pause (setting the evaluator, a collection) waiting
+        for it for ever.  So wait until every parked worker waits on the
+        event (a waiter of its condition), then a little more for the last
+        one's few steps from there into its lock."""
+        cond = self.resume._cond
+        end = time.monotonic() + 5
+        while len(cond._waiters) < self.parked and time.monotonic() < end:
+            time.sleep(0.001)
+        time.sleep(0.02)
 
     def __exit__(self, *exc):
         self.wanted = False
@@ -169,6 +195,11 @@ def workload(dir_, seconds, helper):
     import warnings
 
     import perftramp
+
+    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    # every thread's samples of sys._is_gil_enabled(): a free-threaded
+    # interpreter turns the GIL on for good if an extension asks for it
+    gil_seen = set()
 
     # 3.12+ warns that forking a threaded process may deadlock the child:
     # forking one is the point here.
@@ -200,6 +231,8 @@ def workload(dir_, seconds, helper):
                     mine.append(_fresh("made_%d_%d" % (t, n)))
                 f = mine[n % len(mine)]
                 assert f(n) == (n + 1) * 2
+                if n % 256 == 0:
+                    gil_seen.add(_gil_enabled())
                 n += 1
         except BaseException as e:
             errors.append("maker %d: %r" % (t, e))
@@ -218,6 +251,7 @@ def workload(dir_, seconds, helper):
                     perftramp.activate_stack_trampoline("perf_jit")
                 else:
                     perftramp.deactivate_stack_trampoline()
+                gil_seen.add(_gil_enabled())
                 time.sleep(local.random() * 0.002)
         except BaseException as e:
             errors.append("switcher: %r" % (e,))
@@ -240,6 +274,7 @@ def workload(dir_, seconds, helper):
     deadline = time.monotonic() + seconds
     pause = seconds / MAX_CHILDREN
     while time.monotonic() < deadline and len(children) < MAX_CHILDREN:
+        gil_seen.add(_gil_enabled())
         how = rng.choice(hows)
         exit_normally = how == "os.fork" and rng.random() < 0.5
         if how == "os.fork":
@@ -268,13 +303,15 @@ def workload(dir_, seconds, helper):
     stop.set()
     for t in threads:
         t.join()
+    gil_seen.add(_gil_enabled())
     for child in children:
         child["status"] = _wait(child["pid"], 60)
     perftramp.deactivate_stack_trampoline()
     stats = {b: perftramp._perftramp._stats(b) for b in BACKENDS}
     with open(os.path.join(dir_, "workload.json"), "w") as f:
         json.dump({"pid": os.getpid(), "children": children, "stats": stats,
-                   "errors": errors}, f)
+                   "errors": errors, "free_threaded": free_threaded,
+                   "gil_seen": sorted(gil_seen, key=repr)}, f)
 
 
 def _wait(pid, timeout):
@@ -393,6 +430,9 @@ def check(result, dump_dir, stderr):
     assert not result["errors"], result["errors"]
     marks = [line for line in stderr.splitlines() if any(m in line for m in SANITIZER_MARKS)]
     assert not marks, "sanitizer reports on stderr:\n" + "\n".join(marks[:20])
+    if result["free_threaded"]:
+        assert result["gil_seen"] == [False], \
+            "free-threaded, but sys._is_gil_enabled() gave %s" % result["gil_seen"]
     pid = result["pid"]
     parent = read_files(pid, dump_dir)
     for backend in BACKENDS:
@@ -415,7 +455,10 @@ def check(result, dump_dir, stderr):
             assert not files, "child %d made no trampoline but has files" % cpid
             continue
         with open(os.path.join(dump_dir, "child-%d.json" % cpid)) as f:
-            made = json.load(f)["made"]
+            child_result = json.load(f)
+        made = child_result["made"]
+        if result["free_threaded"]:
+            assert child_result["gil"] is False, "child %d: the GIL is on" % cpid
         for backend, names in made.items():
             assert backend in files, "child %d made no %s file" % (cpid, backend)
             named = {e[2] for e in files[backend]}
@@ -427,10 +470,11 @@ def check(result, dump_dir, stderr):
                          and not e[2].startswith("%schild_%d_" % ("py::", cpid))]
             assert not strangers, "child %d's %s file names %s" % (cpid, backend, strangers[:3])
     hows = sorted({c["how"] for c in children})
-    return "%d children (%s), parent named %s" % (
+    gil = ", GIL off throughout" if result["free_threaded"] else ""
+    return "%d children (%s), parent named %s%s" % (
         len(children), ", ".join("%d %s" % (sum(c["how"] == h for c in children), h)
                                  for h in hows),
-        ", ".join("%d %s" % (len(parent.get(b, [])), b) for b in BACKENDS))
+        ", ".join("%d %s" % (len(parent.get(b, [])), b) for b in BACKENDS), gil)
 
 
 def cleanup(pids, dump_dir):
