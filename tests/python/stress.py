@@ -190,7 +190,6 @@ class Parking:
 def workload(dir_, seconds, helper):
     import ctypes
     import random
-    import sysconfig
     import threading
     import warnings
 
@@ -206,15 +205,7 @@ def workload(dir_, seconds, helper):
     warnings.simplefilter("ignore", DeprecationWarning)
     libc = ctypes.PyDLL(None)  # PyDLL: calls keep the GIL
     libc.fork.restype = ctypes.c_int
-    hows = ["os.fork"]
-    # Not on free-threaded builds: a raw fork's child there hangs in CPython
-    # itself, its stop-the-world (switching the evaluator, seen in gdb as
-    # _PyInterpreterState_SetEvalFrameFunc -> _PyEval_StopTheWorld) waiting
-    # for parent threads the child does not have.  With PyOS_BeforeFork /
-    # PyOS_AfterFork_Child around the fork it still hung now and then; not
-    # yet understood (issue 10).
-    if not sysconfig.get_config_var("Py_GIL_DISABLED"):
-        hows.append("libc.fork")
+    hows = ["os.fork", "libc.fork"]
     if helper:
         spawner = ctypes.CDLL(helper).pt_stress_fork_exit  # CDLL: calls release the GIL
         hows.append("C spawn")
