@@ -85,6 +85,19 @@ run(int keep_internal, size_t piece, struct seen *out)
     pt_fold_free(fold);
 }
 
+/* Folds `script` in one piece with the default options into *out. */
+static void
+fold_whole(const char *script, size_t len, struct seen *out)
+{
+    struct pt_fold *fold = NULL;
+    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, len), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    memset(out, 0, sizeof(*out));
+    pt_fold_each(fold, collect, out);
+    pt_fold_free(fold);
+}
+
 /* A ';' in the command name (prctl(PR_SET_NAME) or a script called
  * "a;b") or a control byte in any frame must not add or cut frames. */
 static void
@@ -96,14 +109,8 @@ test_separators_in_names(void)
                                  "\n"
                                  ";lead\x01 10 \n"
                                  "\t    20 a\x7f (/bin/x)\n";
-    struct pt_fold *fold = NULL;
-    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
-    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
-    CHECK_EQ_INT(pt_fold_finish(fold), 0);
     struct seen s;
-    memset(&s, 0, sizeof(s));
-    pt_fold_each(fold, collect, &s);
-    pt_fold_free(fold);
+    fold_whole(script, sizeof(script) - 1, &s);
     CHECK_EQ_INT(s.n, 2);
     CHECK_EQ_INT(count_of(&s, "sh:rm -rf;main;f:g?h"), 1);
     CHECK_EQ_INT(count_of(&s, ":lead?;a?"), 1);
@@ -131,14 +138,8 @@ test_inlined_group_without_its_object(void)
         "\t    3000 ext_inner (inlined)\n"
         "\t    3000 ext_call (/venv/ext.so)\n"
         "\t7f0000000525 py::<module>:/a.py (/tmp/jitted-perftramp-x/jitted-9470-0.so)\n";
-    struct pt_fold *fold = NULL;
-    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
-    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
-    CHECK_EQ_INT(pt_fold_finish(fold), 0);
     struct seen s;
-    memset(&s, 0, sizeof(s));
-    pt_fold_each(fold, collect, &s);
-    pt_fold_free(fold);
+    fold_whole(script, sizeof(script) - 1, &s);
     CHECK_EQ_INT(s.n, 1);
     CHECK_EQ_INT(count_of(&s,
                           "python;py::<module>:/a.py;ext_call;ext_inner;py::bar:/a.py;"
