@@ -39,6 +39,7 @@ import shutil
 import signal
 import stat
 
+from . import _perf
 from ._errors import CliError
 
 DATA = "perf.data"
@@ -321,3 +322,13 @@ def jit_staged(directory, link, warn):
                 with contextlib.suppress(OSError):
                     if os.readlink(link) == target:
                         os.unlink(link)
+
+
+@contextlib.contextmanager
+def staged(directory, meta, warn):
+    """Everything perf script needs to read the recording in `directory`
+    (meta as read_meta checked it), put where perf looks while the block
+    runs: yields the path of the perf data file to read."""
+    with maps_staged(directory, meta.get("maps", []), _perf.MAP_DIR), \
+            jit_staged(directory, meta.get("jit_dir"), warn):
+        yield data_path(directory, meta)

@@ -51,8 +51,7 @@ def fold(directory, keep_internal):
     if not stat.S_ISREG(os.lstat(data).st_mode):
         raise CliError("%s is not a regular file (a recording's perf data is)" % data)
     perf = _perf.require()
-    with _recording.maps_staged(directory, meta.get("maps", []), _perf.MAP_DIR), \
-            _recording.jit_staged(directory, meta.get("jit_dir"), say):
+    with _recording.staged(directory, meta, say) as data:
         proc = subprocess.Popen(_perf.script_command(perf, data, "comm,tid,ip,sym,dso"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=directory)
         try:

@@ -19,19 +19,44 @@ import re
 _CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")
 
 
+#: The frames of a folded stack, by kind (frame_kind()):
+#:   the first frame of every stack is the process's command (comm);
+#:   "py::NAME:FILE"  a Python function;
+#:   "NAME_[k]"       a kernel function (flamegraph.pl's convention);
+#:   TRUNCATED        right after the comm, when perf could not unwind the
+#:                    stack to its start (the frames after it are the
+#:                    outermost ones it reached): the stack is cut;
+#:   anything else    a native function ("[unknown]": unresolved).
+TRUNCATED = "[truncated]"
+KERNEL_SUFFIX = "_[k]"
+
+
+def frame_kind(frame):
+    """"python", "kernel", "truncated" or "native"."""
+    if frame.startswith("py::"):
+        return "python"
+    if frame.endswith(KERNEL_SUFFIX):
+        return "kernel"
+    if frame == TRUNCATED:
+        return "truncated"
+    return "native"
+
+
 class Profile:
     """Folded samples of one recording.
 
-    stacks   {"frame;frame;...": count}, outermost frame first; Python
-             frames read "py::NAME:FILE"
-    samples  how many samples were read
-    meta     the recording's perftramp.json ({} when it has none)
+    stacks     {"frame;frame;...": count}, outermost frame first (see
+               frame_kind() for the frames)
+    samples    how many samples were read
+    meta       the recording's perftramp.json ({} when it has none)
+    truncated  how many of the samples have cut stacks (TRUNCATED)
     """
 
-    def __init__(self, stacks, samples, meta):
+    def __init__(self, stacks, samples, meta, truncated=0):
         self.stacks = stacks
         self.samples = samples
         self.meta = meta
+        self.truncated = truncated
 
     @property
     def command(self):
