@@ -1,7 +1,16 @@
 # Everyday verbs.  `make demo` and `make test` are the two commands of the
 # README; CI runs `make test` after .ci/run has installed what it needs.
-PYTHON ?= python3
 BUILD ?= build
+# `make tools` makes this venv of the build and test tools (meson >= 1.1,
+# ninja, pytest, ruff); when it is there, make uses it first.
+TOOLS := $(BUILD)/tools
+ifneq ($(wildcard $(TOOLS)/bin/python),)
+export PATH := $(abspath $(TOOLS))/bin:$(PATH)
+PYTHON ?= $(abspath $(TOOLS))/bin/python
+endif
+PYTHON ?= python3
+export PYTHON
+CHECK_TOOLS := scripts/check-tools.sh
 CROSS_AARCH64 := tests/c/cross/aarch64-linux-gnu.ini
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1
 PYTEST_ARGS ?= tests/python
@@ -11,10 +20,15 @@ RUFF ?= ruff
 C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
 PY_SOURCES = src tests benchmarks scripts
 
-.PHONY: all demo test test-c test-c-asan test-c-aarch64 test-py test-py-sid test-stress-asan \
+.PHONY: all tools demo test test-c test-c-asan test-c-aarch64 test-py test-py-sid test-stress-asan \
 	test-stress-tsan fuzz fp-python py314 sid-root lint format clean
 
 all: test-c
+
+tools:
+	[ -x $(TOOLS)/bin/python ] || python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check \
+		"meson>=1.1" ninja "meson-python>=0.17" pytest ruff
 
 demo:
 	scripts/demo.sh
@@ -27,10 +41,12 @@ test: test-c test-c-asan test-c-aarch64 fuzz test-stress-asan test-stress-tsan t
 # qemu-user.  The ASan build also has the test-only "test_map" backend, so
 # the table of backends is tested both with and without it.
 test-c:
+	@$(CHECK_TOOLS) meson ninja
 	@[ -d $(BUILD)/c ] || meson setup $(BUILD)/c -Dpython=false -Dtests=true
 	meson test -C $(BUILD)/c --print-errorlogs
 
 test-c-asan:
+	@$(CHECK_TOOLS) meson ninja
 	@[ -d $(BUILD)/c-asan ] || meson setup $(BUILD)/c-asan -Dpython=false -Dtests=true -Dtest_backend=true \
 		-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 	meson test -C $(BUILD)/c-asan --print-errorlogs
@@ -46,6 +62,7 @@ test-c-aarch64:
 
 # pytest over every CPython >= 3.8 on the machine, each in its own venv.
 test-py:
+	@$(CHECK_TOOLS) pytest perf
 	$(PYTHON) -m pytest -ra $(PYTEST_ARGS)
 
 # The same suite inside the Debian sid root (scripts/debian-sid-root.sh):
@@ -96,6 +113,7 @@ FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined 
 FUZZ_WRITERS_SRC := src/core/perfmap.c src/core/jitdump.c src/core/outfile.c src/core/fileio.c \
 	src/core/escape.c src/core/cfi.c src/core/stub_cfi_$(FUZZ_ARCH).c src/core/stub_$(FUZZ_ARCH).S
 fuzz:
+	@$(CHECK_TOOLS) clang
 	mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_fold.c src/report/fold.c -o $(BUILD)/fuzz/fuzz_fold
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_escape.c src/core/escape.c -o $(BUILD)/fuzz/fuzz_escape
@@ -118,6 +136,7 @@ sid-root:
 # Checks only: C against .clang-format, Python against pyproject's [tool.ruff].
 # Both always run; either failing fails the target.
 lint:
+	@$(CHECK_TOOLS) clang-format ruff
 	@rc=0; \
 	clang-format --dry-run --Werror $(C_SOURCES) || rc=1; \
 	$(RUFF) check $(PY_SOURCES) || rc=1; \

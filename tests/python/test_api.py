@@ -279,3 +279,18 @@ def test_free_threaded_gil_stays_off(python):
         print(json.dumps([sys._is_gil_enabled(), perftramp.is_stack_trampoline_active()]))
     """)
     assert r == [False, True]
+
+
+def test_installed_with_its_license(python):
+    # The wheel carries LICENSE (PEP 639), as every installed copy should.
+    r = run_json(python, """
+        import json
+        from importlib import metadata
+        dist = metadata.distribution("perftramp")
+        names = [str(f) for f in dist.files or [] if f.name == "LICENSE"]
+        text = "".join(f.read_text() for f in dist.files or [] if f.name == "LICENSE")
+        print(json.dumps({"names": names, "mit": "MIT License" in text,
+                          "expr": dist.metadata.get("License-Expression")}))
+    """)
+    assert r["names"] and r["mit"], r
+    assert r["expr"] == "MIT"
