@@ -66,21 +66,35 @@ test-py:
 	$(PYTHON) -m pytest -ra $(PYTEST_ARGS)
 
 # The same suite inside the Debian sid root (scripts/debian-sid-root.sh):
-# its python3.14 and python3.15, and its perf 7.x.  pytest runs from a venv
-# of the root's python3.14 kept in build/sid-tools; PYTEST_ARGS narrows it.
+# its python3.14 and python3.15 and the free-threaded 3.14t of
+# scripts/build-python314.sh (mounted in), with the root's perf 7.x; then the
+# end-to-end tests again with the host's perf 6.1 (scripts/host-perf-bundle.sh),
+# so that 3.15 meets both perfs.  pytest runs from a venv of the root's
+# python3.14 kept in build/sid-tools; PYTEST_ARGS narrows the first pass,
+# SID_PERF61_TESTS the second.
 # /tmp there is build/sid-tmp, private to the run: a test run elsewhere on
 # the machine that tidies /tmp/perf-*.map cannot take our maps away.
 SID_TOOLS := $(BUILD)/sid-tools
 SID_ROOT ?= /opt/perftramp-sid
+PY314_PREFIX ?= /opt/perftramp-py314
+HOST_PERF := $(BUILD)/host-perf
+SID_PERF61_TESTS ?= tests/python/test_perf_e2e.py tests/python/test_cli.py -k "chain or perf_e2e"
+SID_RUN = PERFTRAMP_SID_ROOT=$(SID_ROOT) PERFTRAMP_SID_TMP=$(CURDIR)/$(BUILD)/sid-tmp \
+	PERFTRAMP_SID_BIND=$(wildcard $(PY314_PREFIX)) PERFTRAMP_PY314_PREFIX=$(PY314_PREFIX) scripts/in-sid.sh
 test-py-sid:
 	@if [ ! -f $(SID_ROOT)/.perftramp-sid ]; then \
 		echo "SKIPPED test-py-sid: no Debian sid root in $(SID_ROOT) (scripts/debian-sid-root.sh; CI makes it)"; \
 	else \
 		rm -rf $(BUILD)/sid-tmp && \
-		PERFTRAMP_SID_ROOT=$(SID_ROOT) PERFTRAMP_SID_TMP=$(CURDIR)/$(BUILD)/sid-tmp scripts/in-sid.sh sh -c \
+		$(SID_RUN) sh -c \
 			'[ -x $(SID_TOOLS)/bin/pytest ] || \
 			{ python3.14 -m venv $(SID_TOOLS) && $(SID_TOOLS)/bin/pip install -q pytest; } && \
-			$(SID_TOOLS)/bin/python -m pytest -ra $(PYTEST_ARGS)'; \
+			$(SID_TOOLS)/bin/python -m pytest -ra $(PYTEST_ARGS)' && \
+		echo "test-py-sid: the end-to-end tests again, with the host's perf (scripts/host-perf-bundle.sh)" && \
+		scripts/host-perf-bundle.sh $(HOST_PERF) && \
+		rm -rf $(BUILD)/sid-tmp && \
+		$(SID_RUN) sh -c 'PATH=$(CURDIR)/$(HOST_PERF)/bin:$$PATH; perf version && \
+			$(SID_TOOLS)/bin/python -m pytest -ra $(SID_PERF61_TESTS)'; \
 	fi
 
 # The stress workload (tests/python/stress.py) against the extension built

@@ -4,7 +4,7 @@ Every test that takes `python` runs once per CPython on the machine (3.8 and
 later: pyenv's, the system's, the frame-pointer 3.11 CI makes, and the
 frame-pointer 3.14 and free-threaded 3.14t of scripts/build-python314.sh;
 inside the Debian sid root of scripts/in-sid.sh, every /usr/bin/python3.X
-there: 3.14 and 3.15), each in
+there: 3.14 and 3.15, and the free-threaded 3.14t when mounted in), each in
 its own virtual environment with perftramp installed by `pip install`, the
 way a user gets it.  The tests drive those interpreters in subprocesses, so a
 crash in the hook is a failed test, not a dead test run.
@@ -92,6 +92,9 @@ def discover():
         # Debian's python3.X packages, all of them (python3 is one of these).
         candidates = [("sid", p) for p in sorted(glob.glob("/usr/bin/python3.[0-9]*"))
                       if re.fullmatch(r"python3\.\d+t?", os.path.basename(p))]
+        # Debian has no free-threaded 3.14: the one scripts/build-python314.sh
+        # makes, which `make test-py-sid` mounts in, meets perf 7.x here.
+        candidates.append(("ft", PY314_PREFIX + "/ft/bin/python3.14t"))
     else:
         candidates = [("pyenv", p)
                       for p in sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3"))]
