@@ -14,9 +14,10 @@
 set -euo pipefail
 DIR="${1:?usage: host-perf-bundle.sh DIR}"
 PERF="$(command -v perf)" || { echo "host-perf-bundle: no perf on the host" >&2; exit 1; }
-# Debian's /usr/bin/perf may be a wrapper picking perf_X.Y by kernel
-# version; take the binary that would run.
-if ! file -L "$PERF" | grep -q ELF; then
+# Debian's /usr/bin/perf may be a wrapper script picking perf_X.Y by kernel
+# version; take the binary that would run.  (The ELF magic is read directly:
+# `file` is not in a minimal Debian.)
+if [[ "$(head -c 4 "$PERF" | tail -c 3)" != "ELF" ]]; then
     PERF="$(ls /usr/bin/perf_[0-9]* 2>/dev/null | sort -V | tail -n 1)"
 fi
 STAMP="$(sha256sum "$PERF" | cut -d' ' -f1)"
@@ -25,6 +26,7 @@ if [[ -f "$DIR/.stamp" && "$(cat "$DIR/.stamp")" == "$STAMP" ]]; then
 fi
 rm -rf -- "$DIR"
 mkdir -p "$DIR/bin" "$DIR/lib"
+ABS_DIR="$(cd "$DIR" && pwd)"
 cp "$PERF" "$DIR/perf.real"
 # The C library and its loader stay the root's (newer, compatible); so do
 # libgcc_s and libstdc++ (likewise).
@@ -37,7 +39,7 @@ done
 LOADER="$(readelf -l "$PERF" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')"
 cat > "$DIR/bin/perf" <<WRAP
 #!/bin/sh
-exec $LOADER --library-path $(cd "$DIR" && pwd)/lib $(cd "$DIR" && pwd)/perf.real "\$@"
+exec $LOADER --library-path $ABS_DIR/lib $ABS_DIR/perf.real "\$@"
 WRAP
 chmod +x "$DIR/bin/perf"
 echo "$STAMP" > "$DIR/.stamp"
