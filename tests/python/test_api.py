@@ -287,9 +287,9 @@ def test_installed_with_its_license(python):
         import json
         from importlib import metadata
         dist = metadata.distribution("perftramp")
-        names = [str(f) for f in dist.files or [] if f.name == "LICENSE"]
-        text = "".join(f.read_text() for f in dist.files or [] if f.name == "LICENSE")
-        print(json.dumps({"names": names, "mit": "MIT License" in text,
+        licenses = [f for f in dist.files or [] if f.name == "LICENSE"]
+        text = "".join(f.read_text() for f in licenses)
+        print(json.dumps({"names": [str(f) for f in licenses], "mit": "MIT License" in text,
                           "expr": dist.metadata.get("License-Expression")}))
     """)
     assert r["names"] and r["mit"], r
