@@ -58,18 +58,39 @@ feed_fd(struct pt_fold *fold, int fd)
     }
 }
 
+/* {stack: count} of one view, or NULL with an exception set. */
+static PyObject *
+view_dict(const struct pt_fold *fold, enum pt_fold_view view)
+{
+    struct to_dict out = {PyDict_New(), 0};
+    if (out.dict == NULL) {
+        return NULL;
+    }
+    pt_fold_each(fold, view, add_stack, &out);
+    if (out.failed) {
+        Py_DECREF(out.dict);
+        return NULL;
+    }
+    return out.dict;
+}
+
 PyObject *
 pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"fd", "keep_internal", "internal_prefixes", NULL};
-    int fd, keep_internal = 0;
+    static char *keywords[] = {"fd", "max_stack", "internal_prefixes", NULL};
+    int fd;
+    Py_ssize_t max_stack = 0;
     PyObject *prefixes = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|pO:fold", keywords, &fd,
-                                     &keep_internal, &prefixes)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|nO:fold", keywords, &fd, &max_stack,
+                                     &prefixes)) {
+        return NULL;
+    }
+    if (max_stack < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_stack must be >= 0");
         return NULL;
     }
     const char *prefix_list[17] = {NULL};
-    struct pt_fold_options options = {.keep_internal = keep_internal};
+    struct pt_fold_options options = {.max_stack = (size_t)max_stack};
     if (prefixes != Py_None) {
         if (!PyTuple_Check(prefixes) || PyTuple_GET_SIZE(prefixes) > 16) {
             PyErr_SetString(PyExc_TypeError,
@@ -97,15 +118,14 @@ pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
         }
         return NULL;
     }
-    struct to_dict out = {PyDict_New(), 0};
-    if (out.dict != NULL) {
-        pt_fold_each(fold, add_stack, &out);
-    }
+    PyObject *stacks = view_dict(fold, PT_FOLD_DEFAULT);
+    PyObject *internal = stacks ? view_dict(fold, PT_FOLD_INTERNAL) : NULL;
     unsigned long long samples = pt_fold_samples(fold);
+    unsigned long long truncated = pt_fold_truncated(fold);
     pt_fold_free(fold);
-    if (out.dict == NULL || out.failed) {
-        Py_XDECREF(out.dict);
+    if (internal == NULL) {
+        Py_XDECREF(stacks);
         return NULL;
     }
-    return Py_BuildValue("(NK)", out.dict, samples);
+    return Py_BuildValue("(NNKK)", stacks, internal, samples, truncated);
 }

@@ -2,8 +2,8 @@
  * Stack folding; the contract is in fold.h.
  *
  * Memory: one growable line buffer, one scratch buffer for the current
- * sample's frames, and an open-addressing hash table of distinct stacks whose
- * keys live in one growable arena.
+ * sample's frames, and per view an open-addressing hash table of distinct
+ * stacks; the keys of both live in one growable arena.
  */
 #include "fold.h"
 
@@ -50,6 +50,7 @@ buf_append(struct buf *b, const char *s, size_t n)
 struct frame {
     size_t ip, ip_len, sym, sym_len, dso, dso_len;
     int inlined;
+    int kernel;
 };
 
 struct entry {
@@ -59,9 +60,16 @@ struct entry {
     uint64_t count;
 };
 
+struct table {
+    struct entry *slots;
+    size_t cap, used;
+};
+
+#define NVIEWS 2
+
 struct pt_fold {
-    int keep_internal;
     const char *const *internal;
+    size_t max_stack;
     struct buf line;
     struct buf comm;
     struct buf frames_text;
@@ -70,12 +78,27 @@ struct pt_fold {
     int in_sample;
     struct buf key;
     struct buf keys;
-    struct entry *table;
-    size_t table_cap, table_used;
-    uint64_t samples;
+    struct table tables[NVIEWS];
+    uint64_t samples, truncated;
 };
 
 static const char *const default_internal[] = {"python", "libpython", "_perftramp", NULL};
+static const char *const start_frames[] = {PT_FOLD_START_FRAMES, NULL};
+
+static int
+table_init(struct table *t, size_t cap)
+{
+    t->slots = malloc(cap * sizeof(*t->slots));
+    if (t->slots == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cap; i++) {
+        t->slots[i].key = SIZE_MAX;
+    }
+    t->cap = cap;
+    t->used = 0;
+    return 0;
+}
 
 int
 pt_fold_new(struct pt_fold **out, const struct pt_fold_options *options)
@@ -84,17 +107,14 @@ pt_fold_new(struct pt_fold **out, const struct pt_fold_options *options)
     if (fold == NULL) {
         return -ENOMEM;
     }
-    fold->keep_internal = options ? options->keep_internal : 0;
     fold->internal = options && options->internal_prefixes ? options->internal_prefixes
                                                            : default_internal;
-    fold->table_cap = 1024;
-    fold->table = malloc(fold->table_cap * sizeof(*fold->table));
-    if (fold->table == NULL) {
-        free(fold);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < fold->table_cap; i++) {
-        fold->table[i].key = SIZE_MAX;
+    fold->max_stack = options ? options->max_stack : 0;
+    for (int v = 0; v < NVIEWS; v++) {
+        if (table_init(&fold->tables[v], 1024) != 0) {
+            pt_fold_free(fold);
+            return -ENOMEM;
+        }
     }
     *out = fold;
     return 0;
@@ -112,60 +132,60 @@ fnv1a(const char *s, size_t n)
 }
 
 static int
-grow_table(struct pt_fold *fold)
+grow_table(struct table *t)
 {
-    size_t cap = fold->table_cap * 2;
-    struct entry *table = malloc(cap * sizeof(*table));
-    if (table == NULL) {
-        return -ENOMEM;
+    struct table bigger;
+    int rc = table_init(&bigger, t->cap * 2);
+    if (rc != 0) {
+        return rc;
     }
-    for (size_t i = 0; i < cap; i++) {
-        table[i].key = SIZE_MAX;
-    }
-    for (size_t i = 0; i < fold->table_cap; i++) {
-        struct entry *e = &fold->table[i];
+    for (size_t i = 0; i < t->cap; i++) {
+        struct entry *e = &t->slots[i];
         if (e->key == SIZE_MAX) {
             continue;
         }
-        size_t j = e->hash & (cap - 1);
-        while (table[j].key != SIZE_MAX) {
-            j = (j + 1) & (cap - 1);
+        size_t j = e->hash & (bigger.cap - 1);
+        while (bigger.slots[j].key != SIZE_MAX) {
+            j = (j + 1) & (bigger.cap - 1);
         }
-        table[j] = *e;
+        bigger.slots[j] = *e;
     }
-    free(fold->table);
-    fold->table = table;
-    fold->table_cap = cap;
+    bigger.used = t->used;
+    free(t->slots);
+    *t = bigger;
     return 0;
 }
 
+/* Counts the stack in fold->key once in table `t`. */
 static int
-count_stack(struct pt_fold *fold, const char *key, size_t len)
+count_stack(struct pt_fold *fold, struct table *t)
 {
-    if ((fold->table_used + 1) * 4 > fold->table_cap * 3) {
-        int rc = grow_table(fold);
+    const char *key = fold->key.data;
+    size_t len = fold->key.len;
+    if ((t->used + 1) * 4 > t->cap * 3) {
+        int rc = grow_table(t);
         if (rc != 0) {
             return rc;
         }
     }
     uint64_t h = fnv1a(key, len);
-    size_t j = h & (fold->table_cap - 1);
-    while (fold->table[j].key != SIZE_MAX) {
-        struct entry *e = &fold->table[j];
+    size_t j = h & (t->cap - 1);
+    while (t->slots[j].key != SIZE_MAX) {
+        struct entry *e = &t->slots[j];
         if (e->hash == h && e->key_len == len &&
             memcmp(fold->keys.data + e->key, key, len) == 0) {
             e->count++;
             return 0;
         }
-        j = (j + 1) & (fold->table_cap - 1);
+        j = (j + 1) & (t->cap - 1);
     }
     size_t at = fold->keys.len;
     int rc = buf_append(&fold->keys, key, len);
     if (rc != 0) {
         return rc;
     }
-    fold->table[j] = (struct entry){.hash = h, .key = at, .key_len = len, .count = 1};
-    fold->table_used++;
+    t->slots[j] = (struct entry){.hash = h, .key = at, .key_len = len, .count = 1};
+    t->used++;
     return 0;
 }
 
@@ -197,15 +217,71 @@ is_internal(const struct pt_fold *fold, const char *dso, size_t len)
     return 0;
 }
 
-/* Appends one frame (the command name included) to the key, after a ';'
- * unless it is the first (`first`).  The collapsed format gives ';' and the line's
- * end a meaning and has no escape: a ';' inside a name becomes ':', and a
- * byte that would end or cut the line for a reader (NUL, CR, any other
- * control byte; a newline cannot reach here) becomes '?'. */
+/* Whether a frame is the kernel's: perf names the kernel image's object
+ * "[kernel.kallsyms]" (a guest's "[guest.kernel.kallsyms]"), and a module's
+ * "[module]" at a kernel address, one with the top bit set on every 64-bit
+ * Linux.  An unresolved "[unknown]" stays unknown: a walk that ran off the
+ * stack reads garbage such as ffffffffffffffff. */
 static int
-append_name(struct buf *key, const char *name, size_t len, int first)
+is_kernel(const char *ip, size_t ip_len, const char *dso, size_t len)
 {
-    int rc = buf_reserve(key, len + 1);
+    if (starts_with(dso, len, "[kernel.") || starts_with(dso, len, "[guest.kernel.")) {
+        return 1;
+    }
+    int kernel_address = ip_len == 16 && ((ip[0] >= '8' && ip[0] <= '9') ||
+                                          (ip[0] >= 'a' && ip[0] <= 'f'));
+    int module = len > 2 && dso[0] == '[' && dso[len - 1] == ']' &&
+                 !(len == 9 && memcmp(dso, "[unknown]", 9) == 0);
+    return kernel_address && module;
+}
+
+/* Whether `sym` is one of PT_FOLD_START_FRAMES, up to a symbol version. */
+static int
+is_start(const char *sym, size_t len)
+{
+    const char *at = memchr(sym, '@', len);
+    if (at != NULL) {
+        len = (size_t)(at - sym);
+    }
+    for (const char *const *p = start_frames; *p != NULL; p++) {
+        if (strlen(*p) == len && memcmp(sym, *p, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether perf could not unwind the current sample to where its thread
+ * started (fold.h). */
+static int
+is_cut(const struct pt_fold *fold)
+{
+    size_t n = fold->nframes;
+    if (fold->max_stack > 0 && n >= fold->max_stack) {
+        return 1;
+    }
+    const char *text = fold->frames_text.data;
+    for (size_t i = n; i-- > 0;) {
+        const struct frame *f = &fold->frames[i];
+        if (f->sym_len == 9 && memcmp(text + f->sym, "[unknown]", 9) == 0) {
+            continue;
+        }
+        return !is_start(text + f->sym, f->sym_len);
+    }
+    return 1;
+}
+
+/* Appends one frame (the command name included) to the key, after a ';'
+ * unless it is the first (`first`), then `suffix` (may be "").  The
+ * collapsed format gives ';' and the line's end a meaning and has no
+ * escape: a ';' inside a name becomes ':', and a byte that would end or cut
+ * the line for a reader (NUL, CR, any other control byte; a newline cannot
+ * reach here) becomes '?'. */
+static int
+append_name(struct buf *key, const char *name, size_t len, int first, const char *suffix)
+{
+    size_t suffix_len = strlen(suffix);
+    int rc = buf_reserve(key, len + 1 + suffix_len);
     if (rc != 0) {
         return rc;
     }
@@ -217,7 +293,41 @@ append_name(struct buf *key, const char *name, size_t len, int first)
         int breaks_line = (c < 0x20 && c != '\t') || c == 0x7f;
         key->data[key->len++] = c == ';' ? ':' : breaks_line ? '?' : (char)c;
     }
+    memcpy(key->data + key->len, suffix, suffix_len);
+    key->len += suffix_len;
     return 0;
+}
+
+/* Builds the current sample's stack of `view` in fold->key.  inner_py and
+ * outer_py are its innermost and outermost Python frames (n: none). */
+static int
+build_key(struct pt_fold *fold, enum pt_fold_view view, int cut, size_t inner_py,
+          size_t outer_py)
+{
+    size_t n = fold->nframes;
+    const char *text = fold->frames_text.data;
+    fold->key.len = 0;
+    int rc = append_name(&fold->key, fold->comm.data ? fold->comm.data : "?",
+                         fold->comm.data ? fold->comm.len : 1, 1, "");
+    if (rc == 0 && cut) {
+        rc = append_name(&fold->key, PT_FOLD_TRUNCATED, strlen(PT_FOLD_TRUNCATED), 0, "");
+    }
+    for (size_t k = n; rc == 0 && k-- > 0;) {
+        const struct frame *f = &fold->frames[k];
+        /* inner to the outermost Python frame: between two of them, or
+         * inner to the innermost */
+        int folds = inner_py != n && k < outer_py && k != inner_py;
+        if (view == PT_FOLD_DEFAULT && folds && !f->kernel &&
+            is_internal(fold, text + f->dso, f->dso_len)) {
+            continue;
+        }
+        const char *sym = text + f->sym;
+        int suffixed = f->sym_len >= 4 &&
+                       memcmp(sym + f->sym_len - 4, PT_FOLD_KERNEL_SUFFIX, 4) == 0;
+        rc = append_name(&fold->key, sym, f->sym_len, 0,
+                         f->kernel && !suffixed ? PT_FOLD_KERNEL_SUFFIX : "");
+    }
+    return rc;
 }
 
 static int
@@ -245,6 +355,7 @@ end_sample(struct pt_fold *fold)
             memcmp(text + outer->ip, text + f->ip, f->ip_len) == 0) {
             f->dso = outer->dso;
             f->dso_len = outer->dso_len;
+            f->kernel = outer->kernel;
         }
         else {
             f->dso_len = 0;
@@ -260,21 +371,17 @@ end_sample(struct pt_fold *fold)
             outer_py = i;
         }
     }
-    fold->key.len = 0;
-    int rc = append_name(&fold->key, fold->comm.data ? fold->comm.data : "?",
-                         fold->comm.data ? fold->comm.len : 1, 1);
-    for (size_t k = n; rc == 0 && k-- > 0;) {
-        const struct frame *f = &fold->frames[k];
-        int between = inner_py != n && k > inner_py && k < outer_py;
-        if (between && !fold->keep_internal &&
-            is_internal(fold, text + f->dso, f->dso_len)) {
-            continue;
+    int cut = is_cut(fold);
+    int rc = 0;
+    for (int v = 0; rc == 0 && v < NVIEWS; v++) {
+        rc = build_key(fold, (enum pt_fold_view)v, cut, inner_py, outer_py);
+        if (rc == 0) {
+            rc = count_stack(fold, &fold->tables[v]);
         }
-        rc = append_name(&fold->key, text + f->sym, f->sym_len, 0);
     }
     if (rc == 0) {
-        rc = count_stack(fold, fold->key.data, fold->key.len);
         fold->samples++;
+        fold->truncated += (uint64_t)cut;
     }
     return rc;
 }
@@ -342,6 +449,7 @@ add_frame(struct pt_fold *fold, const char *s, size_t n)
     }
     struct frame *f = &fold->frames[fold->nframes];
     f->inlined = dso_len == 7 && memcmp(dso, "inlined", 7) == 0;
+    f->kernel = is_kernel(s, i, dso, dso_len);
     f->ip = fold->frames_text.len;
     f->ip_len = i;
     int rc = buf_append(&fold->frames_text, s, i);
@@ -446,12 +554,16 @@ pt_fold_finish(struct pt_fold *fold)
 }
 
 void
-pt_fold_each(const struct pt_fold *fold,
+pt_fold_each(const struct pt_fold *fold, enum pt_fold_view view,
              void (*fn)(void *ctx, const char *stack, size_t len, uint64_t count),
              void *ctx)
 {
-    for (size_t i = 0; i < fold->table_cap; i++) {
-        const struct entry *e = &fold->table[i];
+    if ((int)view < 0 || (int)view >= NVIEWS) {
+        return;
+    }
+    const struct table *t = &fold->tables[view];
+    for (size_t i = 0; i < t->cap; i++) {
+        const struct entry *e = &t->slots[i];
         if (e->key != SIZE_MAX) {
             fn(ctx, fold->keys.data + e->key, e->key_len, e->count);
         }
@@ -462,6 +574,12 @@ uint64_t
 pt_fold_samples(const struct pt_fold *fold)
 {
     return fold->samples;
+}
+
+uint64_t
+pt_fold_truncated(const struct pt_fold *fold)
+{
+    return fold->truncated;
 }
 
 void
@@ -476,6 +594,8 @@ pt_fold_free(struct pt_fold *fold)
     free(fold->frames);
     free(fold->key.data);
     free(fold->keys.data);
-    free(fold->table);
+    for (int v = 0; v < NVIEWS; v++) {
+        free(fold->tables[v].slots);
+    }
     free(fold);
 }

@@ -12,12 +12,27 @@
  *
  * (fields -F comm,tid,ip,sym,dso).  The folder turns every sample into one
  * stack, outermost first, "comm;frame;frame;...", and counts equal stacks.
- * A profile of Python wants Python frames, not the interpreter's: frames of
- * the interpreter itself (the python binary, libpython, perftramp's own
- * extension, unresolved addresses) that sit between two Python frames are
- * dropped unless keep_internal is set.  Native frames of other libraries
- * (C extensions) stay.  An "(inlined)" frame belongs to the object of the
- * next real frame below it.
+ *
+ * It counts two views of every sample in the same pass, so that one run of
+ * perf script serves every report:
+ *
+ *   PT_FOLD_DEFAULT   what a Python programmer asks about.  Frames of the
+ *                     interpreter itself (the python binary, libpython,
+ *                     perftramp's own extension, unresolved addresses) are
+ *                     dropped between Python frames and inner to the
+ *                     innermost one, where they are the interpreter's own
+ *                     work for that Python function.  Native frames of
+ *                     other libraries (C extensions, libc) and the kernel's
+ *                     stay wherever they are: that is the native time a
+ *                     profile must show.
+ *   PT_FOLD_INTERNAL  every frame (report --keep-internal).
+ *
+ * An "(inlined)" frame belongs to the object of the next real frame below
+ * it.  A kernel frame's name gets PT_FOLD_KERNEL_SUFFIX (flamegraph.pl's
+ * convention).  A stack perf could not unwind to its start (its outermost
+ * frame is none of PT_FOLD_START_FRAMES, or it has as many frames as perf
+ * script was allowed to print) gets PT_FOLD_TRUNCATED as its outermost frame,
+ * right after the command, in both views, and is counted as truncated.
  *
  * Plain C11; streaming, so that gigabytes of perf script output need only
  * as much memory as the distinct stacks.
@@ -28,15 +43,53 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The frame standing for the missing outer part of a cut stack, and the
+ * suffix of a kernel function's name (perftramp/formats/__init__.py reads
+ * the same two). */
+#define PT_FOLD_TRUNCATED "[truncated]"
+#define PT_FOLD_KERNEL_SUFFIX "_[k]"
+
+/* The functions a whole stack starts at, its outermost frame.  Every thread
+ * of a process starts in one of them: the program's entry point and the C
+ * library's start-up (glibc: _start -> __libc_start_main[_impl] ->
+ * __libc_start_call_main -> main; musl: _start_c, libc_start_main_stage2),
+ * the dynamic loader before it (_dl_start, _dl_start_user), a new thread's
+ * entry (glibc's start_thread, called from clone/clone3 whose frame may be
+ * listed outer to it; musl's start, thread_start of other libcs), and in
+ * the kernel a new task's first return (ret_from_fork) or a kernel thread
+ * (kthread) or the idle task (the *startup* and *_start_kernel* entries).
+ * A sample whose outermost frame is anything else was cut: perf ran out of
+ * copied stack (DWARF), met a function without a frame pointer, or hit a
+ * max-stack limit.  Names are compared up to a symbol version ('@').
+ * Unresolved frames ("[unknown]") outer to the last named one are left out
+ * of that test: a frame-pointer walk often reads one or two garbage return
+ * addresses past _start. */
+#define PT_FOLD_START_FRAMES                                                             \
+    "_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main",   \
+        "_start_c", "libc_start_main_stage2", "_dl_start", "_dl_start_user",             \
+        "start_thread", "clone", "clone3", "__clone", "__clone3", "__GI___clone",        \
+        "__GI___clone3", "thread_start", "ret_from_fork", "ret_from_fork_asm",           \
+        "kthread", "secondary_startup_64", "secondary_startup_64_no_verify",             \
+        "common_startup_64", "x86_64_start_kernel", "start_kernel",                      \
+        "secondary_start_kernel", "__primary_switched"
+
+enum pt_fold_view {
+    PT_FOLD_DEFAULT = 0,
+    PT_FOLD_INTERNAL = 1,
+};
+
 struct pt_fold;
 
 struct pt_fold_options {
-    int keep_internal;
     /* Object (dso) base-name prefixes that are the interpreter's, NULL-ended;
      * NULL means the defaults: "python", "libpython", "_perftramp". */
     const char *const *internal_prefixes;
+    /* perf script's --max-stack: a sample with this many frames may have had
+     * more, so it counts as truncated.  0: no limit to know of. */
+    size_t max_stack;
 };
 
+/* A new folder (options may be NULL: the defaults); 0 or -ENOMEM. */
 int pt_fold_new(struct pt_fold **out, const struct pt_fold_options *options);
 
 /* Feeds the next len bytes of perf script output (any split). 0 or -errno. */
@@ -45,12 +98,16 @@ int pt_fold_feed(struct pt_fold *fold, const char *data, size_t len);
 /* Ends the input (a last sample without a blank line after it counts). */
 int pt_fold_finish(struct pt_fold *fold);
 
-/* Calls fn for every distinct stack with its count, in no set order. */
-void pt_fold_each(const struct pt_fold *fold,
+/* Calls fn for every distinct stack of `view` with its count, in no set
+ * order.  The counts of either view add up to pt_fold_samples(). */
+void pt_fold_each(const struct pt_fold *fold, enum pt_fold_view view,
                   void (*fn)(void *ctx, const char *stack, size_t len, uint64_t count),
                   void *ctx);
 
+/* Samples read, and how many of them were truncated. */
 uint64_t pt_fold_samples(const struct pt_fold *fold);
+uint64_t pt_fold_truncated(const struct pt_fold *fold);
+
 void pt_fold_free(struct pt_fold *fold);
 
 #endif

@@ -1,7 +1,8 @@
-/* Folding perf script output: samples become outermost-first stacks, the
- * interpreter's frames between Python frames go (unless kept), C extension
- * frames stay, inlined frames follow their object, input may arrive in any
- * pieces. */
+/* Folding perf script output: samples become outermost-first stacks, in
+ * two views at once; in the default one the interpreter's frames between
+ * Python frames and inner to the innermost go, C extension frames and the
+ * kernel's stay; kernel frames are marked, cut stacks get [truncated];
+ * inlined frames follow their object, input may arrive in any pieces. */
 #include "fold.h"
 #include "testhelp.h"
 
@@ -23,6 +24,8 @@ static const char SCRIPT[] =
     "\t7f0000001025 py::<module>:/app.py (/tmp/perf-4242.map)\n"
     "\t    7000 PyEval_EvalCode (/usr/lib/libpython3.11.so.1.0)\n"
     "\t    8000 main (/usr/bin/python3.11)\n"
+    "\t    8100 __libc_start_main@@GLIBC_2.34 (/usr/lib/libc.so.6)\n"
+    "\t    8200 _start (/usr/bin/python3.11)\n"
     "\n"
     "python 4242 \n"
     "\t    3000 compress+0x1f (/venv/lib/zlib_ext.so)\n"
@@ -63,12 +66,13 @@ count_of(const struct seen *s, const char *stack)
     return 0;
 }
 
+/* Folds SCRIPT fed in pieces of `piece` bytes, its second sample twice;
+ * *out gets `view`. */
 static void
-run(int keep_internal, size_t piece, struct seen *out)
+run(enum pt_fold_view view, size_t piece, struct seen *out)
 {
     struct pt_fold *fold = NULL;
-    struct pt_fold_options opt = {.keep_internal = keep_internal};
-    CHECK_EQ_INT(pt_fold_new(&fold, &opt), 0);
+    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
     size_t len = strlen(SCRIPT);
     for (size_t at = 0; at < len; at += piece) {
         size_t n = len - at < piece ? len - at : piece;
@@ -80,22 +84,39 @@ run(int keep_internal, size_t piece, struct seen *out)
     CHECK_EQ_INT(pt_fold_feed(fold, again, again_len), 0);
     CHECK_EQ_INT(pt_fold_finish(fold), 0);
     CHECK_EQ_INT(pt_fold_samples(fold), 4);
+    /* the second (twice) and third samples have no start frame */
+    CHECK_EQ_INT(pt_fold_truncated(fold), 3);
     memset(out, 0, sizeof(*out));
-    pt_fold_each(fold, collect, out);
+    pt_fold_each(fold, view, collect, out);
     pt_fold_free(fold);
 }
 
-/* Folds `script` in one piece with the default options into *out. */
-static void
-fold_whole(const char *script, size_t len, struct seen *out)
+/* Folds `script` in one piece with `options` (NULL: the defaults); *out
+ * and *internal (when not NULL) get the two views; returns the number of
+ * truncated samples. */
+static unsigned long long
+fold_views(const char *script, size_t len, const struct pt_fold_options *options,
+           struct seen *out, struct seen *internal)
 {
     struct pt_fold *fold = NULL;
-    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
+    CHECK_EQ_INT(pt_fold_new(&fold, options), 0);
     CHECK_EQ_INT(pt_fold_feed(fold, script, len), 0);
     CHECK_EQ_INT(pt_fold_finish(fold), 0);
     memset(out, 0, sizeof(*out));
-    pt_fold_each(fold, collect, out);
+    pt_fold_each(fold, PT_FOLD_DEFAULT, collect, out);
+    if (internal != NULL) {
+        memset(internal, 0, sizeof(*internal));
+        pt_fold_each(fold, PT_FOLD_INTERNAL, collect, internal);
+    }
+    unsigned long long truncated = pt_fold_truncated(fold);
     pt_fold_free(fold);
+    return truncated;
+}
+
+static void
+fold_whole(const char *script, size_t len, struct seen *out)
+{
+    fold_views(script, len, NULL, out, NULL);
 }
 
 /* A ';' in the command name (prctl(PR_SET_NAME) or a script called
@@ -112,8 +133,8 @@ test_separators_in_names(void)
     struct seen s;
     fold_whole(script, sizeof(script) - 1, &s);
     CHECK_EQ_INT(s.n, 2);
-    CHECK_EQ_INT(count_of(&s, "sh:rm -rf;main;f:g?h"), 1);
-    CHECK_EQ_INT(count_of(&s, ":lead?;a?"), 1);
+    CHECK_EQ_INT(count_of(&s, "sh:rm -rf;[truncated];main;f:g?h"), 1);
+    CHECK_EQ_INT(count_of(&s, ":lead?;[truncated];a?"), 1);
 }
 
 /* perf 7.x lists every function at an address as inlined when they all
@@ -137,14 +158,161 @@ test_inlined_group_without_its_object(void)
         "\t7f00000005e5 py::bar:/a.py (/tmp/jitted-perftramp-x/jitted-9470-1.so)\n"
         "\t    3000 ext_inner (inlined)\n"
         "\t    3000 ext_call (/venv/ext.so)\n"
-        "\t7f0000000525 py::<module>:/a.py (/tmp/jitted-perftramp-x/jitted-9470-0.so)\n";
-    struct seen s;
-    fold_whole(script, sizeof(script) - 1, &s);
+        "\t7f0000000525 py::<module>:/a.py (/tmp/jitted-perftramp-x/jitted-9470-0.so)\n"
+        "\t     100 _start (/usr/bin/python3.14)\n";
+    struct seen s, all;
+    fold_views(script, sizeof(script) - 1, NULL, &s, &all);
     CHECK_EQ_INT(s.n, 1);
-    CHECK_EQ_INT(count_of(&s,
-                          "python;py::<module>:/a.py;ext_call;ext_inner;py::bar:/a.py;"
+    CHECK_EQ_INT(count_of(&s, "python;_start;py::<module>:/a.py;ext_call;ext_inner;"
+                              "py::bar:/a.py;py::foo:/a.py"),
+                 1);
+    CHECK_EQ_INT(count_of(&all,
+                          "python;_start;py::<module>:/a.py;ext_call;ext_inner;"
+                          "py::bar:/a.py;_PyEval_EvalFrameDefault;PyObject_Vectorcall;"
+                          "_PyFunction_Vectorcall;_PyEval_Vector;eval_frame_slow;"
                           "py::foo:/a.py;_PyEval_EvalFrameDefault"),
                  1);
+}
+
+/* Kernel frames get _[k], by their object or (a module) their address,
+ * and stay in the default view inner to a Python frame, as the native
+ * frames of other libraries do, while the interpreter's own frames there
+ * go: that is the native time a report must show. */
+static void
+test_kernel_and_native_frames_inner_to_python(void)
+{
+    static const char script[] =
+        "python 7 \n"
+        "\tffffffff817e39b5 ext4_file_getattr ([kernel.kallsyms])\n"
+        "\tffffffffc0a01234 nft_do_chain ([nf_tables])\n"
+        "\tffffffff81000130 entry_SYSCALL_64_after_hwframe ([kernel.kallsyms])\n"
+        "\t    f786a __GI___fstatat64 (/usr/lib/libc.so.6)\n"
+        "\t    1234 os_stat_impl (/usr/lib/libpython3.11.so.1.0)\n"
+        "\t    5a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
+        "\t7f0000001005 py::f:/a.py (/tmp/perf-7.map)\n"
+        "\t    8200 _start (/usr/bin/python3.11)\n"
+        "\n"
+        "python 7 \n"
+        "\t    4000 PyMem_Malloc (/usr/lib/libpython3.11.so.1.0)\n"
+        "\t    3000 DOUBLE_add (/venv/numpy/_multiarray_umath.so)\n"
+        "\t    2000 PyObject_Call (/usr/lib/libpython3.11.so.1.0)\n"
+        "\t    5a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
+        "\t7f0000001005 py::f:/a.py (/tmp/perf-7.map)\n"
+        "\t    8200 _start (/usr/bin/python3.11)\n"
+        "\n"
+        "python 7 \n"
+        "\tffffffffffffffff already_k_[k] ([kernel.kallsyms])\n"
+        "\tffffffffffffffff [unknown] ([unknown])\n"
+        "\t    8200 _start (/usr/bin/python3.11)\n";
+    struct seen s, all;
+    CHECK_EQ_INT(fold_views(script, sizeof(script) - 1, NULL, &s, &all), 0);
+    CHECK_EQ_INT(count_of(&s, "python;_start;py::f:/a.py;__GI___fstatat64;"
+                              "entry_SYSCALL_64_after_hwframe_[k];nft_do_chain_[k];"
+                              "ext4_file_getattr_[k]"),
+                 1);
+    CHECK_EQ_INT(count_of(&s, "python;_start;py::f:/a.py;DOUBLE_add"), 1);
+    CHECK_EQ_INT(count_of(&s, "python;_start;[unknown];already_k_[k]"), 1);
+    CHECK_EQ_INT(count_of(&all, "python;_start;py::f:/a.py;_PyEval_EvalFrameDefault;"
+                                "PyObject_Call;DOUBLE_add;PyMem_Malloc"),
+                 1);
+}
+
+/* A stack is whole when its outermost named frame is a thread's start
+ * (unresolved garbage past it does not matter); otherwise, or when it is
+ * as deep as perf script's --max-stack, it is cut: [truncated] after the
+ * command, in both views, and counted once per sample. */
+static void
+test_truncated(void)
+{
+    static const char script[] =
+        /* whole: garbage after _start */
+        "python 1 \n"
+        "\t    10 main (/usr/bin/python3)\n"
+        "\t    20 _start (/usr/bin/python3)\n"
+        "\t62696c2f766e6579 [unknown] ([unknown])\n"
+        "\n"
+        /* whole: a thread, glibc's clone3 with a symbol version */
+        "python 2 \n"
+        "\t    10 worker (/lib/x.so)\n"
+        "\t    20 start_thread (/usr/lib/libc.so.6)\n"
+        "\t    30 clone3@GLIBC_PRIVATE (/usr/lib/libc.so.6)\n"
+        "\n"
+        /* cut: DWARF ran out of copied stack */
+        "python 3 \n"
+        "\t    10 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
+        "\t7f0000001005 py::down:/a.py (/tmp/perf-3.map)\n"
+        "\t    10 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)\n"
+        "\tffffffffffffffff [unknown] ([unknown])\n"
+        "\n"
+        /* cut: no frame at all */
+        "python 4 \n"
+        "\n"
+        /* cut: only unresolved frames */
+        "python 5 \n"
+        "\t    10 [unknown] ([unknown])\n"
+        "\n"
+        /* cut by --max-stack 3, although it ends at _start */
+        "python 6 \n"
+        "\t    10 a (/bin/x)\n"
+        "\t    20 b (/bin/x)\n"
+        "\t    30 _start (/bin/x)\n";
+    struct pt_fold_options limited = {.max_stack = 3};
+    struct seen s, all;
+    CHECK_EQ_INT(fold_views(script, sizeof(script) - 1, NULL, &s, &all), 3);
+    CHECK_EQ_INT(count_of(&s, "python;[unknown];_start;main"), 1);
+    CHECK_EQ_INT(count_of(&s, "python;clone3@GLIBC_PRIVATE;start_thread;worker"), 1);
+    /* frames outer to the outermost Python frame stay */
+    CHECK_EQ_INT(count_of(&s, "python;[truncated];[unknown];_PyEval_EvalFrameDefault;"
+                              "py::down:/a.py"),
+                 1);
+    CHECK_EQ_INT(count_of(&all, "python;[truncated];[unknown];_PyEval_EvalFrameDefault;"
+                                "py::down:/a.py;_PyEval_EvalFrameDefault"),
+                 1);
+    CHECK_EQ_INT(count_of(&s, "python;[truncated]"), 1);
+    CHECK_EQ_INT(count_of(&s, "python;[truncated];[unknown]"), 1);
+    CHECK_EQ_INT(count_of(&s, "python;_start;b;a"), 1);
+    /* every sample of 3 frames or more, and the 2 cut ones with fewer */
+    CHECK_EQ_INT(fold_views(script, sizeof(script) - 1, &limited, &s, NULL), 6);
+    CHECK_EQ_INT(count_of(&s, "python;[truncated];_start;b;a"), 1);
+}
+
+/* Both views of many distinct stacks: the tables grow, every count adds
+ * up to the samples in either view. */
+static uint64_t sum_counts;
+
+static void
+add_count(void *ctx, const char *stack, size_t len, uint64_t count)
+{
+    (void)ctx;
+    (void)stack;
+    (void)len;
+    sum_counts += count;
+}
+
+static void
+test_many_stacks(void)
+{
+    struct pt_fold *fold = NULL;
+    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
+    char sample[256];
+    for (int i = 0; i < 5000; i++) {
+        int n =
+            snprintf(sample, sizeof(sample),
+                     "python 1 \n\t 10 leaf%d (/bin/x)\n"
+                     "\t 20 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so)\n"
+                     "\t 30 py::f%d:/a.py (/tmp/perf-1.map)\n\t 40 _start (/bin/x)\n\n",
+                     i % 3000, i % 7);
+        CHECK_EQ_INT(pt_fold_feed(fold, sample, (size_t)n), 0);
+    }
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    CHECK_EQ_INT(pt_fold_samples(fold), 5000);
+    CHECK_EQ_INT(pt_fold_truncated(fold), 0);
+    for (int v = PT_FOLD_DEFAULT; v <= PT_FOLD_INTERNAL; v++) {
+        sum_counts = 0;
+        pt_fold_each(fold, (enum pt_fold_view)v, add_count, NULL);
+        CHECK_EQ_INT(sum_counts, 5000);
+    }
+    pt_fold_free(fold);
 }
 
 int
@@ -152,29 +320,34 @@ main(void)
 {
     test_separators_in_names();
     test_inlined_group_without_its_object();
+    test_kernel_and_native_frames_inner_to_python();
+    test_truncated();
+    test_many_stacks();
     struct seen s;
     for (size_t piece = 1; piece <= 4096; piece *= 4) {
-        run(0, piece, &s);
+        run(PT_FOLD_DEFAULT, piece, &s);
         CHECK_EQ_INT(s.n, 3);
-        CHECK_EQ_INT(count_of(&s, "python;main;PyEval_EvalCode;py::<module>:/app.py;"
-                                  "py::bar:/app.py;py::foo:/app.py;"
-                                  "_PyEval_EvalFrameDefault;_PyLong_Add"),
+        /* the interpreter's frames inner to foo go with those between */
+        CHECK_EQ_INT(count_of(&s, "python;_start;__libc_start_main@@GLIBC_2.34;main;"
+                                  "PyEval_EvalCode;py::<module>:/app.py;"
+                                  "py::bar:/app.py;py::foo:/app.py"),
                      1);
-        CHECK_EQ_INT(count_of(&s, "python;py::<module>:/app.py;py::foo:/app.py;"
-                                  "_PyEval_EvalFrameDefault;compress"),
+        /* a C extension's frame inner to foo stays */
+        CHECK_EQ_INT(count_of(&s, "python;[truncated];py::<module>:/app.py;"
+                                  "py::foo:/app.py;compress"),
                      2);
-        CHECK_EQ_INT(count_of(&s, "my app;work:more"), 1);
+        CHECK_EQ_INT(count_of(&s, "my app;[truncated];work:more"), 1);
     }
-    run(1, 4096, &s);
-    CHECK_EQ_INT(count_of(&s,
-                          "python;main;PyEval_EvalCode;py::<module>:/app.py;[unknown];"
-                          "py::bar:/app.py;_PyEval_EvalFrameDefault;"
-                          "_PyFunction_Vectorcall;_PyEval_Vector;pt_eval_frame;"
-                          "py::foo:/app.py;_PyEval_EvalFrameDefault;_PyLong_Add"),
+    run(PT_FOLD_INTERNAL, 4096, &s);
+    CHECK_EQ_INT(count_of(&s, "python;_start;__libc_start_main@@GLIBC_2.34;main;"
+                              "PyEval_EvalCode;py::<module>:/app.py;[unknown];"
+                              "py::bar:/app.py;_PyEval_EvalFrameDefault;"
+                              "_PyFunction_Vectorcall;_PyEval_Vector;pt_eval_frame;"
+                              "py::foo:/app.py;_PyEval_EvalFrameDefault;_PyLong_Add"),
                  1);
-    /* A C extension between Python frames stays. */
-    CHECK_EQ_INT(count_of(&s, "python;py::<module>:/app.py;_PyEval_EvalFrameDefault;"
-                              "py::foo:/app.py;_PyEval_EvalFrameDefault;compress"),
+    CHECK_EQ_INT(count_of(&s, "python;[truncated];py::<module>:/app.py;"
+                              "_PyEval_EvalFrameDefault;py::foo:/app.py;"
+                              "_PyEval_EvalFrameDefault;compress"),
                  2);
     return TEST_REPORT("test_fold");
 }

@@ -1,6 +1,6 @@
 /* The folder: any perf script output, fed in pieces whose sizes come from
- * the input, must fold without a fault, count every sample once, and give
- * stacks that stay one line with no control bytes. */
+ * the input, must fold without a fault, count every sample once in each
+ * view, and give stacks that stay one line with no control bytes. */
 #include "fold.h"
 
 #include <stdint.h>
@@ -31,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2) {
         return 0;
     }
-    struct pt_fold_options opt = {.keep_internal = data[0] & 1};
+    struct pt_fold_options opt = {.max_stack = data[0] % 8};
     size_t piece = 1 + data[1] % 64;
     data += 2;
     size -= 2;
@@ -48,9 +48,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pt_fold_finish(fold) != 0) {
         abort();
     }
-    total = 0;
-    pt_fold_each(fold, check, NULL);
-    if (total != pt_fold_samples(fold)) {
+    for (int view = PT_FOLD_DEFAULT; view <= PT_FOLD_INTERNAL; view++) {
+        total = 0;
+        pt_fold_each(fold, (enum pt_fold_view)view, check, NULL);
+        if (total != pt_fold_samples(fold)) {
+            abort();
+        }
+    }
+    if (pt_fold_truncated(fold) > pt_fold_samples(fold)) {
         abort();
     }
     pt_fold_free(fold);
