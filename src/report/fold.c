@@ -272,22 +272,25 @@ is_cut(const struct pt_fold *fold)
 }
 
 /* Appends one frame (the command name included) to the key, after a ';'
- * unless it is the first (`first`), then `suffix` (may be "").  The
- * collapsed format gives ';' and the line's end a meaning and has no
- * escape: a ';' inside a name becomes ':', and a byte that would end or cut
- * the line for a reader (NUL, CR, any other control byte; a newline cannot
- * reach here) becomes '?'. */
+ * unless it is the first (`first`), between `prefix` and `suffix` (either
+ * may be "").  The collapsed format gives ';' and the line's end a meaning
+ * and has no escape: a ';' inside a name becomes ':', and a byte that would
+ * end or cut the line for a reader (NUL, CR, any other control byte; a
+ * newline cannot reach here) becomes '?'. */
 static int
-append_name(struct buf *key, const char *name, size_t len, int first, const char *suffix)
+append_name(struct buf *key, const char *prefix, const char *name, size_t len, int first,
+            const char *suffix)
 {
-    size_t suffix_len = strlen(suffix);
-    int rc = buf_reserve(key, len + 1 + suffix_len);
+    size_t prefix_len = strlen(prefix), suffix_len = strlen(suffix);
+    int rc = buf_reserve(key, prefix_len + len + 1 + suffix_len);
     if (rc != 0) {
         return rc;
     }
     if (!first) {
         key->data[key->len++] = ';';
     }
+    memcpy(key->data + key->len, prefix, prefix_len);
+    key->len += prefix_len;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         int breaks_line = (c < 0x20 && c != '\t') || c == 0x7f;
@@ -296,6 +299,32 @@ append_name(struct buf *key, const char *name, size_t len, int first, const char
     memcpy(key->data + key->len, suffix, suffix_len);
     key->len += suffix_len;
     return 0;
+}
+
+/* Appends frame f: its function, with the kernel's suffix when it is the
+ * kernel's; an unresolved function in a known object (a stripped library's
+ * static function) as "[object]", its file's base name, as flamegraph.pl's
+ * stackcollapse-perf does, so that native time in it is seen where it is. */
+static int
+append_frame(struct pt_fold *fold, const struct frame *f)
+{
+    const char *text = fold->frames_text.data;
+    const char *sym = text + f->sym, *dso = text + f->dso;
+    if (f->sym_len == 9 && memcmp(sym, "[unknown]", 9) == 0 && f->dso_len > 0 &&
+        dso[0] != '[') {
+        size_t base = f->dso_len;
+        while (base > 0 && dso[base - 1] != '/') {
+            base--;
+        }
+        if (base < f->dso_len) {
+            return append_name(&fold->key, "[", dso + base, f->dso_len - base, 0, "]");
+        }
+    }
+    size_t k_len = strlen(PT_FOLD_KERNEL_SUFFIX);
+    int suffixed = f->sym_len >= k_len &&
+                   memcmp(sym + f->sym_len - k_len, PT_FOLD_KERNEL_SUFFIX, k_len) == 0;
+    return append_name(&fold->key, "", sym, f->sym_len, 0,
+                       f->kernel && !suffixed ? PT_FOLD_KERNEL_SUFFIX : "");
 }
 
 /* Builds the current sample's stack of `view` in fold->key.  inner_py and
@@ -307,10 +336,11 @@ build_key(struct pt_fold *fold, enum pt_fold_view view, int cut, size_t inner_py
     size_t n = fold->nframes;
     const char *text = fold->frames_text.data;
     fold->key.len = 0;
-    int rc = append_name(&fold->key, fold->comm.data ? fold->comm.data : "?",
+    int rc = append_name(&fold->key, "", fold->comm.data ? fold->comm.data : "?",
                          fold->comm.data ? fold->comm.len : 1, 1, "");
     if (rc == 0 && cut) {
-        rc = append_name(&fold->key, PT_FOLD_TRUNCATED, strlen(PT_FOLD_TRUNCATED), 0, "");
+        rc = append_name(&fold->key, "", PT_FOLD_TRUNCATED, strlen(PT_FOLD_TRUNCATED), 0,
+                         "");
     }
     for (size_t k = n; rc == 0 && k-- > 0;) {
         const struct frame *f = &fold->frames[k];
@@ -321,11 +351,7 @@ build_key(struct pt_fold *fold, enum pt_fold_view view, int cut, size_t inner_py
             is_internal(fold, text + f->dso, f->dso_len)) {
             continue;
         }
-        const char *sym = text + f->sym;
-        int suffixed = f->sym_len >= 4 &&
-                       memcmp(sym + f->sym_len - 4, PT_FOLD_KERNEL_SUFFIX, 4) == 0;
-        rc = append_name(&fold->key, sym, f->sym_len, 0,
-                         f->kernel && !suffixed ? PT_FOLD_KERNEL_SUFFIX : "");
+        rc = append_frame(fold, f);
     }
     return rc;
 }

@@ -28,8 +28,9 @@
  *   PT_FOLD_INTERNAL  every frame (report --keep-internal).
  *
  * An "(inlined)" frame belongs to the object of the next real frame below
- * it.  A kernel frame's name gets PT_FOLD_KERNEL_SUFFIX (flamegraph.pl's
- * convention).  A stack perf could not unwind to its start (its outermost
+ * it.  A kernel frame's name gets PT_FOLD_KERNEL_SUFFIX, and an unresolved
+ * function of a known object is named "[object]" (its file's base name):
+ * flamegraph.pl's conventions.  A stack perf could not unwind to its start (its outermost
  * frame is none of PT_FOLD_START_FRAMES, or it has as many frames as perf
  * script was allowed to print) gets PT_FOLD_TRUNCATED as its outermost frame,
  * right after the command, in both views, and is counted as truncated.

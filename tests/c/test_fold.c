@@ -201,6 +201,13 @@ test_kernel_and_native_frames_inner_to_python(void)
         "\t    8200 _start (/usr/bin/python3.11)\n"
         "\n"
         "python 7 \n"
+        "\t    4fce [unknown] (/usr/lib/libz.so.1.2.13)\n"
+        "\t    70bb deflate (/usr/lib/libz.so.1.2.13)\n"
+        "\t    7777 [unknown] (/usr/bin/python3.14)\n"
+        "\t7f0000001005 py::f:/a.py (/tmp/perf-7.map)\n"
+        "\t    8200 _start (/usr/bin/python3.11)\n"
+        "\n"
+        "python 7 \n"
         "\tffffffffffffffff already_k_[k] ([kernel.kallsyms])\n"
         "\tffffffffffffffff [unknown] ([unknown])\n"
         "\t    8200 _start (/usr/bin/python3.11)\n";
@@ -212,6 +219,11 @@ test_kernel_and_native_frames_inner_to_python(void)
                  1);
     CHECK_EQ_INT(count_of(&s, "python;_start;py::f:/a.py;DOUBLE_add"), 1);
     CHECK_EQ_INT(count_of(&s, "python;_start;[unknown];already_k_[k]"), 1);
+    /* an unresolved function is named after its object */
+    CHECK_EQ_INT(count_of(&s, "python;_start;py::f:/a.py;deflate;[libz.so.1.2.13]"), 1);
+    CHECK_EQ_INT(count_of(&all, "python;_start;py::f:/a.py;[python3.14];deflate;"
+                                "[libz.so.1.2.13]"),
+                 1);
     CHECK_EQ_INT(count_of(&all, "python;_start;py::f:/a.py;_PyEval_EvalFrameDefault;"
                                 "PyObject_Call;DOUBLE_add;PyMem_Malloc"),
                  1);

@@ -2,23 +2,28 @@
 
     perftramp report [DIR] [--format FORMAT] [-o FILE] [--keep-internal]
 
-Runs `perf script` over DIR's data and folds the samples in C
-(perftramp._perftramp.fold): the interpreter's own frames between Python
-frames are folded away unless --keep-internal; native frames of other
-libraries stay.  The folded stacks go to one of the formats of
+The first report of a recording runs `perf script` over DIR's data once and
+folds the samples in C (perftramp._perftramp.fold) into two views: the
+interpreter's own frames folded away, and (for --keep-internal) every
+frame; native frames of other libraries and the kernel's stay in both.
+Both are stored in DIR (_folded.py), so every later report, in any format,
+reads them without perf.  The folded stacks go to one of the formats of
 perftramp/formats/ (text, collapsed, html, speedscope, ...: one module
-each).
+each).  When some stacks are cut, every format says so (formats.
+truncation_advice()): the text report in its output, the others on stderr.
 """
 import os
 import stat
-import subprocess
 import sys
 
 from perftramp import formats
 
-from . import _perf, _recording
+from . import _folded, _recording
 from ._common import say
 from ._errors import CliError
+
+#: where --format html goes when it would go to a terminal
+HTML_NAME = "flamegraph.html"
 
 
 def add_parser(subparsers):
@@ -37,8 +42,6 @@ def add_parser(subparsers):
 
 def fold(directory, keep_internal):
     """The recording in `directory`, folded into a formats.Profile."""
-    from perftramp import _perftramp
-
     if not os.path.exists(directory):
         raise CliError("report: no such directory: %s" % directory)
     if not os.path.isdir(directory):
@@ -50,20 +53,9 @@ def fold(directory, keep_internal):
                        % (os.path.basename(data), directory))
     if not stat.S_ISREG(os.lstat(data).st_mode):
         raise CliError("%s is not a regular file (a recording's perf data is)" % data)
-    perf = _perf.require()
-    with _recording.staged(directory, meta, say) as data:
-        proc = subprocess.Popen(_perf.script_command(perf, data, "comm,tid,ip,sym,dso"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=directory)
-        try:
-            stacks, samples = _perftramp.fold(proc.stdout.fileno(), keep_internal=keep_internal)
-        finally:
-            proc.stdout.close()
-            err = proc.stderr.read().decode(errors="replace")
-            proc.wait()
-    if proc.returncode != 0:
-        sys.stderr.write(err)
-        raise CliError("perf script failed", 1)
-    return formats.Profile(stacks, samples, meta)
+    view = "internal" if keep_internal else "default"
+    stacks, samples, truncated = _folded.get(directory, meta, view, say)
+    return formats.Profile(stacks, samples, meta, truncated)
 
 
 def main(args):
@@ -71,12 +63,35 @@ def main(args):
     if directory is None:
         raise CliError("report: no perftramp-* directory here; give one, or run "
                        "perftramp record")
-    profile = fold(os.path.abspath(directory), args.keep_internal)
-    out = formats.get(args.format).render(profile, args)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(out)
-        say("wrote %s" % args.output)
+    directory = os.path.abspath(directory)
+    profile = fold(directory, args.keep_internal)
+    module = formats.get(args.format)
+    out = module.render(profile, args)
+    output = args.output
+    if output is None and args.format == "html" and sys.stdout.isatty():
+        # megabytes of HTML are no use on a terminal
+        output = os.path.join(directory, HTML_NAME)
+    advice = formats.truncation_advice(profile)
+    if advice and (output or not getattr(module, "SHOWS_TRUNCATION", False)):
+        say(advice)
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(out)
+        except OSError as exc:
+            raise CliError("report: cannot write %s: %s%s" % (
+                output, exc.strerror or exc,
+                "; give -o FILE" if args.output is None else ""))
+        say("wrote %s%s" % (output, "; open it in a web browser"
+                            if args.format == "html" else ""))
     else:
-        sys.stdout.write(out)
+        # the bytes perf gave, names that are not UTF-8 too (the folder
+        # decodes with surrogateescape)
+        raw = getattr(sys.stdout, "buffer", None)
+        if raw is None:
+            sys.stdout.write(out)
+        else:
+            sys.stdout.flush()
+            raw.write(out.encode("utf-8", "surrogateescape"))
+            raw.flush()
     return 0

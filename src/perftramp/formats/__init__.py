@@ -8,6 +8,12 @@ the module.  It defines
                   profile: a Profile (below); options: report's parsed
                   arguments (text reads options.top)
 
+and may set
+
+    SHOWS_TRUNCATION = True
+                  when its output says truncation_advice() itself (text);
+                  report says it on stderr for the others
+
 so adding a format is adding a file: `perftramp report --format NAME` finds
 it through pkgutil, with no table to edit.  Package data a format needs
 (html's flamegraph.html) sits beside it.
@@ -65,6 +71,66 @@ class Profile:
         may come from someone else."""
         return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()),
                             " ".join(self.meta.get("command", [])))
+
+
+#: perf's largest stack copy per sample for DWARF unwinding (perf record
+#: --call-graph dwarf,SIZE takes at most 65528: 64 KiB less 8)
+MAX_STACK_SIZE = 65528
+_MAX_STACK_SYSCTL = "/proc/sys/kernel/perf_event_max_stack"
+
+
+def _kernel_max_stack():
+    """This machine's kernel.perf_event_max_stack, or None."""
+    try:
+        with open(_MAX_STACK_SYSCTL) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _unwind(meta):
+    """How the recording was unwound: "fp", "dwarf" or None (unknown)."""
+    try:
+        from perftramp import _backends
+        row = _backends.find(meta.get("backend"))
+    except ImportError:
+        row = None
+    return row["unwind"] if row else None
+
+
+def truncation_advice(profile):
+    """One paragraph saying how many samples have a cut stack and how to
+    record them whole, or None when none has."""
+    if not profile.truncated or not profile.samples:
+        return None
+    said = ("%d of %d samples (%.1f%%) have a cut stack, shown under %s: perf could not "
+            "unwind them to their thread's start, so their outer callers are missing."
+            % (profile.truncated, profile.samples,
+               100.0 * profile.truncated / profile.samples, TRUNCATED))
+    unwind = _unwind(profile.meta)
+    stack_size = profile.meta.get("stack_size")
+    limit = _kernel_max_stack()
+    sysctl = "sudo sysctl kernel.perf_event_max_stack=%d" % max(1024, 4 * (limit or 256))
+    dwarf = ("record again with a larger stack copy: perftramp record --stack-size %d "
+             "-- %s (DWARF unwinding; %d is perf's maximum)"
+             % (MAX_STACK_SIZE, profile.command or "...", MAX_STACK_SIZE))
+    fp = "a frame-pointer build of Python with --backend perf"
+    if unwind == "fp":
+        remedy = ("Frame-pointer unwinding stops at the kernel's limit of %s frames "
+                  "(kernel.perf_event_max_stack): raise it while recording, %s; it also "
+                  "stops at native code built without frame pointers: for that, record "
+                  "with --backend perf_jit --stack-size %d (DWARF)."
+                  % (limit if limit else "127 (by default)", sysctl, MAX_STACK_SIZE))
+    elif isinstance(stack_size, int) and stack_size >= MAX_STACK_SIZE:
+        remedy = ("The stack copy is at perf's maximum already (%d bytes): %s unwinds "
+                  "stacks of any size (raise the kernel's limit for very deep ones: %s)."
+                  % (stack_size, fp[0].upper() + fp[1:], sysctl))
+    elif unwind == "dwarf":
+        remedy = "To see them whole, %s, or use %s." % (dwarf, fp)
+    else:
+        remedy = ("To see them whole, %s, or use %s (and raise the kernel's frame limit: "
+                  "%s)." % (dwarf, fp, sysctl))
+    return said + " " + remedy
 
 
 def split_python(frame):

@@ -1,35 +1,120 @@
-"""Top Python functions by self and total samples, with their files."""
-from . import split_python
+"""Top Python functions by self and total samples, with their files; then the
+native functions (C extensions, libraries, the kernel) by self samples, each
+with the Python function it runs under, so that time spent in native code is
+seen where it is, not only as its Python caller's.
 
-DESCRIPTION = "top Python functions by self and total samples, with files"
+A Python function's self samples are those whose innermost Python frame it
+is: the native code it calls directly is in them, and the native table says
+which native functions that time was in.  The lines fit in WIDTH columns:
+long names are cut, files under the working directory are shown relative to
+it.  Names come from the recording, so characters that would drive a
+terminal are escaped.
+"""
+import os
+import re
+import textwrap
+
+from . import KERNEL_SUFFIX, frame_kind, split_python, truncation_advice
+
+DESCRIPTION = "top Python functions by self and total samples, with files; native ones by self"
+SHOWS_TRUNCATION = True
+WIDTH = 100
+
+# C0 and C1 controls, and the lone surrogates of names that were not UTF-8
+_UNPRINTABLE = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff]")
+
+
+def _clean(text):
+    return _UNPRINTABLE.sub(lambda m: "\\x%02x" % (ord(m.group()) & 0xff), text)
+
+
+def _fit(text, width, tail=False):
+    """`text` in at most `width` columns: its head, or with tail its end
+    (a file's name is at its end), "..." marking the cut."""
+    if len(text) <= width:
+        return text
+    return "..." + text[len(text) - width + 3:] if tail else text[:width - 3] + "..."
+
+
+def _short_path(path):
+    """A file as the report shows it: relative to the working directory when
+    it is inside it."""
+    if os.path.isabs(path):
+        try:
+            rel = os.path.relpath(path)
+        except ValueError:
+            return path
+        if not rel.startswith(os.pardir + os.sep) and rel != os.pardir:
+            return rel
+    return path
+
+
+def _python_name(frame, width):
+    name, filename = split_python(frame)
+    half = (width - 3) // 2
+    return "%s (%s)" % (_fit(_clean(name), half), _fit(_clean(os.path.basename(filename)), half))
 
 
 def render(profile, options):
     top = getattr(options, "top", 25)
     samples = profile.samples
-    self_counts, total_counts = {}, {}
+    py_self, py_total, native_self, native_under = {}, {}, {}, {}
     for stack, count in profile.stacks.items():
-        py = [f for f in stack.split(";") if f.startswith("py::")]
-        if not py:
-            continue
-        self_counts[py[-1]] = self_counts.get(py[-1], 0) + count
-        for frame in set(py):
-            total_counts[frame] = total_counts.get(frame, 0) + count
+        frames = stack.split(";")[1:]  # the first is the command
+        py = [f for f in frames if f.startswith("py::")]
+        if py:
+            py_self[py[-1]] = py_self.get(py[-1], 0) + count
+            for frame in set(py):
+                py_total[frame] = py_total.get(frame, 0) + count
+        if frames and frame_kind(frames[-1]) in ("native", "kernel"):
+            leaf = frames[-1]
+            native_self[leaf] = native_self.get(leaf, 0) + count
+            under = native_under.setdefault(leaf, {})
+            caller = py[-1] if py else None
+            under[caller] = under.get(caller, 0) + count
     meta = profile.meta
     lines = ["perftramp report: %d samples%s" % (
         samples, ", %s backend, command: %s" % (meta["backend"], profile.command)
         if meta.get("backend") else "")]
-    if not total_counts:
-        lines.append("no Python frames in this recording")
+    advice = truncation_advice(profile)
+    if advice:
+        lines.append("")
+        lines.extend(textwrap.wrap(advice, WIDTH, break_on_hyphens=False))
+    if not samples:
+        lines.append("no samples in this recording")
         return "\n".join(lines) + "\n"
-    for title, counts in (("by self samples", self_counts), ("by total samples", total_counts)):
+    if not py_total:
+        lines.append("")
+        lines.append("no Python frames in this recording")
+    name_width = 36
+    file_width = WIDTH - 19 - name_width - 1
+    for title, counts in (("by self samples", py_self), ("by total samples", py_total)):
+        if not counts:
+            continue
         lines.append("")
         lines.append("Python functions %s:" % title)
-        lines.append("%8s %8s  %-40s %s" % ("self", "total", "function", "file"))
-        ranked = sorted(counts, key=lambda f: (-counts[f], f))[:top]
-        for frame in ranked:
+        lines.append("%8s %8s  %-*s %s" % ("self", "total", name_width, "function", "file"))
+        for frame in sorted(counts, key=lambda f: (-counts[f], f))[:top]:
             name, filename = split_python(frame)
-            lines.append("%7.2f%% %7.2f%%  %-40s %s" % (
-                100.0 * self_counts.get(frame, 0) / samples,
-                100.0 * total_counts.get(frame, 0) / samples, name, filename))
+            lines.append("%7.2f%% %7.2f%%  %-*s %s" % (
+                100.0 * py_self.get(frame, 0) / samples,
+                100.0 * py_total.get(frame, 0) / samples, name_width,
+                _fit(_clean(name), name_width),
+                _fit(_clean(_short_path(filename)), file_width, tail=True)))
+    if native_self:
+        name_width = 40
+        under_width = WIDTH - 18 - name_width - 1
+        lines.append("")
+        lines.append("Native functions by self samples (C extensions, libraries, kernel):")
+        lines.append("%8s  %-6s  %-*s %s" % ("self", "kind", name_width, "function",
+                                            "under Python function"))
+        for frame in sorted(native_self, key=lambda f: (-native_self[f], f))[:top]:
+            under = native_under[frame]
+            caller = max(under, key=lambda f: (under[f], f or ""))
+            kind = frame_kind(frame)
+            name = frame[:-len(KERNEL_SUFFIX)] if kind == "kernel" else frame
+            lines.append("%7.2f%%  %-6s  %-*s %s" % (
+                100.0 * native_self[frame] / samples, kind, name_width,
+                _fit(_clean(name), name_width),
+                _python_name(caller, under_width) if caller else "(no Python frame)"))
     return "\n".join(lines) + "\n"

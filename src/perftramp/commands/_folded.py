@@ -1,0 +1,213 @@
+"""The folded stacks of a recording, stored in it: perf script runs once per
+recording, and every later report, in any format, renders from the stored
+folds in seconds.
+
+    DIR/folded.txt            the default view (the interpreter's own frames
+                              folded away: src/report/fold.h)
+    DIR/folded-internal.txt   every frame (report --keep-internal)
+
+Each file is a header line, then one line per distinct stack, as the
+collapsed format has them:
+
+    # perftramp-folded 1 view=default samples=1234 truncated=5 max_stack=8192 \
+data=perf.jit.data size=1048576 mtime_ns=1700000000000000000
+    python;py::<module>:/app.py;py::foo:/app.py 1200
+
+The header says what the file was folded from: the perf data file's name,
+size and modification time, and the folder's version (FORMAT); a file whose
+header does not match the recording as it is now is stale and folded again,
+quietly.  Both files are written whole to a temporary name and renamed, so
+a reader sees either the old file or the new one.
+
+A recording may come from someone else, so a stored fold is read as
+untrusted input: a regular file reached without a link, at most LIMIT
+bytes, every line a stack without control characters and a count, the
+counts adding up to the header's samples.  A file that is not so is folded
+again, with a one-line warning.  A directory that cannot be written to
+(read-only, someone else's) still gets its report: the folds stay in memory.
+"""
+import contextlib
+import os
+import re
+import stat
+import subprocess
+import sys
+import tempfile
+
+from . import _perf, _recording
+from ._errors import CliError
+
+#: the folder's version: a change in what fold() gives makes every stored
+#: fold stale
+FORMAT = 1
+VIEWS = ("default", "internal")
+FILES = {"default": "folded.txt", "internal": "folded-internal.txt"}
+#: perf script's --max-stack: far above its default (127, the kernel's
+#: perf_event_max_stack), so that deep DWARF-unwound stacks come whole; a
+#: sample this deep counts as truncated
+MAX_STACK = 8192
+#: a stored fold larger than this is not one report wrote for a recording
+#: (distinct stacks of hours of samples take a few MiB)
+LIMIT = 256 << 20
+
+_HEADER = re.compile(
+    r"# perftramp-folded (\d+) view=(\w+) samples=(\d+) truncated=(\d+) max_stack=(\d+) "
+    r"data=(\S+) size=(\d+) mtime_ns=(\d+)")
+_LINE = re.compile(r"([^\x00-\x08\x0a-\x1f\x7f]*) ([1-9][0-9]{0,18})")
+
+
+class Invalid(Exception):
+    """A stored fold that is not what report writes (the message says why)."""
+
+
+class Folds:
+    """Both views of a recording: stacks[view] is {stack: count}; samples
+    and truncated count samples (each view has them all)."""
+
+    def __init__(self, stacks, samples, truncated):
+        self.stacks = stacks
+        self.samples = samples
+        self.truncated = truncated
+
+
+def stamp(data):
+    """What a fold of the perf data file `data` is valid for, and the mode
+    its stored folds get (as readable as the data they come from)."""
+    st = os.lstat(data)
+    return {"data": os.path.basename(data), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "mode": stat.S_IMODE(st.st_mode) & 0o666}
+
+
+def _header(view, samples, truncated, data_stamp):
+    return ("# perftramp-folded %d view=%s samples=%d truncated=%d max_stack=%d "
+            "data=%s size=%d mtime_ns=%d\n"
+            % (FORMAT, view, samples, truncated, MAX_STACK, data_stamp["data"],
+               data_stamp["size"], data_stamp["mtime_ns"]))
+
+
+def _read_text(path):
+    """The file at `path` as text, or None when there is none; Invalid when
+    it is not a regular file of at most LIMIT bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise Invalid("cannot be read (%s)" % (
+            "a symbolic link" if os.path.islink(path) else exc.strerror))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise Invalid("not a regular file")
+        raw = f.read(LIMIT + 1)
+    if len(raw) > LIMIT:
+        raise Invalid("larger than %d MiB" % (LIMIT >> 20))
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def load(directory, view, data_stamp):
+    """(stacks, samples, truncated) of `view` stored in `directory`, or None
+    when there is none or it is stale (folded from other data, by another
+    version); Invalid when the file is not what store() writes."""
+    text = _read_text(os.path.join(directory, FILES[view]))
+    if text is None:
+        return None
+    first, _, body = text.partition("\n")
+    m = _HEADER.fullmatch(first)
+    if m is None:
+        if first.startswith("# perftramp-folded ") and \
+                not first.startswith("# perftramp-folded %d " % FORMAT):
+            return None  # another version's: stale, not broken
+        raise Invalid("its first line is not a perftramp-folded header")
+    version, got_view, samples, truncated, max_stack, data, size, mtime_ns = m.groups()
+    if int(version) != FORMAT or int(max_stack) != MAX_STACK or data != data_stamp["data"] \
+            or int(size) != data_stamp["size"] or int(mtime_ns) != data_stamp["mtime_ns"]:
+        return None
+    if got_view != view:
+        raise Invalid("its header says view=%s, not %s" % (got_view, view))
+    samples, truncated = int(samples), int(truncated)
+    if truncated > samples:
+        raise Invalid("more truncated samples than samples")
+    stacks, total = {}, 0
+    lines = body.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, 2):
+        m = _LINE.fullmatch(line)
+        if m is None:
+            raise Invalid("line %d is not a stack and a count" % number)
+        stack, count = m.group(1), int(m.group(2))
+        if stack in stacks:
+            raise Invalid("line %d repeats a stack" % number)
+        stacks[stack] = count
+        total += count
+    if total != samples:
+        raise Invalid("its counts add up to %d, not to the %d samples of its header"
+                      % (total, samples))
+    return stacks, samples, truncated
+
+
+def store(directory, folds, data_stamp):
+    """Writes both views into `directory`, each to a temporary file renamed
+    over the old one; OSError when the directory cannot take them."""
+    for view in VIEWS:
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % FILES[view], dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+                os.fchmod(f.fileno(), data_stamp["mode"])
+                f.write(_header(view, folds.samples, folds.truncated, data_stamp))
+                f.writelines("%s %d\n" % item for item in sorted(folds.stacks[view].items()))
+            os.replace(tmp, os.path.join(directory, FILES[view]))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def fold_with_perf(directory, meta, say):
+    """Runs perf script once over the recording and folds both views
+    (perftramp._perftramp.fold)."""
+    from perftramp import _perftramp
+
+    perf = _perf.require()
+    with _recording.staged(directory, meta, say) as data:
+        say("folding %s with perf script (once: later reports read %s)"
+            % (os.path.basename(data), FILES["default"]))
+        command = _perf.script_command(perf, data, "comm,tid,ip,sym,dso") + [
+            "--max-stack", str(MAX_STACK)]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                cwd=directory)
+        try:
+            stacks, internal, samples, truncated = _perftramp.fold(
+                proc.stdout.fileno(), max_stack=MAX_STACK)
+        finally:
+            proc.stdout.close()
+            err = proc.stderr.read().decode(errors="replace")
+            proc.wait()
+    if proc.returncode != 0:
+        sys.stderr.write(err)
+        raise CliError("perf script failed", 1)
+    return Folds({"default": stacks, "internal": internal}, samples, truncated)
+
+
+def get(directory, meta, view, say):
+    """(stacks, samples, truncated) of `view` for the recording in
+    `directory` (meta as _recording.read_meta checked it): the stored fold
+    when it is there and current, otherwise perf script's, stored for the
+    next report when the directory takes it."""
+    data = _recording.data_path(directory, meta)
+    data_stamp = stamp(data)
+    try:
+        stored = load(directory, view, data_stamp)
+    except Invalid as exc:
+        say("%s %s; folding the samples again"
+            % (os.path.join(directory, FILES[view]), exc))
+        stored = None
+    if stored is not None:
+        return stored
+    folds = fold_with_perf(directory, meta, say)
+    try:
+        store(directory, folds, data_stamp)
+    except OSError as exc:
+        say("cannot store the folded stacks in %s (%s): every report folds again"
+            % (directory, exc.strerror or exc))
+    return folds.stacks[view], folds.samples, folds.truncated
