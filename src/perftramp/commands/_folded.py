@@ -95,9 +95,14 @@ def _read_text(path):
     except OSError as exc:
         raise Invalid("cannot be read (%s)" % (
             "a symbolic link" if os.path.islink(path) else exc.strerror))
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        raise Invalid("not a regular file")
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise Invalid("not a regular file")
         raw = f.read(LIMIT + 1)
     if len(raw) > LIMIT:
         raise Invalid("larger than %d MiB" % (LIMIT >> 20))
