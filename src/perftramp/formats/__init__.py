@@ -32,7 +32,8 @@ _CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")
 #:   TRUNCATED        right after the comm, when perf could not unwind the
 #:                    stack to its start (the frames after it are the
 #:                    outermost ones it reached): the stack is cut;
-#:   anything else    a native function ("[unknown]": unresolved).
+#:   anything else    a native function ("[libz.so.1]": an unresolved
+#:                    function of that object; "[unknown]": of none).
 TRUNCATED = "[truncated]"
 KERNEL_SUFFIX = "_[k]"
 

@@ -51,8 +51,8 @@ def _short_path(path):
 
 def _python_name(frame, width):
     name, filename = split_python(frame)
-    half = (width - 3) // 2
-    return "%s (%s)" % (_fit(_clean(name), half), _fit(_clean(os.path.basename(filename)), half))
+    shown_file = _fit(_clean(os.path.basename(filename)), (width - 3) // 2)
+    return "%s (%s)" % (_fit(_clean(name), width - 3 - len(shown_file)), shown_file)
 
 
 def render(profile, options):
