@@ -379,12 +379,21 @@ def test_search_highlights_and_counts_each_sample_once(browser, tmp_path):
     hot = sum(c for s, c in stacks.items() if "hot" in s)
     assert "(%d of %d)" % (hot, total) in browser.js(
         "document.getElementById('matched').textContent")
+    # Search and zoom together: the share is still of all samples, the
+    # zoomed frames highlighted.
+    compute = browser.frame_named(py("compute"))["i"]
+    browser.open(page, "#search=hot&zoom=%d" % compute)
+    assert browser.js("location.hash") == "#search=hot&zoom=%d" % compute
+    assert "(%d of %d)" % (hot, total) in browser.js(
+        "document.getElementById('matched').textContent")
+    lit = [f for f in browser.frames() if " m" in f["cls"]]
+    assert [f["text"] for f in lit] == ["hot (app.py)"]
     # Escape clears it.
     browser.js("document.getElementById('search').focus()")
     browser.call("Input.dispatchKeyEvent", type="keyDown", key="Escape", code="Escape",
                  windowsVirtualKeyCode=27)
     browser.wait("document.getElementById('matched').textContent === '' && "
-                 "location.hash === ''", "the search to be cleared")
+                 "location.hash === '#zoom=%d'" % compute, "the search to be cleared")
     assert not [f for f in browser.frames() if " m" in f["cls"]]
 
 
