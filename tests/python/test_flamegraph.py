@@ -539,6 +539,19 @@ def test_truncation_advice_on_the_page(browser, tmp_path):
         assert browser.js("document.getElementById('advice').hidden") is True
 
 
+def test_advice_is_text(browser, tmp_path, monkeypatch):
+    """Whatever formats.truncation_advice() says is shown as text, on
+    several lines if it has them."""
+    _, html = load_formats()
+    said = "30 of 1000 samples are cut:\nrun <perftramp record --stack-size 65528> & see"
+    monkeypatch.setattr(html, "truncation_advice", lambda profile: said)
+    browser.open(write_page(tmp_path / "p.html", sample_stacks(), truncated=30))
+    assert browser.js("document.getElementById('advice').hidden") is False
+    assert browser.js("document.getElementById('advice').textContent") == said
+    assert browser.js("document.getElementById('advice').children.length") == 0
+    assert browser.js("document.getElementById('advice').getClientRects()[0].height") > 24
+
+
 def test_empty_profile(browser, tmp_path):
     browser.open(write_page(tmp_path / "empty.html", {}))
     assert browser.js("document.getElementById('empty').textContent") == \
