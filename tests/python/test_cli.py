@@ -185,7 +185,7 @@ def test_report_html(python, recording):
         "https://www.speedscope.app", "")
     assert "py::foo:%s" % recording["script"] in page
     data = json.loads(page.split("var DATA = ", 1)[1].split(";\n", 1)[0])
-    assert data[0] == "all" and data[1] > 0
+    assert data["names"][data["node"][0]] == "all" and data["value"][0] > 0
 
 
 def test_report_speedscope(python, recording):

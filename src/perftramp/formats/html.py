@@ -1,34 +1,104 @@
 """A self-contained interactive flame graph: flamegraph.html, beside this
-module, with the call tree filled in as JSON."""
+module, with the call tree filled in.
+
+The page has no external resource (no network, no script it fetches), so it
+can be mailed or opened from a recording directory.  Its call tree is not a
+nested JSON of frame names, which repeats a long "py::name:/path/file.py" at
+every node where it appears (megabytes on a deep program), but a string
+table and three flat arrays, one entry per node in depth-first order:
+
+    names  every distinct frame name once
+    kinds  one letter per name: p(ython), n(ative), k(ernel), t(runcated)
+           (formats.frame_kind)
+    node   the index of the node's name in `names`
+    depth  the node's depth minus its predecessor's: 1 for a first child, 0
+           for a sibling, below 0 for a return towards the root (small
+           numbers, most of them 1 or 0; the root's is 1)
+    value  the samples at or under the node
+
+Node 0 is the root, "all"; nodes of depth 1 are the processes' commands.
+Children are in name order (flamegraph.pl's), so the same profile gives the
+same page.
+
+Frame names come from the profiled program and are not trusted (a function
+may be called "</script><img onerror=...>"): the table is JSON with every
+"<", ">" and "&" written as \\uXXXX, so that nothing in it can end the
+script element, and the page's script puts names on the page only as text
+(textContent), never as markup.
+"""
+import html
 import json
 import os
 import string
+
+from . import frame_kind
+
+try:
+    # formats.truncation_advice() is newer than this module: without it, none.
+    from . import truncation_advice
+except ImportError:
+    truncation_advice = None
 
 DESCRIPTION = "a self-contained interactive flame graph"
 
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flamegraph.html")
 
+ROOT = "all"
+_KIND_LETTER = {"python": "p", "native": "n", "kernel": "k", "truncated": "t"}
+
 
 def tree(stacks):
-    """[name, count, [children...]] of the stacks, children sorted by name."""
-    root = {"n": "all", "v": 0, "c": {}}
+    """The call tree of folded `stacks` as the page's flat table (above):
+    {"names", "kinds", "node", "depth", "value"}."""
+    # node: [samples, {frame: node}]
+    root = [0, {}]
     for stack, count in stacks.items():
         node = root
-        node["v"] += count
+        node[0] += count
         for frame in stack.split(";"):
-            node = node["c"].setdefault(frame, {"n": frame, "v": 0, "c": {}})
-            node["v"] += count
+            child = node[1].get(frame)
+            if child is None:
+                child = node[1][frame] = [0, {}]
+            child[0] += count
+            node = child
+    names, index = [], {}
+    node_col, depth_col, value_col = [], [], []
+    # Iteratively: stacks may be thousands of frames deep.
+    todo = [(ROOT, root, 0)]
+    previous = -1
+    while todo:
+        name, node, depth = todo.pop()
+        i = index.get(name)
+        if i is None:
+            i = index[name] = len(names)
+            names.append(name)
+        node_col.append(i)
+        depth_col.append(depth - previous)
+        value_col.append(node[0])
+        previous = depth
+        for child_name in sorted(node[1], reverse=True):
+            todo.append((child_name, node[1][child_name], depth + 1))
+    kinds = "".join("n" if n == ROOT else _KIND_LETTER[frame_kind(n)] for n in names)
+    return {"names": names, "kinds": kinds, "node": node_col, "depth": depth_col,
+            "value": value_col}
 
-    def pack(node):
-        return [node["n"], node["v"], [pack(c) for c in
-                                      sorted(node["c"].values(), key=lambda c: c["n"])]]
-    return pack(root)
+
+def script_json(value):
+    """`value` as JSON that is safe inside a <script> element: no "<", ">"
+    or "&" (they can only be in strings, where \\u escapes mean the same),
+    and ASCII only (so U+2028/U+2029 are escaped too)."""
+    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def render(profile, options):
     title = "%d samples%s" % (profile.samples,
                               " of " + profile.command if profile.command else "")
-    data = json.dumps(tree(profile.stacks)).replace("</", "<\\/")
+    advice = truncation_advice(profile) if truncation_advice is not None else None
     with open(TEMPLATE, encoding="utf-8") as f:
         page = string.Template(f.read())
-    return page.substitute(title=title.replace("&", "&amp;").replace("<", "&lt;"), data=data)
+    return page.substitute(
+        title=html.escape(title),
+        advice=html.escape(advice) if advice else "",
+        advice_hidden="" if advice else " hidden",
+        data=script_json(tree(profile.stacks)))
