@@ -28,6 +28,7 @@ as it writes it, and record exits with its status.
 import argparse
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -216,7 +217,7 @@ def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, re
                 _sysctl.at_least(_sysctl.MAX_STACK, _perf.FP_MAX_STACK, say))
         else:
             meta["stack_size"] = args.stack_size
-        say("$ " + " ".join(perf_cmd))
+        say("$ " + " ".join(shlex.quote(arg) for arg in perf_cmd))
         returncode = run_perf(perf_cmd, env)
     check_hint = ("Run `perftramp check` for what this machine lacks (perf_event_paranoid, "
                   "perf's version, ...)")
@@ -244,7 +245,7 @@ def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, re
     if row["inject"]:
         jit = os.path.join(directory, _recording.JIT_DATA)
         inject_cmd = _perf.inject_command(perf, data, jit)
-        say("$ " + " ".join(inject_cmd))
+        say("$ " + " ".join(shlex.quote(arg) for arg in inject_cmd))
         inj = subprocess.run(inject_cmd, cwd=directory, stderr=subprocess.PIPE, text=True)
         if inj.returncode != 0:
             sys.stderr.write(inj.stderr)
