@@ -6,6 +6,17 @@ pointers (-g), "dwarf" copies stack per sample for DWARF unwinding.  A row
 with "inject" needs `perf inject --jit` afterwards, which matches jitdump
 records to samples by timestamp, so such a recording uses the monotonic
 clock the jitdump writes (-k 1).
+
+Every perf command here runs with perf's build-id cache pointed at a
+directory perf cannot create (NO_BUILD_ID_CACHE): otherwise perf record and
+perf inject copy every object a recording touches into ~/.debug, each of
+perf inject's thousands of jitted-*.so among them (gigabytes for a few
+seconds of a large program, and inject several times slower).  perf ignores
+$PERF_BUILDID_DIR; its global --buildid-dir is obeyed by every subcommand.
+
+perf record's -z (zstd) cannot be used before perf inject --jit: perf 6.1
+and 7.2 inject pass the compressed chunks through unread and write no
+jitted object at all, so only recordings without inject are compressed.
 """
 import re
 import shutil
@@ -16,6 +27,19 @@ from ._errors import CliError
 INSTALL_HINT = "Debian/Ubuntu: apt-get install linux-perf"
 #: perf looks for perf-PID.map files here and nowhere else.
 MAP_DIR = "/tmp"
+#: the build-id cache perf is given: under /dev/null, so it can never be made
+NO_BUILD_ID_CACHE = "/dev/null/perftramp-no-build-id-cache"
+#: perf's largest --call-graph dwarf stack copy, in bytes (a multiple of 8
+#: below 64 KiB): deep Python stacks need all of it
+DWARF_STACK_MAX = 65528
+#: kernel.perf_event_max_stack record asks for while recording with frame
+#: pointers (the kernel's default, 127, cuts deep Python programs)
+FP_MAX_STACK = 1024
+
+
+def perf_argv(perf, subcommand):
+    """The start of every perf command line perftramp runs."""
+    return [perf, "--buildid-dir", NO_BUILD_ID_CACHE, subcommand]
 
 
 def find():
@@ -45,9 +69,20 @@ def version(perf):
     return text, (int(m.group(1)), int(m.group(2)))
 
 
-def record_flags(row, stack_size=16384):
-    """perf record's flags for sampling a program using backend `row`."""
-    flags = ["-k", "1"] if row["inject"] else []
+def has_zstd(perf):
+    """Whether this perf can compress what it records (-z)."""
+    out = subprocess.run([perf, "version", "--build-options"], capture_output=True,
+                         text=True)
+    return re.search(r"zstd:\s*\[\s*on", out.stdout) is not None
+
+
+def record_flags(row, stack_size=DWARF_STACK_MAX, compress=False):
+    """perf record's flags for sampling a program using backend `row`;
+    `compress` (-z) is only taken for a row without inject."""
+    flags = ["-N"]  # no build-id cache, even were the global option ignored
+    if compress and not row["inject"]:
+        flags += ["-z"]
+    flags += ["-k", "1"] if row["inject"] else []
     if row["unwind"] == "fp":
         flags += ["-g"]
     else:
@@ -55,17 +90,18 @@ def record_flags(row, stack_size=16384):
     return flags
 
 
-def record_command(perf, row, freq, output, command, stack_size=16384, quiet=False):
-    return ([perf, "record"] + (["-q"] if quiet else []) + ["-F", str(freq)]
-            + record_flags(row, stack_size) + ["-o", output, "--"] + list(command))
+def record_command(perf, row, freq, output, command, stack_size=DWARF_STACK_MAX, quiet=False,
+                   compress=False):
+    return (perf_argv(perf, "record") + (["-q"] if quiet else []) + ["-F", str(freq)]
+            + record_flags(row, stack_size, compress) + ["-o", output, "--"] + list(command))
 
 
 def inject_command(perf, data, output):
-    return [perf, "inject", "-i", data, "--jit", "-o", output]
+    return perf_argv(perf, "inject") + ["-i", data, "--jit", "-o", output]
 
 
 def script_command(perf, data, fields):
-    return [perf, "script", "-i", data, "-F", fields]
+    return perf_argv(perf, "script") + ["-i", data, "-F", fields]
 
 
 # `perf script -F pid --show-task-events` prints each sample's pid, then for

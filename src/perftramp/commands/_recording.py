@@ -1,12 +1,18 @@
 """What a recording directory holds, in one place.
 
-    perf.data        perf record's samples
-    perf.jit.data    the same after `perf inject --jit` (backends with inject)
-    jit/             files of backends with inject and a directory variable
-                     (perf_jit: jit-PID.dump, and the jitted-PID-N.so of
-                     perf inject): written under /tmp/jitted-perftramp-*
-                     while recording (make_jit_dir() says why), then moved
-                     here; report links that path back (jit_staged)
+    perf.data        perf record's samples (backends without inject)
+    perf-jit.tar.xz  (PACK; backends with inject) perf.jit.data, the
+                     samples after `perf inject --jit`, and jit/: the files
+                     of backends with inject and a directory variable
+                     (perf_jit: jit-PID.dump, and the thousands of
+                     jitted-PID-N.so perf inject writes, one per function),
+                     written under /tmp/jitted-perftramp-* while recording
+                     (make_jit_dir() says why), then packed here; report
+                     unpacks them into a private temporary directory and
+                     links that path to its jit/ (staged)
+    perf.data, perf.jit.data, jit/
+                     the same unpacked: a recording whose packing failed,
+                     or one made before packing
     jit-PID.dump, ...
                      files of other backends with a directory variable
                      (dir_env): record points the variable here
@@ -15,7 +21,10 @@
                      own directory only, so report stages them back there
     perftramp.json   how the recording was made (backend, command, pids,
                      "data": which of the two perf files to read, "maps",
-                     "jit_dir": the /tmp path jit/ was recorded at)
+                     "jit_dir": the /tmp path jit/ was recorded at, "pack",
+                     and how perf was asked to unwind: "stack_size",
+                     "max_stack", "max_stack_wanted"; "active_pids": the
+                     recorded processes where perftramp's backend wrote)
 
 `perftramp record` makes ./perftramp-YYYYmmdd-HHMMSS unless told otherwise;
 `perftramp report` with no directory takes the newest of those.
@@ -25,19 +34,24 @@ perftramp.json must hold what record writes (FIELDS), "data" one of the two
 perf files, "maps" only perf-PID.map names, "jit_dir" only a name of the
 form make_jit_dir() gives; the maps are read from DIR/maps without following
 a link and written to /tmp only as new files, and the jit_dir link is made
-only where no path is and removed only while it is still that link.  Nothing
-else is written outside DIR.
+only where no path is and removed only while it is still that link.  The
+pack is read strictly (unpack_pack): only regular files of the names record
+writes, within size limits, each written as a new file into a new private
+directory that is removed afterwards.  Nothing else is written outside DIR.
 """
 import contextlib
 import datetime
 import errno
 import json
+import lzma
 import os
 import re
 import secrets
 import shutil
 import signal
 import stat
+import tarfile
+import tempfile
 
 from . import _perf
 from ._errors import CliError
@@ -47,6 +61,11 @@ JIT_DATA = "perf.jit.data"
 JIT = "jit"
 MAPS = "maps"
 META = "perftramp.json"
+#: perf.jit.data and jit/, packed (pack()); xz, as Python has it built in
+PACK = "perf-jit.tar.xz"
+#: xz's preset for the pack: 1 packs perf's DWARF samples about 50 MB/s and
+#: to a few percent of their size (their stack copies repeat a lot)
+PACK_PRESET = 1
 
 _NAME = re.compile(r"perftramp-\d{8}-\d{6}$")
 
@@ -100,6 +119,11 @@ FIELDS = {
     "pids": ("a list of process ids", _list_of(lambda v: _is_int(v) and v > 0)),
     "jit_dir": ("a %s%s* path record made" % (os.path.join(JIT_HOME, ""), JIT_PREFIX),
                 lambda v: isinstance(v, str) and JIT_DIR_NAME.fullmatch(v) is not None),
+    "pack": ('"%s"' % PACK, lambda v: v == PACK),
+    "stack_size": ("a positive integer", lambda v: _is_int(v) and v > 0),
+    "max_stack": ("a positive integer", lambda v: _is_int(v) and v > 0),
+    "max_stack_wanted": ("a positive integer", lambda v: _is_int(v) and v > 0),
+    "active_pids": ("a list of process ids", _list_of(lambda v: _is_int(v) and v > 0)),
 }
 
 
@@ -145,10 +169,21 @@ def write_meta(directory, meta):
         json.dump(meta, f, indent=2)
 
 
+def files_and_size(directory):
+    """(files, bytes) under `directory`, as a user would count them."""
+    files = size = 0
+    for where, _, names in os.walk(directory):
+        for name in names:
+            with contextlib.suppress(OSError):
+                size += os.lstat(os.path.join(where, name)).st_size
+                files += 1
+    return files, size
+
+
 def data_path(directory, meta):
-    """The perf data file report reads (meta as read_meta checked it: a name
-    in DIR)."""
-    return os.path.join(directory, meta.get("data", DATA))
+    """The file of DIR that holds the perf data report reads (meta as
+    read_meta checked it: a name in DIR): the pack when there is one."""
+    return os.path.join(directory, meta.get("pack") or meta.get("data", DATA))
 
 
 def gather_maps(paths, directory):
@@ -284,11 +319,11 @@ def maps_staged(directory, names, home="/tmp"):
 
 
 @contextlib.contextmanager
-def jit_staged(directory, link, warn):
+def jit_staged(directory, link, warn, target=None):
     """perf.jit.data names the jitted objects by the directory they were
     written in, `link` (meta["jit_dir"], a make_jit_dir() path as read_meta
     checked it; None: nothing to do): for as long as the block runs, `link`
-    is a symbolic link to DIR/jit.  It is made only where no path is
+    is a symbolic link to `target` (default DIR/jit).  It is made only where no path is
     (symlink() neither replaces nor follows one: when anything is there,
     `warn` says so and perf reads without the link), and removed afterwards,
     also on SIGTERM or SIGHUP, only while it is still the link made here."""
@@ -297,7 +332,8 @@ def jit_staged(directory, link, warn):
         return
     if not JIT_DIR_NAME.fullmatch(link):
         raise CliError("%r is not a directory perftramp record makes" % (link,))
-    target = os.path.join(os.path.abspath(directory), JIT)
+    if target is None:
+        target = os.path.join(os.path.abspath(directory), JIT)
     try:
         st = os.lstat(target)
     except FileNotFoundError:
@@ -324,11 +360,170 @@ def jit_staged(directory, link, warn):
                         os.unlink(link)
 
 
+#: what a pack may hold, and how large (a recording may come from someone
+#: else: these keep a hostile one from filling the disk or naming paths)
+_PACK_DATA_LIMIT = 1 << 40
+_PACK_FILE_LIMIT = 1 << 32
+_PACK_TOTAL_LIMIT = 1 << 41
+_PACK_MEMBERS_LIMIT = 1 << 20
+#: jit/'s names: the dumps of the backends with inject, perf inject's objects
+_JIT_FILE = re.compile(r"(?:jit-[0-9]+\.dump|jitted-[0-9]+-[0-9]+\.so)")
+
+
+def pack(directory):
+    """Packs DIR/perf.jit.data and DIR/jit into DIR/PACK (xz), then removes
+    them and DIR/perf.data (perf.jit.data holds all of it); returns PACK.
+    Only the names a pack may hold are taken; anything else in jit/ stays."""
+    target = os.path.join(directory, PACK)
+    partial = target + ".partial"
+    jit = os.path.join(directory, JIT)
+    names = sorted(name for name in os.listdir(jit) if _JIT_FILE.fullmatch(name)
+                   and os.path.isfile(os.path.join(jit, name))
+                   and not os.path.islink(os.path.join(jit, name))) \
+        if os.path.isdir(jit) else []
+    try:
+        with tarfile.open(partial, "w:xz", preset=PACK_PRESET,
+                          format=tarfile.PAX_FORMAT) as tar:
+            def add(path, arcname):
+                info = tar.gettarinfo(path, arcname)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            add(os.path.join(directory, JIT_DATA), JIT_DATA)
+            for name in names:
+                add(os.path.join(jit, name), JIT + "/" + name)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    os.unlink(os.path.join(directory, JIT_DATA))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(directory, DATA))
+    for name in names:
+        os.unlink(os.path.join(jit, name))
+    with contextlib.suppress(OSError):  # only when nothing else is there
+        os.rmdir(jit)
+    return PACK
+
+
+def _pack_member(info, seen):
+    """The checks of one member of a pack: its name in the private
+    directory, or a CliError's reason."""
+    name = info.name
+    if name in seen:
+        return None, "%s twice" % name
+    if name == JIT:
+        if not info.isdir():
+            return None, "%s, not a directory" % name
+        return name, None
+    if name == JIT_DATA:
+        limit = _PACK_DATA_LIMIT
+    elif name.startswith(JIT + "/") and _JIT_FILE.fullmatch(name[len(JIT) + 1:]):
+        limit = _PACK_FILE_LIMIT
+    else:
+        return None, "%r, a name a recording never has" % name
+    if not info.isreg():
+        kind = ("a link" if info.issym() or info.islnk() else "a directory" if info.isdir()
+                else "a special file")
+        return None, "%s as %s, not a regular file" % (name, kind)
+    if info.size > limit:
+        return None, "%s of %d bytes, larger than a recording's" % (name, info.size)
+    return name, None
+
+
+def unpack(directory, name, into):
+    """Unpacks DIR/NAME, a pack of record's (read_meta checked the name),
+    into the new private directory `into`, strictly (_pack_member); a
+    CliError naming the pack when it is anything else."""
+    path = os.path.join(directory, name)
+
+    def bad(why):
+        return CliError("%s is not a perftramp recording's pack: %s" % (path, why))
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise bad("a symbolic link" if exc.errno == errno.ELOOP else exc.strerror)
+    seen = set()
+    total = 0
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise bad("not a regular file")
+        try:
+            # stream mode: members are read in order, none is looked up
+            with tarfile.open(fileobj=f, mode="r|xz") as tar:
+                for info in tar:
+                    member, why = _pack_member(info, seen)
+                    if why:
+                        raise bad("it holds " + why)
+                    seen.add(member)
+                    if len(seen) > _PACK_MEMBERS_LIMIT:
+                        raise bad("more than %d files" % _PACK_MEMBERS_LIMIT)
+                    if info.isdir():
+                        os.mkdir(os.path.join(into, member), 0o700)
+                        continue
+                    total += info.size
+                    if total > _PACK_TOTAL_LIMIT:
+                        raise bad("more than %d bytes in all" % _PACK_TOTAL_LIMIT)
+                    if member.startswith(JIT + "/") and JIT not in seen:
+                        os.mkdir(os.path.join(into, JIT), 0o700)
+                        seen.add(JIT)
+                    _copy_out(tar.extractfile(info), info.size,
+                              os.path.join(into, member))
+        except (tarfile.TarError, lzma.LZMAError, EOFError) as exc:
+            raise bad(str(exc) or type(exc).__name__)
+        except OSError as exc:
+            raise CliError("cannot unpack %s into %s: %s" % (path, into, exc.strerror))
+    if JIT_DATA not in seen:
+        raise bad("no %s in it" % JIT_DATA)
+    if JIT not in seen:  # no jitted object: jit_staged still links a directory
+        os.mkdir(os.path.join(into, JIT), 0o700)
+
+
+def _copy_out(src, size, dst):
+    """`size` bytes of `src` into the new file `dst` (never an existing
+    path, never through a link)."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        left = size
+        while left:
+            chunk = src.read(min(left, 1 << 20))
+            if not chunk:
+                raise EOFError("the pack ends inside %s" % os.path.basename(dst))
+            out.write(chunk)
+            left -= len(chunk)
+
+
+@contextlib.contextmanager
+def unpacked(directory, meta):
+    """The recording's pack (meta["pack"]; None: no pack) unpacked into a new
+    private directory (mode 0700) for as long as the block runs, then
+    removed, also on SIGTERM or SIGHUP: yields that directory, or None."""
+    name = meta.get("pack")
+    if not name:
+        yield None
+        return
+    with _exit_on_signals():
+        into = tempfile.mkdtemp(prefix="perftramp-report-")
+        try:
+            unpack(directory, name, into)
+            yield into
+        finally:
+            shutil.rmtree(into, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def staged(directory, meta, warn):
     """Everything perf script needs to read the recording in `directory`
     (meta as read_meta checked it), put where perf looks while the block
     runs: yields the path of the perf data file to read."""
-    with maps_staged(directory, meta.get("maps", []), _perf.MAP_DIR), \
-            jit_staged(directory, meta.get("jit_dir"), warn):
-        yield data_path(directory, meta)
+    with unpacked(directory, meta) as into, \
+            maps_staged(directory, meta.get("maps", []), _perf.MAP_DIR), \
+            jit_staged(directory, meta.get("jit_dir"), warn,
+                       None if into is None else os.path.join(into, JIT)):
+        if into is None:
+            yield data_path(directory, meta)
+        else:
+            yield os.path.join(into, JIT_DATA)

@@ -12,20 +12,31 @@ Backends whose directory can be chosen and that need perf inject (perf_jit:
 PERFTRAMP_JITDUMP_DIR) write into a fresh /tmp/jitted-perftramp-* directory
 (_recording.make_jit_dir() tells why that name: perf 7.x's libdw unwinder),
 where `perf inject --jit` writes its jitted-*.so files beside the dumps; the
-directory is then moved to DIR/jit.  Other backends whose directory can be
-chosen write straight into DIR; the others' files (perf maps, which must be
-in /tmp while perf reads them) are moved into DIR/maps afterwards.
-_recording.py describes what DIR holds.
+directory and perf inject's output are then packed into one file of DIR
+(_recording.pack).  Other backends whose directory can be chosen write
+straight into DIR; the others' files (perf maps, which must be in /tmp while
+perf reads them) are moved into DIR/maps afterwards.  _recording.py
+describes what DIR holds.
+
+Whole stacks by default: DWARF unwinding copies perf's largest stack
+(65528 bytes) per sample, and frame-pointer unwinding raises
+kernel.perf_event_max_stack while recording where permitted (_sysctl.py),
+then puts it back.  No perf command writes perf's build-id cache under
+$HOME (_perf.py).  The program shares record's terminal: its output appears
+as it writes it, and record exits with its status.
 """
 import argparse
+import contextlib
 import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 
 from perftramp import _backends
 
-from . import _perf, _recording
+from . import _perf, _recording, _sysctl
 from ._common import has_frame_pointers, looks_like_python, say
 from ._errors import CliError
 
@@ -44,8 +55,9 @@ def add_parser(subparsers):
                    % (_backends.auto(True)["name"], _backends.auto(False)["name"],
                       ", ".join(describe(row) for row in rows)))
     p.add_argument("-o", "--output", help="directory (default ./perftramp-TIMESTAMP)")
-    p.add_argument("--stack-size", type=int, default=16384,
-                   help="bytes of stack perf copies per sample with DWARF unwinding (16384)")
+    p.add_argument("--stack-size", type=int, default=_perf.DWARF_STACK_MAX,
+                   help="bytes of stack perf copies per sample with DWARF unwinding "
+                   "(%d, perf's largest)" % _perf.DWARF_STACK_MAX)
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=main)
 
@@ -62,13 +74,37 @@ def cannot_start(program, path):
     """Why `program` cannot be started with PATH `path` (as perf would exec
     it), or None when it can."""
     if os.sep not in program:
-        return None if shutil.which(program, path=path) else "not found on PATH"
+        found = shutil.which(program, path=path)
+        if not found:
+            return "not found on PATH"
+        program = found
     if not os.path.exists(program):
         return "no such file"
     if os.path.isdir(program):
         return "it is a directory"
     if not os.access(program, os.X_OK):
         return "not executable"
+    return _bad_interpreter(program)
+
+
+def _bad_interpreter(program):
+    """Why the #! interpreter of the script `program` cannot run, or None
+    (also for a binary, or a file record cannot read)."""
+    try:
+        with open(program, "rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].split()
+    if not words:
+        return "its #! line names no interpreter"
+    interpreter = os.fsdecode(words[0])
+    if not os.path.isfile(interpreter):
+        return "its interpreter %s is not there" % interpreter
+    if not os.access(interpreter, os.X_OK):
+        return "its interpreter %s is not executable" % interpreter
     return None
 
 
@@ -78,6 +114,9 @@ def main(args):
         command = command[1:]
     if not command:
         raise CliError("record: give the command to profile after --")
+    if not 0 < args.stack_size <= _perf.DWARF_STACK_MAX:
+        raise CliError("record: --stack-size must be from 8 to %d bytes (perf's largest)"
+                       % _perf.DWARF_STACK_MAX)
     if command[0].endswith(".py"):
         if not os.path.isfile(command[0]):
             raise CliError("record: cannot run %s: no such file" % command[0])
@@ -92,7 +131,10 @@ def main(args):
     directory = os.path.abspath(args.output or _recording.default_name())
     os.makedirs(directory, exist_ok=True)
     data = os.path.join(directory, _recording.DATA)
-    perf_cmd = _perf.record_command(perf, row, args.freq, data, command, args.stack_size)
+    # perf inject cannot read a compressed recording (_perf.py)
+    compress = not row["inject"] and _perf.has_zstd(perf)
+    perf_cmd = _perf.record_command(perf, row, args.freq, data, command, args.stack_size,
+                                    compress=compress)
     env = dict(os.environ, PERFTRAMP_ACTIVATE=row["name"])
     # As CPython's -X perf does with its JIT: off, with a message when it was
     # asked for.  (PYTHON_JIT=0 also beats a build whose JIT is on by default;
@@ -106,7 +148,6 @@ def main(args):
         if other["dir_env"]:
             env[other["dir_env"]] = jit_dir if other in jit_rows else directory
     say("recording with the %s backend into %s" % (row["name"], directory))
-    say("$ " + " ".join(perf_cmd))
     result = {}
     try:
         return record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args,
@@ -117,36 +158,95 @@ def main(args):
             # where perf.jit.data names the jitted objects: report links it to jit/
             result["jit_dir"] = jit_dir
         if result:
+            if result.get("data") == _recording.JIT_DATA:
+                pack(directory, result)
             _recording.write_meta(directory, result)
+            files, size = _recording.files_and_size(directory)
+            say("recording: %d files, %.1f MB in %s" % (files, size / 1e6,
+                                                        os.path.relpath(directory)))
             say("done: perftramp report %s" % os.path.relpath(directory))
+
+
+def pack(directory, result):
+    """perf.jit.data and jit/ into one file (a recording of thousands of
+    files otherwise); a recording that cannot be packed stays as it is."""
+    try:
+        result["pack"] = _recording.pack(directory)
+    except OSError as exc:
+        say("could not pack the recording (%s); it stays unpacked" % exc.strerror)
+
+
+def run_perf(perf_cmd, env):
+    """Runs perf record in the foreground and returns its exit status (the
+    program's, as perf returns it; 128+N when perf ended on signal N).  The
+    program shares this terminal.  Ctrl-C, SIGTERM and SIGHUP go to perf,
+    which stops the program and still writes what it recorded, so that a
+    recording of a server stopped that way is kept."""
+    proc = subprocess.Popen(perf_cmd, env=env)
+
+    def forward(signum, frame):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    handlers = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(ValueError):  # not the main thread
+                handlers[signum] = signal.signal(signum, forward)
+        status = proc.wait()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    return 128 - status if status < 0 else status
+
+
+def active_pids(pids, env):
+    """The recorded processes where some backend of perftramp wrote its file."""
+    return [pid for pid in pids
+            if any(os.path.exists(_backends.file_path(other, pid, env))
+                   for other in _backends.rows())]
 
 
 def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, result):
     """Runs perf record (and inject), gathers the maps, and fills `result`,
     perftramp.json's fields, when all went well; returns the exit code."""
-    rec = subprocess.run(perf_cmd, env=env, stderr=subprocess.PIPE, text=True)
-    if rec.stderr:
-        sys.stderr.write(rec.stderr)
+    meta = {}
+    with contextlib.ExitStack() as stack:
+        if row["unwind"] == "fp":
+            meta["max_stack"] = stack.enter_context(
+                _sysctl.at_least(_sysctl.MAX_STACK, _perf.FP_MAX_STACK, say))
+        else:
+            meta["stack_size"] = args.stack_size
+        say("$ " + " ".join(shlex.quote(arg) for arg in perf_cmd))
+        returncode = run_perf(perf_cmd, env)
     check_hint = ("Run `perftramp check` for what this machine lacks (perf_event_paranoid, "
                   "perf's version, ...)")
     if not os.path.exists(data) or os.path.getsize(data) == 0:
         raise CliError("perf record failed (exit %d) and wrote nothing; perf said why "
-                       "above.  %s" % (rec.returncode, check_hint), rec.returncode or 1)
+                       "above.  %s" % (returncode, check_hint), returncode or 1)
     version_text, version = _perf.version(perf)
-    meta = {"backend": row["name"], "command": command, "perf": version_text,
-            "python": sys.executable, "freq": args.freq, "exit_code": rec.returncode,
-            "data": _recording.DATA}
+    meta.update({"backend": row["name"], "command": command, "perf": version_text,
+                 "python": sys.executable, "freq": args.freq, "exit_code": returncode,
+                 "data": _recording.DATA, "max_stack_wanted": _perf.FP_MAX_STACK})
     pids = _perf.recorded_pids(perf, data)
     # perf exits with the program's status, so an error exit alone does not
-    # say perf failed; an error exit without one process recorded does.
-    if rec.returncode != 0 and not pids:
-        raise CliError("perf record failed (exit %d): no process was recorded; perf said "
-                       "why above.  %s" % (rec.returncode, check_hint), rec.returncode)
+    # say perf failed; an error exit without one process recorded does (the
+    # program may not have started: perf said so above).
+    if returncode != 0 and not pids:
+        raise CliError("perf record failed (exit %d): no process was recorded (did %s "
+                       "start?); perf said why above" % (returncode, command[0]),
+                       returncode)
+    meta["active_pids"] = active_pids(pids, env)
+    if not meta["active_pids"]:
+        python = command[0] if looks_like_python(command[0]) else "the program's Python"
+        say("no recorded process had perftramp's backend active, so the report names no "
+            "Python function: is perftramp installed for %s (`%s -m pip install perftramp`)?"
+            % (python, python if python != "the program's Python" else "python"))
     if row["inject"]:
         jit = os.path.join(directory, _recording.JIT_DATA)
-        say("$ perf inject -i %s --jit -o %s" % (_recording.DATA, _recording.JIT_DATA))
-        inj = subprocess.run(_perf.inject_command(perf, data, jit), cwd=directory,
-                             stderr=subprocess.PIPE, text=True)
+        inject_cmd = _perf.inject_command(perf, data, jit)
+        say("$ " + " ".join(shlex.quote(arg) for arg in inject_cmd))
+        inj = subprocess.run(inject_cmd, cwd=directory, stderr=subprocess.PIPE, text=True)
         if inj.returncode != 0:
             sys.stderr.write(inj.stderr)
             message = "perf inject --jit failed (exit %d); perf said why above" % inj.returncode
@@ -167,4 +267,4 @@ def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, re
     meta["maps"] = _recording.gather_maps(elsewhere, directory)
     meta["pids"] = pids
     result.update(meta)
-    return rec.returncode
+    return returncode
