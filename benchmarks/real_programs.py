@@ -28,8 +28,10 @@ Figures (per workload and interpreter):
   window       main-thread samples taken while the script's <module> ran: the
                workloads name their main thread "rp-main" (prctl) as their
                first statement and "rp-done" after the last (benchmarks/
-               real/_window.py), and other threads "rp-worker", and the
-               collapsed report starts every stack with the thread's name;
+               real/_window.py), and other threads "rp-worker"
+               (numpy_loop.py begins its window after `import numpy`, whose
+               OpenBLAS threads would inherit the name), and the collapsed
+               report starts every stack with the thread's name;
                start-up before the script and shutdown after it are outside
   unbroken     of the window's samples, those whose collapsed stack holds the
                script's own frame "py::<module>:.../PROG.py" (the chain was
@@ -162,7 +164,7 @@ def figures(collapsed, script):
         n = int(count)
         frames = stack.split(";")
         total += n
-        if frames[0] != MAIN:
+        if not frames[0].startswith(MAIN):  # the main thread, named by the program
             continue
         window += n
         if any(f.startswith(module) and f.endswith(os.sep + script) for f in frames):
@@ -230,6 +232,7 @@ def measure(label, venv, workload, seconds, keep):
         row["reports"].append((name, took))
     row["files_after"], row["bytes_after"] = tree_size(recording)
     row["home_files"], row["home"] = tree_size(home)
+    row["home_debug"] = tree_size(home / ".debug")[1]
     row["debug"] = debug_size() - debug_before
     row.update(figures(collapsed.read_text(errors="replace"), script))
     shutil.rmtree(home)
@@ -251,16 +254,17 @@ def tables(rows):
             WORKLOADS[r["workload"]][1], r["python"], r["backend"], r["window"],
             r["unbroken"], pct(r["unbroken"], r["window"]), pct(r["pyframes"], r["window"]),
             r["samples"]))
-    out += ["", "| workload | backend | files | MB | after reports | $HOME growth | real "
-            "~/.debug growth | plain s | own s (recorded) | record s | %s |"
+    out += ["", "| workload | backend | files | MB | after reports | $HOME growth | of it "
+            "~/.debug | real ~/.debug growth | plain s | own s (recorded) | record s | %s |"
             % " | ".join("report %s s" % name for name, _ in REPORTS),
-            "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(REPORTS)]
+            "|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(REPORTS)]
     for r in rows:
-        out.append("| %s | %s | %d | %.1f | %d files, %.1f MB | %d B (%d files) | %d B "
+        out.append("| %s | %s | %d | %.1f | %d files, %.1f MB | %d B (%d files) | %d B | %d B "
                    "| %.1f | %.1f | %.1f | %s |" % (
                        WORKLOADS[r["workload"]][1], r["backend"], r["files"],
                        r["bytes"] / 1e6, r["files_after"], r["bytes_after"] / 1e6, r["home"],
-                       r["home_files"], r["debug"], r["plain"], r["own"], r["record"],
+                       r["home_files"], r["home_debug"], r["debug"], r["plain"], r["own"],
+                       r["record"],
                        " | ".join("%.1f" % t for _, t in r["reports"])))
     return "\n".join(out) + "\n"
 

@@ -1,16 +1,14 @@
 """Python driving numpy: a small particle simulation whose arrays are so
 small (64 particles) that the time is split between the Python functions
 calling numpy and numpy's C code, run from the module's body for
-RP_SECONDS."""
+RP_SECONDS.  Its window begins after `import numpy`: the threads OpenBLAS
+starts then keep the interpreter's name, not the main thread's."""
+import time
+
 import _window
+import numpy as np
 
 start = _window.begin()
-
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-_window.name_other_threads()  # OpenBLAS's, started by the import
 
 
 def forces(pos, mass):
@@ -48,6 +46,6 @@ while units == 0 or time.perf_counter() - start < _window.seconds():
         np.linalg.solve(np.eye(8) * total + 1.0, np.arange(8.0))
     units += 1
     if units == 1:
-        _window.name_other_threads()  # and those started by the first call into BLAS
+        _window.name_other_threads()  # any started by the first call into BLAS
 
 _window.end(start, units)
