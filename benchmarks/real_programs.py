@@ -57,6 +57,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -284,12 +285,15 @@ def machine():
 
 def append(label, source, command, table):
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    text = ("\n## Real programs: %s\n\nAdded by `%s` on %s (perftramp from %s);\n"
-            "machine: %s.  Workloads and pinned versions: benchmarks/real/; every figure "
-            "is defined in benchmarks/real_programs.py's docstring: window = main-thread "
-            "samples while the script's `<module>` ran; unbroken = of those, the share whose "
-            "stack holds the script's `<module>` frame.\n\n%s"
-            % (label, command, when, source, machine(), table))
+    about = ("Added by `%s` on %s (perftramp from %s); machine: %s.  Workloads and pinned "
+             "versions: benchmarks/real/; every figure is defined in the docstring of "
+             "benchmarks/real_programs.py: window = main-thread samples while the script's "
+             "`<module>` ran; unbroken = of those, the ones whose stack holds the script's "
+             "`<module>` frame; $HOME growth with HOME a new empty directory."
+             % (command, when, source, machine()))
+    text = "\n## Real programs: %s\n\n%s\n\n%s" % (
+        label, textwrap.fill(about, 100, break_on_hyphens=False, break_long_words=False),
+        table)
     with open(RESULTS, "a") as f:
         f.write(text)
     log("appended to %s" % RESULTS)
