@@ -16,9 +16,9 @@ benchmarks/real/ then runs
 
     plain:     python PROG.py                               (no perf)
     recorded:  perftramp record -- python PROG.py           (defaults, in an empty dir)
-               perftramp report                             (text, twice)
-               perftramp report --format collapsed          (what the chain figures read)
-               perftramp report --format html -o flame.html
+               perftramp report DIR                         (text, twice)
+               perftramp report DIR --format collapsed      (what the chain figures read)
+               perftramp report DIR --format html -o flame.html
 
 with HOME pointed at a new empty directory.  The recording directory is
 opaque: whatever record made in the empty working directory is counted,
@@ -168,7 +168,8 @@ def figures(collapsed, script):
         if not frames[0].startswith(MAIN):  # the main thread, named by the program
             continue
         window += n
-        if any(f.startswith(module) and f.endswith(os.sep + script) for f in frames):
+        if any(f.startswith(module) and f[len(module):].rpartition(os.sep)[2] == script
+               for f in frames):
             unbroken += n
         if any(f.startswith("py::") for f in frames):
             python += n
@@ -226,7 +227,8 @@ def measure(label, venv, workload, seconds, keep):
     for name, args in REPORTS:
         log("%s %s: perftramp report %s" % (label, workload, " ".join(args)))
         with open(collapsed if name == "collapsed" else os.devnull, "w") as out:
-            rc, took = run_timed([perftramp, "report"] + args, work, env, logfile, stdout=out)
+            rc, took = run_timed([perftramp, "report", str(recording)] + args, work, env,
+                                 logfile, stdout=out)
         if rc != 0:
             raise SystemExit("perftramp report %s failed (exit %d); see %s"
                              % (" ".join(args), rc, logfile))
