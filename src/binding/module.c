@@ -440,9 +440,9 @@ backends_tuple(void)
         const struct pt_backend_info *b = &rows[i];
         PyObject *row = Py_BuildValue(
             "{s:s,s:s,s:s,s:z,s:s,s:O,s:z,s:z}", "name", b->name, "file_pattern",
-            b->file_pattern, "default_dir", pt_backend_default_dir(b), "dir_env", b->dir_env,
-            "unwind", pt_unwind_name(b->unwind), "inject", b->inject ? Py_True : Py_False,
-            "xoption", b->xoption, "env", b->env);
+            b->file_pattern, "default_dir", pt_backend_default_dir(b), "dir_env",
+            b->dir_env, "unwind", pt_unwind_name(b->unwind), "inject",
+            b->inject ? Py_True : Py_False, "xoption", b->xoption, "env", b->env);
         if (row == NULL) {
             Py_DECREF(tuple);
             return NULL;

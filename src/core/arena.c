@@ -152,7 +152,8 @@ static int
 source_chunk(struct pt_arena *arena, struct pt_chunk *chunk)
 {
     void *mem;
-    int rc = arena->source.map(arena->source.ctx, arena->chunk_bytes, arena->stride, &mem);
+    int rc =
+        arena->source.map(arena->source.ctx, arena->chunk_bytes, arena->stride, &mem);
     if (rc != 0) {
         return rc;
     }

@@ -49,13 +49,13 @@ struct elfimage {
     pthread_mutex_t lock;
     int fd;
     struct pt_elf_layout l;
-    unsigned char *exec;   /* [0, exec_end) of the file, PROT_READ|PROT_EXEC */
-    unsigned char *tables; /* [sym_off, file_size), read-write */
-    size_t text_used;      /* bytes of .text handed out in chunks */
-    size_t chunk_bytes, stride; /* the arena's, from its first chunk */
-    size_t fdes;           /* FDEs published */
-    size_t symbols;        /* symbols written (indices 1..symbols) */
-    size_t str_used;       /* .strtab bytes used (byte 0 is the empty name) */
+    unsigned char *exec;         /* [0, exec_end) of the file, PROT_READ|PROT_EXEC */
+    unsigned char *tables;       /* [sym_off, file_size), read-write */
+    size_t text_used;            /* bytes of .text handed out in chunks */
+    size_t chunk_bytes, stride;  /* the arena's, from its first chunk */
+    size_t fdes;                 /* FDEs published */
+    size_t symbols;              /* symbols written (indices 1..symbols) */
+    size_t str_used;             /* .strtab bytes used (byte 0 is the empty name) */
     size_t sym_alloc, str_alloc; /* bytes of each with blocks reserved */
     unsigned generation;
     const char *pattern;
@@ -382,7 +382,8 @@ write_chunk(struct elfimage *img, size_t text_at, size_t first, size_t bytes,
         memcpy(buf + i * stride, perftramp_stub_start, pt_stub_code_size());
     }
     pt_elf_write_chunk_fdes(buf + bytes, l, first, code_off, slots, stride);
-    pt_elf_write_chunk_index(buf + bytes + slots * fde, l, first, code_off, slots, stride);
+    pt_elf_write_chunk_index(buf + bytes + slots * fde, l, first, code_off, slots,
+                             stride);
     int rc = pt_elf_pwrite_all(img->fd, buf, bytes, code_off);
     if (rc == 0) {
         rc = pt_elf_pwrite_all(img->fd, buf + bytes, slots * fde,
@@ -526,7 +527,8 @@ elf_map_chunk(void *ctx, size_t bytes, size_t stride, void **base)
     if (img->chunk_bytes != 0 && (img->chunk_bytes != bytes || img->stride != stride)) {
         rc = -EINVAL; /* one arena per file */
     }
-    else if (img->text_used + bytes > img->l.text_cap || img->fdes + slots > img->l.slots) {
+    else if (img->text_used + bytes > img->l.text_cap ||
+             img->fdes + slots > img->l.slots) {
         rc = -ENOSPC;
     }
     else {

@@ -17,8 +17,15 @@
 
 /* Section names, in .shstrtab order, indexed like the sections. */
 static const char *const section_names[PT_ELF_SECTIONS] = {
-    "",        ".note.gnu.build-id", ".note.perftramp", ".text",   ".eh_frame_hdr",
-    ".eh_frame", ".symtab",          ".strtab",         ".shstrtab",
+    "",
+    ".note.gnu.build-id",
+    ".note.perftramp",
+    ".text",
+    ".eh_frame_hdr",
+    ".eh_frame",
+    ".symtab",
+    ".strtab",
+    ".shstrtab",
 };
 
 /* Offsets inside the header region. */
@@ -119,8 +126,8 @@ pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
 {
     memset(buf, 0, pt_elf_headers_size());
     Elf64_Ehdr eh = {
-        .e_ident = {ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS64, ELFDATA2LSB, EV_CURRENT,
-                    ELFOSABI_SYSV},
+        .e_ident = {ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS64, ELFDATA2LSB,
+                    EV_CURRENT, ELFOSABI_SYSV},
         .e_type = ET_DYN,
         .e_machine = (Elf64_Half)pt_stub_cfi.elf_machine,
         .e_version = EV_CURRENT,
@@ -135,15 +142,30 @@ pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
     };
     memcpy(buf, &eh, sizeof(eh));
     Elf64_Phdr ph[N_PHDRS] = {
-        {.p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = 0, .p_vaddr = 0,
-         .p_paddr = 0, .p_filesz = l->exec_end, .p_memsz = l->exec_end,
+        {.p_type = PT_LOAD,
+         .p_flags = PF_R | PF_X,
+         .p_offset = 0,
+         .p_vaddr = 0,
+         .p_paddr = 0,
+         .p_filesz = l->exec_end,
+         .p_memsz = l->exec_end,
          .p_align = PT_ELF_ALIGN},
-        {.p_type = PT_GNU_EH_FRAME, .p_flags = PF_R, .p_offset = l->hdr_off,
-         .p_vaddr = l->hdr_off, .p_paddr = l->hdr_off, .p_filesz = l->hdr_cap,
-         .p_memsz = l->hdr_cap, .p_align = 4},
-        {.p_type = PT_NOTE, .p_flags = PF_R, .p_offset = NOTES_AT, .p_vaddr = NOTES_AT,
-         .p_paddr = NOTES_AT, .p_filesz = BUILD_ID_NOTE + OWNER_NOTE,
-         .p_memsz = BUILD_ID_NOTE + OWNER_NOTE, .p_align = 4},
+        {.p_type = PT_GNU_EH_FRAME,
+         .p_flags = PF_R,
+         .p_offset = l->hdr_off,
+         .p_vaddr = l->hdr_off,
+         .p_paddr = l->hdr_off,
+         .p_filesz = l->hdr_cap,
+         .p_memsz = l->hdr_cap,
+         .p_align = 4},
+        {.p_type = PT_NOTE,
+         .p_flags = PF_R,
+         .p_offset = NOTES_AT,
+         .p_vaddr = NOTES_AT,
+         .p_paddr = NOTES_AT,
+         .p_filesz = BUILD_ID_NOTE + OWNER_NOTE,
+         .p_memsz = BUILD_ID_NOTE + OWNER_NOTE,
+         .p_align = 4},
     };
     memcpy(buf + PHDRS_AT, ph, sizeof(ph));
     uint8_t *p = put_note(buf + NOTES_AT, NOTE_GNU, NT_GNU_BUILD_ID, build_id,
@@ -164,8 +186,9 @@ pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
                                       NOTES_AT, BUILD_ID_NOTE, 4);
     sh[PT_ELF_SEC_OWNER] = section(names[PT_ELF_SEC_OWNER], SHT_NOTE, SHF_ALLOC,
                                    NOTES_AT + BUILD_ID_NOTE, OWNER_NOTE, 4);
-    sh[PT_ELF_SEC_TEXT] = section(names[PT_ELF_SEC_TEXT], SHT_PROGBITS,
-                                  SHF_ALLOC | SHF_EXECINSTR, l->text_off, l->text_cap, 16);
+    sh[PT_ELF_SEC_TEXT] =
+        section(names[PT_ELF_SEC_TEXT], SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR,
+                l->text_off, l->text_cap, 16);
     sh[PT_ELF_SEC_EH_FRAME_HDR] = section(names[PT_ELF_SEC_EH_FRAME_HDR], SHT_PROGBITS,
                                           SHF_ALLOC, l->hdr_off, l->hdr_cap, 4);
     sh[PT_ELF_SEC_EH_FRAME] = section(names[PT_ELF_SEC_EH_FRAME], SHT_PROGBITS, SHF_ALLOC,

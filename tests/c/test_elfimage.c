@@ -55,8 +55,8 @@ readelf(const char *args, const char *path, const char *needle)
 }
 
 static void
-add_named(const struct pt_writer_ops *w, void *st, struct pt_arena *arena, const char *name,
-          void **stub)
+add_named(const struct pt_writer_ops *w, void *st, struct pt_arena *arena,
+          const char *name, void **stub)
 {
     size_t size;
     CHECK_EQ_INT(pt_arena_take_stub(arena, stub, &size), 0);
@@ -76,7 +76,8 @@ main(void)
     struct pt_arena *arena;
     CHECK_EQ_INT(pt_arena_new(&arena, 0, 0), 0);
     void *st = NULL;
-    CHECK_EQ_INT(w->open(&st, dir, "perf-elf-%ld.so", getpid(), keep_inherited, arena), 0);
+    CHECK_EQ_INT(w->open(&st, dir, "perf-elf-%ld.so", getpid(), keep_inherited, arena),
+                 0);
     CHECK_EQ_INT(w->attach_arena(st, arena), 0);
     char path[512];
     snprintf(path, sizeof(path), "%s", w->path(st));
@@ -117,7 +118,8 @@ main(void)
         _exit(ok ? 0 : 1);
     }
     int status;
-    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
     char child[512];
     snprintf(child, sizeof(child), "%s/perf-elf-%ld.so", dir, (long)pid);
     CHECK_EQ_INT(readelf("-s", child, "py::one:a.py"), 1);
@@ -148,8 +150,8 @@ main(void)
         CHECK(fscanf(du, "%ld", &kb) == 1);
         pclose(du);
     }
-    printf("test_elfimage: 100000 registrations, %.0f ns each, file %ld KiB on disk\n", ns,
-           kb);
+    printf("test_elfimage: 100000 registrations, %.0f ns each, file %ld KiB on disk\n",
+           ns, kb);
     CHECK_EQ_INT(readelf("-s", path, "py::function_"), 100000);
 
     w->close(st);
