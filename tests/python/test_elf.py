@@ -248,3 +248,24 @@ def test_full_filesystem_refuses_cleanly(python, tmp_path):
         assert "cannot write" in out.stderr
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_exec_continues_the_file(python, tmp_path):
+    code = textwrap.dedent("""
+        import os, sys, perftramp
+        perftramp.activate_stack_trampoline("perf_elf")
+        if len(sys.argv) == 1:
+            def before_exec(): pass
+            before_exec()
+            os.execv(sys.executable, [sys.executable, "-c", CODE, "again"])
+        def after_exec(): pass
+        after_exec()
+    """)
+    code = "CODE = %r\n" % code + code
+    run(python, ["-c", code], env={"PERFTRAMP_ELF_DIR": str(tmp_path)})
+    [name] = elf_files(tmp_path)
+    ok, out = readelf_ok(str(tmp_path / name))
+    assert ok, out.stderr
+    names = symbols(str(tmp_path / name))
+    assert any(n.startswith("py::before_exec:") for n in names)
+    assert any(n.startswith("py::after_exec:") for n in names)
