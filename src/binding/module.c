@@ -150,6 +150,13 @@ ensure_resources(struct pt_backend *backend, int *open_rc)
         const char *dir = pt_backend_dir(info);
         int rc = info->writer->open(&backend->writer_state, dir, info->file_pattern,
                                     getpid(), inherited_stub, backend->arena);
+        if (rc == 0 && info->writer->attach_arena != NULL) {
+            rc = info->writer->attach_arena(backend->writer_state, backend->arena);
+            if (rc != 0) {
+                info->writer->close(backend->writer_state);
+                backend->writer_state = NULL;
+            }
+        }
         if (rc != 0) {
             *open_rc = rc;
             return 1;
@@ -433,9 +440,9 @@ backends_tuple(void)
         const struct pt_backend_info *b = &rows[i];
         PyObject *row = Py_BuildValue(
             "{s:s,s:s,s:s,s:z,s:s,s:O,s:z,s:z}", "name", b->name, "file_pattern",
-            b->file_pattern, "default_dir", b->default_dir, "dir_env", b->dir_env,
-            "unwind", pt_unwind_name(b->unwind), "inject", b->inject ? Py_True : Py_False,
-            "xoption", b->xoption, "env", b->env);
+            b->file_pattern, "default_dir", pt_backend_default_dir(b), "dir_env",
+            b->dir_env, "unwind", pt_unwind_name(b->unwind), "inject",
+            b->inject ? Py_True : Py_False, "xoption", b->xoption, "env", b->env);
         if (row == NULL) {
             Py_DECREF(tuple);
             return NULL;

@@ -37,6 +37,7 @@ struct pt_chunk {
     size_t slots;
     size_t used;
     size_t inherited; /* stubs handed out before the last fork (in a child) */
+    int from_source;  /* mapped by the arena's code source, which owns it */
 };
 
 struct pt_arena {
@@ -47,6 +48,7 @@ struct pt_arena {
     size_t stride;
     size_t stubs;
     size_t mapped;
+    struct pt_code_source source; /* map NULL: anonymous memory */
 };
 
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -130,12 +132,59 @@ pt_arena_new(struct pt_arena **out, size_t chunk_bytes, size_t slot_bytes)
     return 0;
 }
 
+int
+pt_arena_set_source(struct pt_arena *arena, const struct pt_code_source *source)
+{
+    int rc = pthread_mutex_lock(&arena->lock);
+    if (rc != 0) {
+        return -rc;
+    }
+    rc = arena->chunks != NULL ? -EBUSY : 0;
+    if (rc == 0) {
+        arena->source = *source;
+    }
+    pthread_mutex_unlock(&arena->lock);
+    return rc;
+}
+
+/* A chunk from the code source: filled and executable already. */
+static int
+source_chunk(struct pt_arena *arena, struct pt_chunk *chunk)
+{
+    void *mem;
+    int rc =
+        arena->source.map(arena->source.ctx, arena->chunk_bytes, arena->stride, &mem);
+    if (rc != 0) {
+        return rc;
+    }
+    size_t slots = arena->chunk_bytes / arena->stride;
+    unsigned char *base = mem;
+    __builtin___clear_cache((char *)base, (char *)base + slots * arena->stride);
+    rc = pt_cfi_register_chunk(&chunk->cfi, (uintptr_t)base, slots, arena->stride);
+    if (rc != 0) {
+        return rc; /* the source's pages stay its own, unused */
+    }
+    chunk->base = base;
+    chunk->slots = slots;
+    chunk->from_source = 1;
+    return 0;
+}
+
 static int
 map_chunk(struct pt_arena *arena, struct pt_chunk **out)
 {
     struct pt_chunk *chunk = calloc(1, sizeof(*chunk));
     if (chunk == NULL) {
         return -ENOMEM;
+    }
+    if (arena->source.map != NULL) {
+        int rc = source_chunk(arena, chunk);
+        if (rc != 0) {
+            free(chunk);
+            return rc;
+        }
+        *out = chunk;
+        return 0;
     }
     /* MAP_POPULATE: every page is about to be written; one system call
      * instead of a fault per page. */
@@ -263,7 +312,9 @@ pt_arena_free(struct pt_arena *arena)
     while (c != NULL) {
         struct pt_chunk *next = c->next;
         pt_cfi_deregister_chunk(c->cfi);
-        munmap(c->base, arena->chunk_bytes);
+        if (!c->from_source) {
+            munmap(c->base, arena->chunk_bytes);
+        }
         free(c);
         c = next;
     }

@@ -33,6 +33,22 @@ struct pt_arena;
  * room after each stub for its unwinding data; see jitdump.h.) */
 int pt_arena_new(struct pt_arena **out, size_t chunk_bytes, size_t slot_bytes);
 
+/* Where a chunk's code pages come from, when not from anonymous memory: a
+ * writer whose file holds the code itself (the perf_elf backend: perf reads
+ * symbols and unwinding rules from the file that the code is mapped from).
+ * map() returns `bytes` of executable memory holding bytes / stride copies
+ * of the stub, `stride` apart, and is called with the arena's lock held;
+ * the memory belongs to the source (pt_arena_free() leaves it mapped).  It
+ * must hand out chunks at increasing addresses. */
+struct pt_code_source {
+    int (*map)(void *ctx, size_t bytes, size_t stride, void **base);
+    void *ctx;
+};
+
+/* Makes every chunk mapped from now on come from `source` (copied).  Only
+ * before the first stub is handed out: -EBUSY after. */
+int pt_arena_set_source(struct pt_arena *arena, const struct pt_code_source *source);
+
 /* Hands out one stub, ready to call.  *out_size is the size of the stub's
  * address range as a perf map should describe it (the slot, padding
  * included, so that every address in the chunk belongs to exactly one

@@ -4,8 +4,10 @@
 #include "backend.h"
 #include "jitdump.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* perf looks for maps here and nowhere else. */
 #define PT_MAP_DIR "/tmp"
@@ -38,6 +40,24 @@ static const struct pt_backend_info backends[] = {
         .inject = true,
         .xoption = "perf_jit",
         .env = "PYTHON_PERF_JIT_SUPPORT",
+    },
+    /* The trampolines' code in one ELF image per process, which perf reads
+     * like any shared library: DWARF unwinding with no inject.  perf opens
+     * the file at report time, so it is kept out of /tmp's top level: in
+     * /tmp/perftramp-EUID/ (0700, ours) unless PERFTRAMP_ELF_DIR says where
+     * (record: the recording). */
+    {
+        .name = "perf_elf",
+        .writer = &pt_elfimage_writer,
+        .file_pattern = "perf-elf-%ld.so",
+        .slot_size = NULL,
+        .default_dir = "/tmp/perftramp",
+        .dir_env = "PERFTRAMP_ELF_DIR",
+        .per_user_dir = true,
+        .unwind = PT_UNWIND_DWARF,
+        .inject = false,
+        .xoption = NULL,
+        .env = NULL,
     },
 #ifdef PT_TEST_BACKEND
     /* Built with -Dtest_backend=true only: a perf map under a name and in a
@@ -97,7 +117,25 @@ pt_backend_dir(const struct pt_backend_info *backend)
             return dir;
         }
     }
-    return backend->default_dir;
+    return pt_backend_default_dir(backend);
+}
+
+const char *
+pt_backend_default_dir(const struct pt_backend_info *backend)
+{
+    if (!backend->per_user_dir) {
+        return backend->default_dir;
+    }
+    /* Rewritten only when the effective uid changed since (a concurrent
+     * reader then sees the old or the new text being made). */
+    static char dirs[N_BACKENDS][64];
+    char *dir = dirs[pt_backend_index(backend)];
+    char now[sizeof(dirs[0])];
+    snprintf(now, sizeof(now), "%s-%lu", backend->default_dir, (unsigned long)geteuid());
+    if (strcmp(now, dir) != 0) {
+        memcpy(dir, now, sizeof(now));
+    }
+    return dir;
 }
 
 size_t

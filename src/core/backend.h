@@ -42,6 +42,10 @@ struct pt_backend_info {
      * (perf reads maps from /tmp only). */
     const char *default_dir;
     const char *dir_env;
+    /* default_dir is a prefix: the directory is default_dir-EUID, one per
+     * user (made 0700 by the writer), so that /tmp gets one entry per user
+     * and no file of ours. */
+    bool per_user_dir;
     enum pt_unwind unwind;
     bool inject; /* perf inject --jit must turn the file into ELF images */
     /* CPython's switches that ask for this backend: the -X option's name and
@@ -66,6 +70,10 @@ size_t pt_backend_index(const struct pt_backend_info *backend);
 
 /* The directory the backend's file goes in now (reads the environment). */
 const char *pt_backend_dir(const struct pt_backend_info *backend);
+
+/* The default directory (default_dir, or default_dir-EUID for a
+ * per_user_dir row; that string lives in static storage, one per row). */
+const char *pt_backend_default_dir(const struct pt_backend_info *backend);
 
 /* The stub spacing to give pt_arena_new(): 0 for the default. */
 size_t pt_backend_slot_size(const struct pt_backend_info *backend);

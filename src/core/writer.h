@@ -21,6 +21,8 @@
  * must be described again in the child's own file). */
 typedef int (*pt_keep_fn)(void *ctx, uintptr_t addr);
 
+struct pt_arena;
+
 /* A name in pieces, written one after the other ("py::", qualname, ":",
  * file name), so callers need not join them.  Any bytes: the writer escapes
  * what its format needs. */
@@ -52,6 +54,10 @@ struct pt_writer_ops {
      * outfile.h). */
     int (*open)(void **state, const char *dir, const char *pattern, pid_t pid,
                 pt_keep_fn keep, void *keep_ctx);
+    /* For a format whose file holds the code itself (NULL for the others):
+     * makes the arena's chunks come from the file (pt_arena_set_source),
+     * right after open(), before any stub is handed out. */
+    int (*attach_arena)(void *state, struct pt_arena *arena);
     /* Describes the code at [addr, addr+size) as `name`. */
     int (*add)(void *state, uintptr_t addr, size_t size, const struct pt_name *name);
     /* In a forked child: moves to the child's own file now, rather than at
@@ -70,5 +76,6 @@ struct pt_writer_ops {
 
 extern const struct pt_writer_ops pt_perfmap_writer;
 extern const struct pt_writer_ops pt_jitdump_writer;
+extern const struct pt_writer_ops pt_elfimage_writer;
 
 #endif

@@ -72,6 +72,55 @@ def jit_self_test(perf, row):
         return False, "perf inject --jit ran, but no Python frame came out of it"
 
 
+ELF_SELF_TEST = (
+    "import perftramp\n"
+    "perftramp.activate_stack_trampoline('perf_elf')\n"
+    "def perftramp_leaf(n):\n"
+    "    t = 0\n"
+    "    for i in range(n):\n"
+    "        t += i\n"
+    "    return t\n"
+    "def perftramp_caller(n):\n"
+    "    return perftramp_leaf(n)\n"
+    "perftramp_caller(3000000)\n"
+)
+
+
+def elf_self_test(perf):
+    """Whether this machine's perf reads the perf_elf backend's image: a
+    tiny run recorded with plain `--call-graph dwarf` (no inject), then
+    looked for in perf script: the leaf's samples must be named and unwound
+    through the caller's trampoline.  (ok, detail)."""
+    row = _backends.find("perf_elf")
+    if row is None:
+        return False, "this build has no perf_elf backend"
+    with tempfile.TemporaryDirectory(prefix="perftramp-check-elf-") as tmp:
+        env = dict(os.environ, **{row["dir_env"]: tmp})
+        data = os.path.join(tmp, "perf.data")
+        command = [sys.executable, "-c", ELF_SELF_TEST]
+        # -N: the image is big and sparse; perf's build-id cache would copy it
+        rec = subprocess.run([perf, "record", "-q", "-N", "-F", "999"]
+                             + _perf.record_flags(row) + ["-o", data, "--"] + command,
+                             capture_output=True, text=True, env=env, cwd=tmp)
+        if rec.returncode != 0:
+            return False, "perf record failed: %s" % rec.stderr.strip()[:300]
+        script = subprocess.run(_perf.script_command(perf, data, "ip,sym"),
+                                capture_output=True, text=True, cwd=tmp).stdout
+    leaf = whole = 0
+    for block in script.split("\n\n"):
+        names = [line.split(None, 1)[1].split(":")[2] for line in block.splitlines()
+                 if len(line.split(None, 1)) == 2
+                 and line.split(None, 1)[1].startswith("py::")]
+        if names and names[0] == "perftramp_leaf":
+            leaf += 1
+            whole += names[1:2] == ["perftramp_caller"]
+    if leaf == 0:
+        return False, "perf named no Python frame from the ELF image"
+    if whole < 0.9 * leaf:
+        return False, "perf unwound %d of %d samples through the ELF image" % (whole, leaf)
+    return True, "perf read the ELF image: %d of %d samples whole, no inject" % (whole, leaf)
+
+
 def by_hand(row):
     """The perf command lines `record` runs for backend `row`, as a user
     would type them."""
@@ -128,6 +177,12 @@ def main(args):
             else:
                 jit_works, detail = jit_self_test(perf, row)
                 line(jit_works, "perf inject --jit", detail)
+        if can_record and not fp:
+            if args.skip_jit_test:
+                line(None, "perf_elf", "self-test skipped")
+            else:
+                elf_works, detail = elf_self_test(perf)
+                line(True if elf_works else None, "perf_elf (no inject)", detail)
 
     paranoid = read_int("/proc/sys/kernel/perf_event_paranoid")
     if paranoid is not None:

@@ -1,0 +1,633 @@
+/*
+ * The perf_elf writer: the image of elfimage.h, created per process, its
+ * executable part mapped once and handed to the arena a chunk at a time.
+ *
+ * Writing: a chunk's stubs, FDEs and index entries go into the file with
+ * pwrite (no page of ours is ever writable and executable; the kernel keeps
+ * the shared executable mapping coherent with the file), then fde_count is
+ * published.  Symbols and names are stored through a MAP_SHARED read-write
+ * mapping of the (non-executable) tables, whose blocks are fallocate'd ahead
+ * of use, so an add() costs no system call and a full filesystem is an error
+ * return, never a SIGBUS.
+ *
+ * Fork: a pthread_atfork handler bumps a generation; the child's first call
+ * (after_fork, add, or a chunk for its arena) moves it to its own file: the
+ * same fixed parts, the FDEs of every chunk it has, the symbols of the stubs
+ * it inherited (keep()), then its own file mapped over the executable range
+ * at the same address (identical bytes; perf sees the new mapping and names
+ * the child's samples from the child's file).
+ *
+ * Exec and pid reuse: a file already at the path is continued when its owner
+ * note says it is this process's (same pid and start time: an exec'd image;
+ * its earlier entries still describe the samples before the exec, and the
+ * new image appends after them at a new base), and replaced otherwise
+ * (unlinked, then created anew with O_EXCL).
+ */
+#include "elfimage.h"
+#include "elfimage_file.h"
+#include "align.h"
+#include "arena.h"
+#include "escape.h"
+#include "stub.h"
+#include "writer.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Blocks for symbols and names are reserved this much at a time. */
+#define ALLOC_STEP ((size_t)64 * 1024)
+
+struct elfimage {
+    pthread_mutex_t lock;
+    int fd;
+    struct pt_elf_layout l;
+    unsigned char *exec;         /* [0, exec_end) of the file, PROT_READ|PROT_EXEC */
+    unsigned char *tables;       /* [sym_off, file_size), read-write */
+    size_t text_used;            /* bytes of .text handed out in chunks */
+    size_t chunk_bytes, stride;  /* the arena's, from its first chunk */
+    size_t fdes;                 /* FDEs published */
+    size_t symbols;              /* symbols written (indices 1..symbols) */
+    size_t str_used;             /* .strtab bytes used (byte 0 is the empty name) */
+    size_t sym_alloc, str_alloc; /* bytes of each with blocks reserved */
+    unsigned generation;
+    const char *pattern;
+    pt_keep_fn keep;
+    void *keep_ctx;
+    char dir[PATH_MAX];
+    char path[PATH_MAX];
+};
+
+static volatile unsigned fork_generation;
+static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
+static int watch_error;
+
+static void
+bump_generation(void)
+{
+    fork_generation++;
+}
+
+static void
+watch_forks(void)
+{
+    watch_error = pthread_atfork(NULL, NULL, bump_generation);
+}
+
+static Elf64_Sym *
+symbol(const struct elfimage *img, size_t index)
+{
+    return (Elf64_Sym *)(void *)img->tables + index;
+}
+
+static char *
+strtab(const struct elfimage *img)
+{
+    return (char *)img->tables + (img->l.str_off - img->l.sym_off);
+}
+
+/* Reserves blocks so that [0, need) of a table (at file offset `off`) may be
+ * stored to. */
+static int
+reserve(struct elfimage *img, size_t off, size_t cap, size_t *alloc, size_t need)
+{
+    if (need <= *alloc) {
+        return 0;
+    }
+    if (need > cap) {
+        return -ENOSPC;
+    }
+    size_t to = pt_round_up(need, ALLOC_STEP);
+    to = to > cap ? cap : to;
+    int rc = pt_elf_allocate(img->fd, off + *alloc, to - *alloc);
+    if (rc != 0) {
+        return rc;
+    }
+    *alloc = to;
+    return 0;
+}
+
+/* Writes the fixed parts of a new file: headers, CIE, .eh_frame_hdr. */
+static int
+write_fixed(struct elfimage *img, pid_t pid)
+{
+    const struct pt_elf_layout *l = &img->l;
+    if (ftruncate(img->fd, (off_t)l->file_size) != 0) {
+        return -errno;
+    }
+    size_t head = pt_elf_headers_size();
+    size_t cie = pt_elf_cie_size();
+    uint8_t *buf = calloc(1, head + cie + PT_ELF_HDR_FIXED);
+    if (buf == NULL) {
+        return -ENOMEM;
+    }
+    uint8_t id[PT_ELF_BUILD_ID_LEN];
+    pt_elf_new_build_id(id, sizeof(id));
+    struct pt_elf_owner owner = {
+        .pid = (uint64_t)pid,
+        .start_ticks = pt_elf_start_ticks(),
+        .slots = l->slots,
+        .str_cap = l->str_cap,
+    };
+    pt_elf_write_headers(buf, l, id, &owner);
+    pt_elf_write_cie(buf + head, l);
+    pt_elf_write_hdr_fixed(buf + head + cie, l);
+    int rc = pt_elf_pwrite_all(img->fd, buf, head, 0);
+    if (rc == 0) {
+        rc = pt_elf_pwrite_all(img->fd, buf + head, cie, l->eh_off);
+    }
+    if (rc == 0) {
+        rc = pt_elf_pwrite_all(img->fd, buf + head + cie, PT_ELF_HDR_FIXED, l->hdr_off);
+    }
+    free(buf);
+    img->text_used = 0;
+    img->fdes = 0;
+    img->symbols = 0;
+    img->str_used = 1;
+    img->sym_alloc = 0;
+    img->str_alloc = 0;
+    /* The first chunk's worth of blocks now, so that a full filesystem
+     * refuses the backend at activation rather than at the first call. */
+    if (rc == 0) {
+        rc = pt_elf_allocate(img->fd, l->text_off, PT_ELF_ALIGN);
+    }
+    if (rc == 0) {
+        rc = reserve(img, l->sym_off, l->sym_cap, &img->sym_alloc, 2 * sizeof(Elf64_Sym));
+    }
+    if (rc == 0) {
+        rc = reserve(img, l->str_off, l->str_cap, &img->str_alloc, 1);
+    }
+    return rc;
+}
+
+/* Takes up a file an earlier image of this process wrote (exec): where its
+ * chunks, symbols and names end.  -ESTALE when it is not ours to continue. */
+static int
+continue_file(struct elfimage *img, pid_t pid)
+{
+    const struct pt_elf_layout *l = &img->l;
+    struct stat st;
+    if (fstat(img->fd, &st) != 0) {
+        return -errno;
+    }
+    uint8_t head[4096];
+    size_t head_len = pt_elf_headers_size();
+    struct pt_elf_owner owner;
+    if ((size_t)st.st_size != l->file_size || head_len > sizeof(head) ||
+        pread(img->fd, head, head_len, 0) != (ssize_t)head_len ||
+        pt_elf_read_owner(head, head_len, &owner) != 0 || owner.pid != (uint64_t)pid ||
+        owner.start_ticks == 0 || owner.start_ticks != pt_elf_start_ticks() ||
+        owner.slots != l->slots || owner.str_cap != l->str_cap) {
+        return -ESTALE;
+    }
+    uint32_t count;
+    if (pread(img->fd, &count, 4, (off_t)(l->hdr_off + PT_ELF_HDR_COUNT_AT)) != 4 ||
+        count > l->slots) {
+        return -ESTALE;
+    }
+    img->fdes = count;
+    img->text_used = 0;
+    if (count > 0) {
+        /* The last FDE's range ends the text handed out. */
+        uint32_t fde[4];
+        size_t at = l->eh_off + pt_elf_cie_size() + (count - 1) * pt_elf_fde_size();
+        if (pread(img->fd, fde, sizeof(fde), (off_t)at) != (ssize_t)sizeof(fde)) {
+            return -ESTALE;
+        }
+        size_t begin = at + 8 + (size_t)(int32_t)fde[2];
+        img->text_used = pt_round_up(begin + fde[3] - l->text_off, PT_ELF_ALIGN);
+        if (img->text_used > l->text_cap) {
+            return -ESTALE;
+        }
+    }
+    return 0;
+}
+
+/* Counts the symbols and names of a continued file (tables mapped). */
+static void
+count_symbols(struct elfimage *img)
+{
+    img->symbols = 0;
+    img->str_used = 1;
+    while (img->symbols < img->l.slots && symbol(img, img->symbols + 1)->st_info != 0) {
+        img->symbols++;
+    }
+    if (img->symbols > 0) {
+        const Elf64_Sym *last = symbol(img, img->symbols);
+        const char *names = strtab(img);
+        if (last->st_name < img->l.str_cap) {
+            size_t n = strnlen(names + last->st_name, img->l.str_cap - last->st_name);
+            img->str_used = last->st_name + n + 1;
+        }
+    }
+    img->sym_alloc = (img->symbols + 1) * sizeof(Elf64_Sym);
+    img->str_alloc = img->str_used;
+}
+
+/* Opens (creating, continuing or replacing) the file for `pid`; fd set. */
+static int
+open_file(struct elfimage *img, pid_t pid, int *continued)
+{
+    char name[64];
+    snprintf(name, sizeof(name), img->pattern, (long)pid);
+    int n = snprintf(img->path, sizeof(img->path), "%s/%s", img->dir, name);
+    if (n < 0 || (size_t)n >= sizeof(img->path)) {
+        return -ENAMETOOLONG;
+    }
+    int dirfd = pt_elf_open_dir(img->dir);
+    if (dirfd < 0) {
+        return dirfd;
+    }
+    *continued = 0;
+    int fd = pt_elf_create(dirfd, name);
+    if (fd == -EEXIST) {
+        fd = pt_elf_open_existing(dirfd, name);
+        if (fd >= 0) {
+            img->fd = fd;
+            if (continue_file(img, pid) == 0) {
+                *continued = 1;
+            }
+            else {
+                /* Another process's (an earlier one with our pid): ours is
+                 * made anew, never written into theirs. */
+                close(fd);
+                img->fd = -1;
+                fd = unlinkat(dirfd, name, 0) == 0 ? pt_elf_create(dirfd, name) : -errno;
+            }
+        }
+    }
+    close(dirfd);
+    if (fd < 0) {
+        return fd;
+    }
+    img->fd = fd;
+    img->generation = fork_generation;
+    return 0;
+}
+
+static int
+map_tables(struct elfimage *img)
+{
+    const struct pt_elf_layout *l = &img->l;
+    void *mem = mmap(NULL, l->file_size - l->sym_off, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     img->fd, (off_t)l->sym_off);
+    if (mem == MAP_FAILED) {
+        return -errno;
+    }
+    img->tables = mem;
+    return 0;
+}
+
+/* Maps the executable range from the file: anywhere (at) NULL, or over the
+ * range already there. */
+static int
+map_exec(struct elfimage *img, void *at)
+{
+    void *mem = mmap(at, img->l.exec_end, PROT_READ | PROT_EXEC,
+                     MAP_SHARED | (at != NULL ? MAP_FIXED : 0), img->fd, 0);
+    if (mem == MAP_FAILED) {
+        return -errno;
+    }
+    img->exec = mem;
+    return 0;
+}
+
+static void
+close_file(struct elfimage *img)
+{
+    if (img->tables != NULL) {
+        munmap(img->tables, img->l.file_size - img->l.sym_off);
+        img->tables = NULL;
+    }
+    if (img->fd >= 0) {
+        close(img->fd);
+        img->fd = -1;
+    }
+}
+
+static int
+elf_open(void **state, const char *dir, const char *pattern, pid_t pid, pt_keep_fn keep,
+         void *keep_ctx)
+{
+    pthread_once(&watch_once, watch_forks);
+    if (watch_error != 0) {
+        return -watch_error;
+    }
+    struct elfimage *img = calloc(1, sizeof(*img));
+    if (img == NULL) {
+        return -ENOMEM;
+    }
+    size_t len = strlen(dir);
+    if (len >= sizeof(img->dir)) {
+        free(img);
+        return -ENAMETOOLONG;
+    }
+    memcpy(img->dir, dir, len + 1);
+    img->fd = -1;
+    img->pattern = pattern;
+    img->keep = keep;
+    img->keep_ctx = keep_ctx;
+    pt_elf_layout_for(&img->l, PT_ELF_SLOTS, PT_ELF_STRTAB);
+    int rc = -pthread_mutex_init(&img->lock, NULL);
+    if (rc != 0) {
+        free(img);
+        return rc;
+    }
+    int continued = 0;
+    rc = open_file(img, pid, &continued);
+    if (rc == 0 && !continued) {
+        rc = write_fixed(img, pid);
+    }
+    if (rc == 0) {
+        rc = map_tables(img);
+    }
+    if (rc == 0 && continued) {
+        count_symbols(img);
+    }
+    if (rc == 0) {
+        rc = map_exec(img, NULL);
+    }
+    if (rc != 0) {
+        close_file(img);
+        pthread_mutex_destroy(&img->lock);
+        free(img);
+        return rc;
+    }
+    *state = img;
+    return 0;
+}
+
+/* Writes the stubs, FDEs and index entries of the chunk at .text offset
+ * text_at (first FDE `first`), then publishes the FDE count. */
+static int
+write_chunk(struct elfimage *img, size_t text_at, size_t first, size_t bytes,
+            size_t stride)
+{
+    const struct pt_elf_layout *l = &img->l;
+    size_t slots = bytes / stride;
+    size_t fde = pt_elf_fde_size();
+    uint8_t *buf = calloc(1, bytes + slots * fde + slots * 8);
+    if (buf == NULL) {
+        return -ENOMEM;
+    }
+    size_t code_off = l->text_off + text_at;
+    for (size_t i = 0; i < slots; i++) {
+        memcpy(buf + i * stride, perftramp_stub_start, pt_stub_code_size());
+    }
+    pt_elf_write_chunk_fdes(buf + bytes, l, first, code_off, slots, stride);
+    pt_elf_write_chunk_index(buf + bytes + slots * fde, l, first, code_off, slots,
+                             stride);
+    int rc = pt_elf_pwrite_all(img->fd, buf, bytes, code_off);
+    if (rc == 0) {
+        rc = pt_elf_pwrite_all(img->fd, buf + bytes, slots * fde,
+                               l->eh_off + pt_elf_cie_size() + first * fde);
+    }
+    if (rc == 0) {
+        rc = pt_elf_pwrite_all(img->fd, buf + bytes + slots * fde, slots * 8,
+                               l->hdr_off + PT_ELF_HDR_FIXED + first * 8);
+    }
+    free(buf);
+    if (rc == 0) {
+        uint32_t count = (uint32_t)(first + slots);
+        rc = pt_elf_pwrite_all(img->fd, &count, 4, l->hdr_off + PT_ELF_HDR_COUNT_AT);
+    }
+    return rc;
+}
+
+/* Stores one symbol (lock held, blocks reserved by the caller). */
+static void
+put_symbol(struct elfimage *img, uint32_t name_at, size_t value, size_t size)
+{
+    Elf64_Sym *sym = symbol(img, img->symbols + 1);
+    sym->st_name = name_at;
+    sym->st_value = value;
+    sym->st_size = size;
+    sym->st_shndx = PT_ELF_SEC_TEXT;
+    sym->st_other = STV_DEFAULT;
+    /* Last: until it is FUNC the entry is an empty one that readers skip. */
+    __atomic_store_n(&sym->st_info, (unsigned char)ELF64_ST_INFO(STB_LOCAL, STT_FUNC),
+                     __ATOMIC_RELEASE);
+    img->symbols++;
+}
+
+/* Room for one more symbol and `name_len` + 1 bytes of name. */
+static int
+reserve_entry(struct elfimage *img, size_t name_len)
+{
+    if (img->symbols >= img->l.slots) {
+        return -ENOSPC;
+    }
+    int rc = reserve(img, img->l.sym_off, img->l.sym_cap, &img->sym_alloc,
+                     (img->symbols + 2) * sizeof(Elf64_Sym));
+    if (rc == 0) {
+        rc = reserve(img, img->l.str_off, img->l.str_cap, &img->str_alloc,
+                     img->str_used + name_len + 1);
+    }
+    return rc;
+}
+
+/* Lock held: in a forked child, to the child's own file. */
+static int
+move_to_child(struct elfimage *img)
+{
+    struct elfimage old = *img;
+    img->fd = -1;
+    img->tables = NULL;
+    int continued = 0;
+    int rc = open_file(img, getpid(), &continued);
+    if (rc == 0 && continued) {
+        rc = -EEXIST; /* cannot be: a new pid */
+    }
+    if (rc == 0) {
+        rc = write_fixed(img, getpid());
+    }
+    /* Every chunk this process has, then the inherited stubs' names.  (A
+     * continued file whose image made no chunk yet: the arena's defaults.) */
+    size_t chunk_bytes = old.chunk_bytes ? old.chunk_bytes : PT_ELF_ALIGN;
+    size_t stride = old.stride ? old.stride : PT_ELF_MIN_STRIDE;
+    while (rc == 0 && img->text_used < old.text_used) {
+        rc = write_chunk(img, img->text_used, img->fdes, chunk_bytes, stride);
+        img->text_used += chunk_bytes;
+        img->fdes += chunk_bytes / stride;
+    }
+    img->chunk_bytes = old.chunk_bytes;
+    img->stride = old.stride;
+    if (rc == 0) {
+        rc = map_tables(img);
+    }
+    const char *old_names = strtab(&old);
+    for (size_t i = 1; rc == 0 && i <= old.symbols; i++) {
+        const Elf64_Sym *sym = symbol(&old, i);
+        if (sym->st_info == 0 || sym->st_name >= old.l.str_cap ||
+            !img->keep(img->keep_ctx, (uintptr_t)old.exec + sym->st_value)) {
+            continue;
+        }
+        const char *name = old_names + sym->st_name;
+        size_t len = strnlen(name, old.l.str_cap - sym->st_name);
+        rc = reserve_entry(img, len);
+        if (rc == 0) {
+            memcpy(strtab(img) + img->str_used, name, len);
+            strtab(img)[img->str_used + len] = '\0';
+            put_symbol(img, (uint32_t)img->str_used, sym->st_value, sym->st_size);
+            img->str_used += len + 1;
+        }
+    }
+    if (rc == 0) {
+        rc = map_exec(img, old.exec);
+    }
+    close_file(&old);
+    if (rc != 0) {
+        close_file(img);
+        img->exec = old.exec;
+    }
+    return rc;
+}
+
+static int
+lock(struct elfimage *img)
+{
+    int stale = img->generation != fork_generation;
+    if (stale) {
+        /* A forked child has one thread: this one. */
+        pthread_mutex_init(&img->lock, NULL);
+    }
+    int rc = -pthread_mutex_lock(&img->lock);
+    if (rc == 0 && stale) {
+        img->generation = fork_generation;
+        rc = img->fd >= 0 ? move_to_child(img) : -EBADF;
+    }
+    if (rc == 0 && img->fd < 0) {
+        rc = -EBADF;
+    }
+    if (rc != 0) {
+        pthread_mutex_unlock(&img->lock);
+    }
+    return rc;
+}
+
+static int
+elf_map_chunk(void *ctx, size_t bytes, size_t stride, void **base)
+{
+    struct elfimage *img = ctx;
+    if (stride < PT_ELF_MIN_STRIDE || bytes % PT_ELF_ALIGN != 0) {
+        return -EINVAL;
+    }
+    int rc = lock(img);
+    if (rc != 0) {
+        return rc;
+    }
+    size_t slots = bytes / stride;
+    if (img->chunk_bytes != 0 && (img->chunk_bytes != bytes || img->stride != stride)) {
+        rc = -EINVAL; /* one arena per file */
+    }
+    else if (img->text_used + bytes > img->l.text_cap ||
+             img->fdes + slots > img->l.slots) {
+        rc = -ENOSPC;
+    }
+    else {
+        rc = write_chunk(img, img->text_used, img->fdes, bytes, stride);
+    }
+    if (rc == 0) {
+        *base = img->exec + img->l.text_off + img->text_used;
+        img->text_used += bytes;
+        img->fdes += slots;
+        img->chunk_bytes = bytes;
+        img->stride = stride;
+    }
+    pthread_mutex_unlock(&img->lock);
+    return rc;
+}
+
+static int
+elf_attach_arena(void *state, struct pt_arena *arena)
+{
+    struct pt_code_source source = {.map = elf_map_chunk, .ctx = state};
+    return pt_arena_set_source(arena, &source);
+}
+
+static int
+elf_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name)
+{
+    struct elfimage *img = state;
+    size_t escaped = 0;
+    for (int i = 0; i < name->count; i++) {
+        escaped += pt_escape_name(name->part[i], name->len[i], NULL, 0);
+    }
+    size_t len = escaped > PT_ELF_NAME_MAX ? PT_ELF_NAME_MAX : escaped;
+    int rc = lock(img);
+    if (rc != 0) {
+        return rc;
+    }
+    uintptr_t text = (uintptr_t)img->exec + img->l.text_off;
+    if (addr < text || addr - text >= img->text_used) {
+        rc = -EINVAL;
+    }
+    else {
+        rc = reserve_entry(img, len);
+    }
+    if (rc == 0) {
+        char *out = strtab(img) + img->str_used;
+        size_t at = 0;
+        for (int i = 0; i < name->count && at < len; i++) {
+            size_t n = pt_escape_name(name->part[i], name->len[i], out + at, len - at);
+            at += n < len - at ? n : len - at;
+        }
+        out[len] = '\0';
+        put_symbol(img, (uint32_t)img->str_used, addr - (uintptr_t)img->exec, size);
+        img->str_used += len + 1;
+    }
+    pthread_mutex_unlock(&img->lock);
+    return rc;
+}
+
+static int
+elf_after_fork(void *state)
+{
+    struct elfimage *img = state;
+    if (img->generation == fork_generation) {
+        return 0;
+    }
+    int rc = lock(img);
+    if (rc == 0) {
+        pthread_mutex_unlock(&img->lock);
+    }
+    return rc;
+}
+
+static const char *
+elf_path(const void *state)
+{
+    return ((const struct elfimage *)state)->path;
+}
+
+/* The executable range stays mapped: stubs may still be running (this is
+ * called at exit), and the file is complete as it is. */
+static void
+elf_close(void *state)
+{
+    struct elfimage *img = state;
+    if (img == NULL) {
+        return;
+    }
+    close_file(img);
+    pthread_mutex_destroy(&img->lock);
+    free(img);
+}
+
+const struct pt_writer_ops pt_elfimage_writer = {
+    .name = "ELF image",
+    .open = elf_open,
+    .attach_arena = elf_attach_arena,
+    .add = elf_add,
+    .after_fork = elf_after_fork,
+    .pause = NULL,
+    .path = elf_path,
+    .close = elf_close,
+};

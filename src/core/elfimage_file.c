@@ -1,0 +1,187 @@
+/*
+ * File handling for the perf_elf image: its directory, creating or
+ * continuing the file, reserving blocks, writing whole.  See elfimage_file.h.
+ */
+#include "elfimage_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int
+pt_elf_open_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        /* Only the last component: the default's parent is /tmp, a
+         * recording's is the recording. */
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            return -errno;
+        }
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        return -errno;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+    }
+    else if (!S_ISDIR(st.st_mode)) {
+        rc = -ENOTDIR;
+    }
+    /* A directory others may write in without the sticky bit, or one that
+     * is someone else's (another user's /tmp/perftramp-UID, planted before
+     * us), could have our file swapped under it between two opens. */
+    else if (!(st.st_mode & S_ISVTX) &&
+             (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+        rc = -EPERM;
+    }
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int
+check_private(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        return -errno;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return -EINVAL;
+    }
+    if (st.st_uid != geteuid() || st.st_nlink != 1) {
+        return -EPERM;
+    }
+    return 0;
+}
+
+int
+pt_elf_create(int dirfd, const char *name)
+{
+    int fd;
+    do {
+        fd =
+            openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rc = check_private(fd);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int
+pt_elf_open_existing(int dirfd, const char *name)
+{
+    int fd;
+    do {
+        fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rc = check_private(fd);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int
+pt_elf_pwrite_all(int fd, const void *buf, size_t len, size_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        if (n == 0) {
+            return -ENOSPC;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+int
+pt_elf_allocate(int fd, size_t off, size_t len)
+{
+    int err;
+    do {
+        err = fallocate(fd, 0, (off_t)off, (off_t)len) == 0 ? 0 : errno;
+    } while (err == EINTR);
+    if (err == EOPNOTSUPP || err == ENOSYS) {
+        /* No fallocate (some network and FUSE filesystems): zeros allocate
+         * just as surely.  The range holds nothing yet. */
+        static const char zeros[65536];
+        err = 0;
+        for (size_t at = 0; at < len && err == 0; at += sizeof(zeros)) {
+            size_t n = len - at < sizeof(zeros) ? len - at : sizeof(zeros);
+            err = -pt_elf_pwrite_all(fd, zeros, n, off + at);
+        }
+    }
+    return -err;
+}
+
+uint64_t
+pt_elf_start_ticks(void)
+{
+    char buf[4096];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Field 22 counts from the last ')' (the command name may hold spaces). */
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p != NULL && field < 22; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    unsigned long long ticks = 0;
+    if (p == NULL || sscanf(p + 1, "%llu", &ticks) != 1) {
+        return 0;
+    }
+    return ticks;
+}
+
+void
+pt_elf_new_build_id(uint8_t *id, size_t len)
+{
+    ssize_t got = getrandom(id, len, GRND_NONBLOCK);
+    if (got == (ssize_t)len) {
+        return;
+    }
+    /* No entropy yet (early boot): the pid and the time still tell this
+     * file from every other perftramp makes. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t seed[3] = {(uint64_t)getpid(), (uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec};
+    for (size_t i = 0; i < len; i++) {
+        seed[i % 3] = seed[i % 3] * 6364136223846793005ull + 1442695040888963407ull;
+        id[i] = (uint8_t)(seed[i % 3] >> 56);
+    }
+}

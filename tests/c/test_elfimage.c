@@ -1,0 +1,163 @@
+/* The perf_elf writer, read back by independent readers: readelf (binutils)
+ * for the headers, symbols and .eh_frame; stubs called through the file's
+ * executable mapping; a forked child's own file; 100,000 registrations. */
+#include "arena.h"
+#include "elfimage.h"
+#include "stub.h"
+#include "testhelp.h"
+#include "writer.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/perftramp-elf-test-XXXXXX";
+
+static void *
+target(void *a, void *b, long c)
+{
+    (void)b;
+    return (char *)a + c;
+}
+
+static int
+keep_inherited(void *ctx, uintptr_t addr)
+{
+    return pt_arena_inherited(ctx, addr);
+}
+
+/* Lines of `cmd`'s output holding `needle`; -1 when cmd fails. */
+static long
+count_lines(const char *cmd, const char *needle)
+{
+    FILE *p = popen(cmd, "r");
+    if (p == NULL) {
+        return -1;
+    }
+    char line[8192];
+    long n = 0;
+    while (fgets(line, sizeof(line), p)) {
+        n += strstr(line, needle) != NULL;
+    }
+    return pclose(p) == 0 ? n : -1;
+}
+
+static long
+readelf(const char *args, const char *path, const char *needle)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "readelf -W %s %s 2>&1", args, path);
+    return count_lines(cmd, needle);
+}
+
+static void
+add_named(const struct pt_writer_ops *w, void *st, struct pt_arena *arena,
+          const char *name, void **stub)
+{
+    size_t size;
+    CHECK_EQ_INT(pt_arena_take_stub(arena, stub, &size), 0);
+    struct pt_name n = pt_name_of(name, strlen(name));
+    CHECK_EQ_INT(w->add(st, (uintptr_t)*stub, size, &n), 0);
+}
+
+int
+main(void)
+{
+    if (system("readelf --version >/dev/null 2>&1") != 0) {
+        printf("test_elfimage: SKIPPED, readelf (binutils) not installed\n");
+        return 77;
+    }
+    CHECK(mkdtemp(dir) != NULL);
+    const struct pt_writer_ops *w = &pt_elfimage_writer;
+    struct pt_arena *arena;
+    CHECK_EQ_INT(pt_arena_new(&arena, 0, 0), 0);
+    void *st = NULL;
+    CHECK_EQ_INT(w->open(&st, dir, "perf-elf-%ld.so", getpid(), keep_inherited, arena),
+                 0);
+    CHECK_EQ_INT(w->attach_arena(st, arena), 0);
+    char path[512];
+    snprintf(path, sizeof(path), "%s", w->path(st));
+
+    void *one, *two;
+    add_named(w, st, arena, "py::one:a.py", &one);
+    add_named(w, st, arena, "py::two\nevil:b.py", &two);
+    char buf[8];
+    CHECK(((pt_stub_fn)one)(buf, NULL, 3, target) == buf + 3);
+    CHECK(((pt_stub_fn)two)(buf, NULL, 5, target) == buf + 5);
+
+    CHECK_EQ_INT(readelf("-h", path, "DYN (Shared object file)"), 1);
+    CHECK_EQ_INT(readelf("-n", path, "Build ID"), 1);
+    CHECK_EQ_INT(readelf("-s", path, "FUNC    LOCAL  DEFAULT    3 py::one:a.py"), 1);
+    CHECK_EQ_INT(readelf("-s", path, "py::two\\x0aevil:b.py"), 1);
+    CHECK_EQ_INT(readelf("-l", path, "GNU_EH_FRAME"), 1);
+    /* one FDE per slot of the first chunk (64 KiB / 16) */
+    CHECK_EQ_INT(readelf("--debug-dump=frames", path, " FDE cie="), 65536 / 16);
+    CHECK_EQ_INT(readelf("--debug-dump=frames", path, "DW_CFA_def_cfa_register: r6"),
+                 65536 / 16);
+    if (system("command -v eu-readelf >/dev/null 2>&1") == 0) {
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "eu-readelf -s %s 2>&1", path);
+        CHECK_EQ_INT(count_lines(cmd, "py::one:a.py"), 1);
+    }
+
+    /* A forked child: its own file, with what it inherited and its own. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = w->after_fork(st) == 0;
+        void *three;
+        size_t size;
+        ok &= pt_arena_after_fork(arena) == 0;
+        ok &= pt_arena_take_stub(arena, &three, &size) == 0;
+        struct pt_name n = pt_name_of("py::three:c.py", 14);
+        ok &= w->add(st, (uintptr_t)three, size, &n) == 0;
+        ok &= ((pt_stub_fn)one)(buf, NULL, 1, target) == buf + 1;
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
+    char child[512];
+    snprintf(child, sizeof(child), "%s/perf-elf-%ld.so", dir, (long)pid);
+    CHECK_EQ_INT(readelf("-s", child, "py::one:a.py"), 1);
+    CHECK_EQ_INT(readelf("-s", child, "py::three:c.py"), 1);
+    CHECK_EQ_INT(readelf("-s", path, "py::three:c.py"), 0);
+
+    /* 100,000 functions: the cost of one registration. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int fails = 0;
+    for (int i = 0; i < 100000; i++) {
+        void *stub;
+        size_t size;
+        char name[64];
+        int len = snprintf(name, sizeof(name), "py::function_%d:/srv/app/module.py", i);
+        struct pt_name n = pt_name_of(name, (size_t)len);
+        fails += pt_arena_take_stub(arena, &stub, &size) != 0 ||
+                 w->add(st, (uintptr_t)stub, size, &n) != 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK_EQ_INT(fails, 0);
+    double ns = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 100000;
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "du -k %s", path);
+    FILE *du = popen(cmd, "r");
+    long kb = 0;
+    if (du != NULL) {
+        CHECK(fscanf(du, "%ld", &kb) == 1);
+        pclose(du);
+    }
+    printf("test_elfimage: 100000 registrations, %.0f ns each, file %ld KiB on disk\n",
+           ns, kb);
+    CHECK_EQ_INT(readelf("-s", path, "py::function_"), 100000);
+
+    w->close(st);
+    pt_arena_free(arena);
+    unlink(child);
+    unlink(path);
+    rmdir(dir);
+    return TEST_REPORT("test_elfimage");
+}
