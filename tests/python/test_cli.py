@@ -81,9 +81,20 @@ def recording(python, tmp_path):
 
 def test_record_gathers_everything(python, recording):
     d, meta = recording["dir"], recording["meta"]
-    backend = "perf" if python.frame_pointers else "perf_jit"
+    # without frame pointers: perf_elf, unless record said why this perf
+    # cannot read its image (then perf_jit)
+    if python.frame_pointers:
+        backend = "perf"
+    elif "perf_elf cannot be used here" in recording["stderr"]:
+        backend = "perf_jit"
+    else:
+        backend = "perf_elf"
     assert meta["backend"] == backend
-    if backend == "perf_jit":
+    if backend == "perf_elf":
+        # one image per process in the recording, no inject, nothing packed
+        assert [p for p in os.listdir(str(d)) if re.fullmatch(r"perf-elf-\d+\.so", p)]
+        assert (d / "perf.data").exists() and not (d / "perf-jit.tar.xz").exists()
+    elif backend == "perf_jit":
         # perf.jit.data and jit/ packed into one file; perf.data not kept
         assert (d / "perf-jit.tar.xz").is_file()
         assert not (d / "perf.data").exists() and not (d / "jit").exists()
@@ -131,7 +142,7 @@ def test_report_text(python, recording):
             (caller, by_total)
 
 
-@pytest.mark.parametrize("backend", ["perf", "perf_jit"])
+@pytest.mark.parametrize("backend", ["perf", "perf_jit", "perf_elf"])
 def test_record_report_whole_chain_per_backend(python, tmp_path, backend):
     """The seed example through `perftramp record --backend B` and `report`:
     at least 99% of the samples in foo show foo < bar < baz < <module> as

@@ -523,7 +523,9 @@ def test_truncation_advice_on_the_page(browser, tmp_path):
     truncated = sum(c for s, c in stacks.items() if "[truncated]" in s)
     formats, _ = load_formats()
     advice_of = getattr(formats, "truncation_advice", None)
-    profile = formats.Profile(stacks, sum(stacks.values()), {}, truncated)
+    # the meta write_page gives: the advice names the recorded command
+    profile = formats.Profile(stacks, sum(stacks.values()), {"command": ["python3", "app.py"]},
+                              truncated)
     expected = advice_of(profile) if advice_of else None
     page = write_page(tmp_path / "p.html", stacks, truncated=truncated)
     browser.open(page)

@@ -75,6 +75,11 @@ def test_record_defaults(python, tmp_path):
         assert meta["backend"] == "perf" and " -g " in commands[0]
         if os.access(str(MAX_STACK), os.W_OK):
             assert meta["max_stack"] >= 1024 or "stays" in out.stderr, out.stderr
+    elif meta["backend"] == "perf_elf":
+        # no frame pointers, and this perf reads perf_elf's image (choose_backend)
+        assert "--call-graph dwarf,65528" in commands[0]
+        assert not any(" inject " in line for line in commands)
+        assert list(rec.glob("perf-elf-*.so")), "the image is in the recording"
     else:
         assert meta["backend"] == "perf_jit"
         assert "--call-graph dwarf,65528" in commands[0]
@@ -86,7 +91,7 @@ def test_record_defaults(python, tmp_path):
     assert len(files) <= 20, files
     m = re.search(r"recording: (\d+) files, ([0-9.]+) MB", out.stderr)
     assert m and int(m.group(1)) == len(files), out.stderr
-    size = sum(os.path.getsize(f) for f in files)
+    size = sum(os.lstat(f).st_blocks * 512 for f in files)  # on disk: the image is sparse
     assert abs(float(m.group(2)) - size / 1e6) < 0.1
 
     collapsed = cli(python, ["report", "rec", "--format", "collapsed"], tmp_path, env=env)

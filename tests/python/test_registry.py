@@ -53,7 +53,7 @@ out = {
     "jit": _perf.record_command("perf", _backends.find("perf_jit"), 99, "o", ["py"], 4096),
     "path": _backends.file_path(row, 42, {"PERFTRAMP_TEST_MAP_DIR": "/x"}),
     "default_path": _backends.file_path(row, 42, {}),
-    "chosen": record.choose_backend("test_map", ["py"])["name"],
+    "chosen": record.choose_backend("test_map", ["py"], "perf")["name"],
     "auto_fp": _backends.auto(True)["name"],
     "auto_dwarf": _backends.auto(False)["name"],
     "startup": sorted(_perftramp_startup.requested(_backends.rows())[1]),
@@ -64,9 +64,11 @@ except SystemExit:
     pass
 print(json.dumps(out))
 """)
-    assert r["record"] == ["perf", "record", "-F", "99", "-g", "-o", "o", "--", "py"]
-    assert r["jit"] == ["perf", "record", "-F", "99", "-k", "1", "--call-graph", "dwarf,4096",
-                        "-o", "o", "--", "py"]
+    # every perf command: no build-id cache (a directory perf cannot make), -N
+    start = ["perf", "--buildid-dir", "/dev/null/perftramp-no-build-id-cache", "record"]
+    assert r["record"] == start + ["-F", "99", "-N", "-g", "-o", "o", "--", "py"]
+    assert r["jit"] == start + ["-F", "99", "-N", "-k", "1", "--call-graph", "dwarf,4096",
+                                "-o", "o", "--", "py"]
     assert r["path"] == "/x/perftramp-test-42.map"
     assert r["default_path"] == "/tmp/perftramp-test-42.map"
     assert r["chosen"] == "test_map"

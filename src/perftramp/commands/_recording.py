@@ -170,12 +170,14 @@ def write_meta(directory, meta):
 
 
 def files_and_size(directory):
-    """(files, bytes) under `directory`, as a user would count them."""
+    """(files, bytes on disk) under `directory`, as a user would count them
+    (du, not ls: perf_elf's image is a sparse file whose apparent size is its
+    reserved capacity, some 200 MB, of which only what was written is on disk)."""
     files = size = 0
     for where, _, names in os.walk(directory):
         for name in names:
             with contextlib.suppress(OSError):
-                size += os.lstat(os.path.join(where, name)).st_size
+                size += os.lstat(os.path.join(where, name)).st_blocks * 512
                 files += 1
     return files, size
 

@@ -4,7 +4,8 @@ directory.
     perftramp record [-F HZ] [--backend auto|NAME] [-o DIR] -- CMD [ARGS...]
 
 auto picks the frame-pointer backend ("perf") for an interpreter with frame
-pointers and the DWARF one ("perf_jit") otherwise; NAME is any backend of
+pointers; without them, "perf_elf" (DWARF, no perf inject) where this perf
+reads its image, else "perf_jit" (choose_backend); NAME is any backend of
 the extension's registry, and its row says how perf must record (unwinding,
 perf inject) and where the backend's files are.  Every Python process CMD
 starts (children too) gets perftramp's backend through PERFTRAMP_ACTIVATE.
@@ -51,7 +52,8 @@ def add_parser(subparsers):
     p = subparsers.add_parser("record", help="profile a command into a directory")
     p.add_argument("-F", "--freq", type=int, default=999, help="samples per second (999)")
     p.add_argument("--backend", choices=("auto",) + _backends.names(), default="auto",
-                   help="auto (%s with frame pointers, %s without) or one of: %s"
+                   help="auto (%s with frame pointers; without, perf_elf where perf "
+                   "reads it, else %s) or one of: %s"
                    % (_backends.auto(True)["name"], _backends.auto(False)["name"],
                       ", ".join(describe(row) for row in rows)))
     p.add_argument("-o", "--output", help="directory (default ./perftramp-TIMESTAMP)")
@@ -62,12 +64,26 @@ def add_parser(subparsers):
     p.set_defaults(func=main)
 
 
-def choose_backend(requested, command):
-    """The backend row to record with."""
+def choose_backend(requested, command, perf):
+    """The backend row to record with.  Without frame pointers, perf_elf (DWARF
+    unwinding with no perf inject: one file per process, not one per function)
+    when this machine's perf is seen to read its image (check.elf_self_test, a
+    run of a second or so); perf_jit, which any perf >= 6.8 reads, otherwise."""
     if requested != "auto":
         return _backends.find(requested)
     python = command[0] if looks_like_python(command[0]) else sys.executable
-    return _backends.auto(has_frame_pointers(shutil.which(python) or python))
+    if has_frame_pointers(shutil.which(python) or python):
+        return _backends.auto(True)
+    elf = _backends.find("perf_elf")
+    if elf is not None:
+        from . import check
+
+        ok, detail = check.elf_self_test(perf)
+        if ok:
+            return elf
+        say("perf_elf cannot be used here (%s); recording with perf_jit and perf inject"
+            % detail)
+    return _backends.auto(False)
 
 
 def cannot_start(program, path):
@@ -127,7 +143,7 @@ def main(args):
     if why:
         raise CliError("record: cannot run %s: %s" % (command[0], why))
     perf = _perf.require()
-    row = choose_backend(args.backend, command)
+    row = choose_backend(args.backend, command, perf)
     directory = os.path.abspath(args.output or _recording.default_name())
     os.makedirs(directory, exist_ok=True)
     data = os.path.join(directory, _recording.DATA)
@@ -162,7 +178,7 @@ def main(args):
                 pack(directory, result)
             _recording.write_meta(directory, result)
             files, size = _recording.files_and_size(directory)
-            say("recording: %d files, %.1f MB in %s" % (files, size / 1e6,
+            say("recording: %d files, %.1f MB on disk in %s" % (files, size / 1e6,
                                                         os.path.relpath(directory)))
             say("done: perftramp report %s" % os.path.relpath(directory))
 
