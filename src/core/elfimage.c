@@ -28,6 +28,8 @@
 #include "align.h"
 #include "arena.h"
 #include "escape.h"
+#include "fileio.h"
+#include "outfile.h"
 #include "stub.h"
 #include "writer.h"
 
@@ -64,22 +66,6 @@ struct elfimage {
     char dir[PATH_MAX];
     char path[PATH_MAX];
 };
-
-static volatile unsigned fork_generation;
-static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
-static int watch_error;
-
-static void
-bump_generation(void)
-{
-    fork_generation++;
-}
-
-static void
-watch_forks(void)
-{
-    watch_error = pthread_atfork(NULL, NULL, bump_generation);
-}
 
 static Elf64_Sym *
 symbol(const struct elfimage *img, size_t index)
@@ -132,7 +118,7 @@ write_fixed(struct elfimage *img, pid_t pid)
     pt_elf_new_build_id(id, sizeof(id));
     struct pt_elf_owner owner = {
         .pid = (uint64_t)pid,
-        .start_ticks = pt_elf_start_ticks(),
+        .start_ticks = pt_process_start_ticks(),
         .slots = l->slots,
         .str_cap = l->str_cap,
     };
@@ -183,7 +169,7 @@ continue_file(struct elfimage *img, pid_t pid)
     if ((size_t)st.st_size != l->file_size || head_len > sizeof(head) ||
         pread(img->fd, head, head_len, 0) != (ssize_t)head_len ||
         pt_elf_read_owner(head, head_len, &owner) != 0 || owner.pid != (uint64_t)pid ||
-        owner.start_ticks == 0 || owner.start_ticks != pt_elf_start_ticks() ||
+        owner.start_ticks == 0 || owner.start_ticks != pt_process_start_ticks() ||
         owner.slots != l->slots || owner.str_cap != l->str_cap) {
         return -ESTALE;
     }
@@ -268,7 +254,7 @@ open_file(struct elfimage *img, pid_t pid, int *continued)
         return fd;
     }
     img->fd = fd;
-    img->generation = fork_generation;
+    img->generation = pt_fork_generation();
     return 0;
 }
 
@@ -316,9 +302,9 @@ static int
 elf_open(void **state, const char *dir, const char *pattern, pid_t pid, pt_keep_fn keep,
          void *keep_ctx)
 {
-    pthread_once(&watch_once, watch_forks);
-    if (watch_error != 0) {
-        return -watch_error;
+    int watched = pt_fork_watch(); /* outfile.h: the one fork counter */
+    if (watched != 0) {
+        return watched;
     }
     struct elfimage *img = calloc(1, sizeof(*img));
     if (img == NULL) {
@@ -493,14 +479,14 @@ move_to_child(struct elfimage *img)
 static int
 lock(struct elfimage *img)
 {
-    int stale = img->generation != fork_generation;
+    int stale = img->generation != pt_fork_generation();
     if (stale) {
         /* A forked child has one thread: this one. */
         pthread_mutex_init(&img->lock, NULL);
     }
     int rc = -pthread_mutex_lock(&img->lock);
     if (rc == 0 && stale) {
-        img->generation = fork_generation;
+        img->generation = pt_fork_generation();
         rc = img->fd >= 0 ? move_to_child(img) : -EBADF;
     }
     if (rc == 0 && img->fd < 0) {
@@ -591,7 +577,7 @@ static int
 elf_after_fork(void *state)
 {
     struct elfimage *img = state;
-    if (img->generation == fork_generation) {
+    if (img->generation == pt_fork_generation()) {
         return 0;
     }
     int rc = lock(img);

@@ -3,6 +3,7 @@
  * continuing the file, reserving blocks, writing whole.  See elfimage_file.h.
  */
 #include "elfimage_file.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,57 +51,16 @@ pt_elf_open_dir(const char *dir)
     return fd;
 }
 
-static int
-check_private(int fd)
-{
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        return -errno;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return -EINVAL;
-    }
-    if (st.st_uid != geteuid() || st.st_nlink != 1) {
-        return -EPERM;
-    }
-    return 0;
-}
-
 int
 pt_elf_create(int dirfd, const char *name)
 {
-    int fd;
-    do {
-        fd =
-            openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = check_private(fd);
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
-    return fd;
+    return pt_openat_private(dirfd, name, O_RDWR | O_CREAT | O_EXCL);
 }
 
 int
 pt_elf_open_existing(int dirfd, const char *name)
 {
-    int fd;
-    do {
-        fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = check_private(fd);
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
-    return fd;
+    return pt_openat_private(dirfd, name, O_RDWR);
 }
 
 int
@@ -143,29 +103,6 @@ pt_elf_allocate(int fd, size_t off, size_t len)
         }
     }
     return -err;
-}
-
-uint64_t
-pt_elf_start_ticks(void)
-{
-    char buf[4096];
-    FILE *f = fopen("/proc/self/stat", "r");
-    if (f == NULL) {
-        return 0;
-    }
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Field 22 counts from the last ')' (the command name may hold spaces). */
-    char *p = strrchr(buf, ')');
-    for (int field = 2; p != NULL && field < 22; field++) {
-        p = strchr(p + 1, ' ');
-    }
-    unsigned long long ticks = 0;
-    if (p == NULL || sscanf(p + 1, "%llu", &ticks) != 1) {
-        return 0;
-    }
-    return ticks;
 }
 
 void

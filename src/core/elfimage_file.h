@@ -28,10 +28,6 @@ int pt_elf_pwrite_all(int fd, const void *buf, size_t len, size_t off);
  * mapping there cannot SIGBUS on a full filesystem. */
 int pt_elf_allocate(int fd, size_t off, size_t len);
 
-/* This process's start time in clock ticks since boot (kept across exec);
- * 0 if unknown. */
-uint64_t pt_elf_start_ticks(void);
-
 /* Fills id with random bytes (pid and time when the kernel has none). */
 void pt_elf_new_build_id(uint8_t *id, size_t len);
 

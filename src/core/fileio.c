@@ -2,16 +2,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 int
-pt_open_private(const char *path)
+pt_openat_private(int dirfd, const char *name, int flags)
 {
     int fd;
     do {
-        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         return -errno;
@@ -32,6 +34,12 @@ pt_open_private(const char *path)
         return rc;
     }
     return fd;
+}
+
+int
+pt_open_private(const char *path)
+{
+    return pt_openat_private(AT_FDCWD, path, O_RDWR | O_CREAT | O_APPEND);
 }
 
 int
@@ -60,4 +68,27 @@ pt_read_prefix(int fd, size_t len, char **out, size_t *out_len)
     *out = buf;
     *out_len = got;
     return 0;
+}
+
+uint64_t
+pt_process_start_ticks(void)
+{
+    char buf[4096];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Field 22 counts from the last ')' (the command name may hold spaces). */
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p != NULL && field < 22; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    unsigned long long ticks = 0;
+    if (p == NULL || sscanf(p + 1, "%llu", &ticks) != 1) {
+        return 0;
+    }
+    return ticks;
 }

@@ -12,6 +12,7 @@
 #define PERFTRAMP_CORE_FILEIO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Opens `path` for reading and appending, creating it 0600 if missing.
@@ -20,9 +21,18 @@
  * error. */
 int pt_open_private(const char *path);
 
+/* The same checks for name in dirfd opened with open(2) flags (O_NOFOLLOW
+ * and O_CLOEXEC added; 0600 when created): e.g. O_RDWR | O_CREAT | O_EXCL. */
+int pt_openat_private(int dirfd, const char *name, int flags);
+
 /* Reads the first `len` bytes of fd into a new malloc'd buffer (pread, the
  * descriptor's offset is left alone).  *out_len may be less than len when the
  * file is shorter.  0 or -errno. */
 int pt_read_prefix(int fd, size_t len, char **out, size_t *out_len);
+
+/* When this process started, in clock ticks since boot (field 22 of
+ * /proc/self/stat); 0 if unknown.  With the pid it names one process for
+ * good: a file's owner, across an exec and against PID reuse. */
+uint64_t pt_process_start_ticks(void);
 
 #endif

@@ -35,12 +35,19 @@ pt_fork_generation(void)
     return fork_generation;
 }
 
+int
+pt_fork_watch(void)
+{
+    pthread_once(&watch_once, watch_forks);
+    return -watch_error;
+}
+
 /* When this process started, in CLOCK_REALTIME nanoseconds, rounded down to
  * the second (the kernel's boot time has no finer grain); 0 if unknown. */
 static long long
 process_start_ns(void)
 {
-    long long boot_s = 0, start_ticks = 0;
+    long long boot_s = 0;
     char buf[4096];
     FILE *f = fopen("/proc/stat", "r");
     if (f == NULL) {
@@ -52,20 +59,9 @@ process_start_ns(void)
         }
     }
     fclose(f);
-    f = fopen("/proc/self/stat", "r");
-    if (f == NULL) {
-        return 0;
-    }
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Field 22 counts from the last ')' (the command name may hold spaces). */
-    char *p = strrchr(buf, ')');
-    for (int field = 2; p != NULL && field < 22; field++) {
-        p = strchr(p + 1, ' ');
-    }
+    long long start_ticks = (long long)pt_process_start_ticks();
     long hz = sysconf(_SC_CLK_TCK);
-    if (p == NULL || boot_s == 0 || hz <= 0 || sscanf(p + 1, "%lld", &start_ticks) != 1) {
+    if (start_ticks == 0 || boot_s == 0 || hz <= 0) {
         return 0;
     }
     return (boot_s + start_ticks / hz) * 1000000000LL;
@@ -117,9 +113,9 @@ int
 pt_outfile_open(struct pt_outfile *f, const char *dir, const char *pattern, pid_t pid,
                 pt_keep_fn keep, void *keep_ctx)
 {
-    pthread_once(&watch_once, watch_forks);
-    if (watch_error != 0) {
-        return -watch_error;
+    int watched = pt_fork_watch();
+    if (watched != 0) {
+        return watched;
     }
     size_t len = strlen(dir);
     if (len >= sizeof(f->dir)) {

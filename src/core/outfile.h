@@ -59,8 +59,10 @@ struct pt_outfile {
     char path[PATH_MAX];
 };
 
-/* Increases in a child each time the process forks. */
+/* Increases in a child each time the process forks, once pt_fork_watch()
+ * has run (every writer's open calls it; 0 or -errno). */
 unsigned pt_fork_generation(void);
+int pt_fork_watch(void);
 
 /* Makes the lock and opens dir/pattern(pid) with pt_open_private();
  * remembers dir and keep for the move after a fork.  0 or -errno (nothing
