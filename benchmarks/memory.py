@@ -59,7 +59,7 @@ print(json.dumps({"pid": os.getpid(),
 
 
 def configs_for(version):
-    configs = ["off", "perftramp-perf", "perftramp-perf_jit"]
+    configs = ["off", "perftramp-perf", "perftramp-perf_jit", "perftramp-perf_elf"]
     if version >= (3, 12):
         configs.append("cpython-perf")
     return configs
@@ -69,7 +69,7 @@ def run(python, config, n, tmp):
     argv = [python.exe]
     if config == "cpython-perf":
         argv += ["-X", "perf"]
-    env = dict(os.environ, PERFTRAMP_JITDUMP_DIR=tmp)
+    env = dict(os.environ, PERFTRAMP_JITDUMP_DIR=tmp, PERFTRAMP_ELF_DIR=tmp)
     for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE"):
         env.pop(name, None)
     out = subprocess.run(argv + ["-c", CHILD, config, str(n)], env=env, capture_output=True,
@@ -78,7 +78,8 @@ def run(python, config, n, tmp):
         raise RuntimeError("%s %s failed:\n%s" % (python.label, config, out.stderr))
     result = json.loads(out.stdout.strip().splitlines()[-1])
     for path in ("/tmp/perf-%d.map" % result["pid"],
-                 os.path.join(tmp, "jit-%d.dump" % result["pid"])):
+                 os.path.join(tmp, "jit-%d.dump" % result["pid"]),
+                 os.path.join(tmp, "perf-elf-%d.so" % result["pid"])):
         if os.path.exists(path):
             os.unlink(path)
     return result["growth"]

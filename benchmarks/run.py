@@ -48,7 +48,7 @@ WORKLOADS = CALL_HEAVY + ["mix", "register"]
 
 
 def configs_for(version):
-    configs = ["off", "floor", "perftramp-perf", "perftramp-perf_jit"]
+    configs = ["off", "floor", "perftramp-perf", "perftramp-perf_jit", "perftramp-perf_elf"]
     if version >= (3, 12):
         configs.append("cpython-perf")
     if version >= (3, 13):
@@ -62,7 +62,7 @@ def run_one(python, config, workload, tmp):
         argv += ["-X", "perf"]
     elif config == "cpython-perf_jit":
         argv += ["-X", "perf_jit"]
-    env = dict(os.environ, PERFTRAMP_JITDUMP_DIR=tmp)
+    env = dict(os.environ, PERFTRAMP_JITDUMP_DIR=tmp, PERFTRAMP_ELF_DIR=tmp)
     for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT"):
         env.pop(name, None)
     out = subprocess.run(argv + [str(HERE / "workloads.py"), config, workload], env=env,
@@ -73,9 +73,11 @@ def run_one(python, config, workload, tmp):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     pid = result["pid"]
     for path in ("/tmp/perf-%d.map" % pid, "/tmp/jit-%d.dump" % pid,
-                 os.path.join(tmp, "jit-%d.dump" % pid)):
+                 os.path.join(tmp, "jit-%d.dump" % pid),
+                 os.path.join(tmp, "perf-elf-%d.so" % pid)):
         if os.path.exists(path):
-            result.setdefault("file_bytes", os.path.getsize(path))
+            # on disk, not the apparent size: perf_elf's image is sparse
+            result.setdefault("file_bytes", os.lstat(path).st_blocks * 512)
             os.unlink(path)
     return result
 
