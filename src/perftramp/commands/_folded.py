@@ -89,23 +89,14 @@ def _read_text(path):
     """The file at `path` as text, or None when there is none; Invalid when
     it is not a regular file of at most LIMIT bytes."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
+        raw = _recording.read_untrusted(path, LIMIT)
+    except _recording.NotReadable as exc:
+        raise Invalid(str(exc))
     except OSError as exc:
         raise Invalid("cannot be read (%s)" % (
             "a symbolic link" if os.path.islink(path) else exc.strerror))
-    try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    except OSError:
-        regular = False
-    if not regular:
-        os.close(fd)
-        raise Invalid("not a regular file")
-    with os.fdopen(fd, "rb") as f:
-        raw = f.read(LIMIT + 1)
-    if len(raw) > LIMIT:
-        raise Invalid("larger than %d MiB" % (LIMIT >> 20))
+    if raw is None:
+        return None
     return raw.decode("utf-8", "surrogateescape")
 
 

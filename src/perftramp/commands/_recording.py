@@ -127,6 +127,32 @@ FIELDS = {
 }
 
 
+class NotReadable(Exception):
+    """A file of a recording that is not a regular file of bounded size."""
+
+
+def read_untrusted(path, limit):
+    """The bytes of `path`, a file of a recording (which may come from
+    someone else): opened without following a link or blocking on a FIFO,
+    and only a regular file of at most `limit` bytes.  None when there is no
+    such file; NotReadable saying why it is not one; OSError from open."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+        except OSError:
+            regular = False
+        if not regular:
+            raise NotReadable("not a regular file")
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise NotReadable("larger than %d MiB" % (limit >> 20))
+    return raw
+
+
 def read_meta(directory):
     """perftramp.json as a dict whose every field is what record writes
     (FIELDS); {} for a directory without one.  Anything else is a CliError
@@ -137,17 +163,13 @@ def read_meta(directory):
         return CliError("%s is not a perftramp recording description: %s" % (path, why))
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return {}
+        raw = read_untrusted(path, _META_LIMIT)
+    except NotReadable as exc:
+        raise invalid(str(exc))
     except OSError as exc:
         raise invalid(exc.strerror)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise invalid("not a regular file")
-        raw = f.read(_META_LIMIT + 1)
-    if len(raw) > _META_LIMIT:
-        raise invalid("larger than %d MiB" % (_META_LIMIT >> 20))
+    if raw is None:
+        return {}
     try:
         meta = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
