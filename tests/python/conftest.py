@@ -259,6 +259,22 @@ def run(python, args, env=None, input=None, timeout=120, check=True, cwd=None):
     return result
 
 
+def cli(python, args, cwd, check=True, env=None):
+    """`python -m perftramp ARGS` in `cwd` (run's checks, a longer timeout:
+    record and report run perf)."""
+    return run(python, ["-m", "perftramp"] + list(args), cwd=str(cwd), check=check, env=env,
+               timeout=600)
+
+
+def seed_app(tmp_path):
+    """The seed document's example (examples/my_script.py) as tmp_path/app.py,
+    running ten times as long, so that foo has samples enough."""
+    path = tmp_path / "app.py"
+    path.write_text((ROOT / "examples" / "my_script.py").read_text()
+                    .replace("baz(1000000)", "baz(10000000)"))
+    return path
+
+
 def run_json(python, code, **kw):
     """Runs dedented `code` with the venv's interpreter; its last stdout line,
     parsed as JSON."""

@@ -13,23 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import register_pids, run
+from conftest import cli, register_pids, run
+from conftest import seed_app as app
 
 pytestmark = [pytest.mark.edge_versions,
               pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")]
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def app(tmp_path):
-    path = tmp_path / "app.py"
-    path.write_text((ROOT / "examples" / "my_script.py").read_text()
-                    .replace("baz(1000000)", "baz(10000000)"))
-    return path
-
-
-def cli(python, args, cwd, check=True):
-    return run(python, ["-m", "perftramp"] + args, cwd=str(cwd), check=check, timeout=600)
 
 
 def test_version_and_help(python, tmp_path):

@@ -18,26 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import popen, register_pids, run
+from conftest import cli, popen, register_pids
+from conftest import seed_app as app
 
 pytestmark = [pytest.mark.edge_versions,
               pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")]
 
-ROOT = Path(__file__).resolve().parents[2]
 NO_CACHE = "--buildid-dir /dev/null/perftramp-no-build-id-cache"
 MAX_STACK = Path("/proc/sys/kernel/perf_event_max_stack")
-
-
-def cli(python, args, cwd, check=True, env=None):
-    return run(python, ["-m", "perftramp"] + args, cwd=str(cwd), check=check, env=env,
-               timeout=600)
-
-
-def app(tmp_path):
-    path = tmp_path / "app.py"
-    path.write_text((ROOT / "examples" / "my_script.py").read_text()
-                    .replace("baz(1000000)", "baz(10000000)"))
-    return path
 
 
 def meta_of(rec):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import register_pids, run
+from conftest import cli, register_pids
 
 pytestmark = [pytest.mark.edge_versions,
               pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")]
@@ -48,11 +48,6 @@ for _ in range(15):
 """
 
 _CACHE = {}
-
-
-def cli(python, args, cwd, check=True, env=None):
-    return run(python, ["-m", "perftramp"] + args, cwd=str(cwd), check=check, timeout=600,
-               env=env)
 
 
 def record(python, where, *flags):
