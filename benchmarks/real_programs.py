@@ -42,7 +42,10 @@ Figures (per workload and interpreter):
                the reports (perf's build-id cache ~/.debug included);
                ~/.debug: growth of the real HOME's (`perf` honours HOME, so it
                should stay 0; other users of this machine may write there too)
-  plain s      the program's own time (its <module> body) without perf
+  plain s      the program's own time (its <module> body) without perf;
+               plain wall s: the whole run's, interpreter start and exit included
+  py::foo      many_functions.py's hot chain: of the window's samples with a
+               py::foo frame, those unbroken to <module>
   own s        the same under `perftramp record`; record s: record's wall time
   report s     wall time of each report in the order run
 """
@@ -70,6 +73,7 @@ WORKLOADS = {
     "deep": ("deep.py", "sympy + networkx"),
     "numpy": ("numpy_loop.py", "Python driving numpy"),
     "black": ("black_format.py", "black (mypyc)"),
+    "many": ("many_functions.py", "100,000 functions + hot chain"),
 }
 DEFAULT_PYTHONS = [
     ("pyenv-3.11.7", os.path.expanduser("~/.pyenv/versions/3.11.7/bin/python3.11")),
@@ -157,7 +161,7 @@ def run_timed(argv, cwd, env, logfile, stdout=None):
 def figures(collapsed, script):
     """The chain figures of a collapsed report (see the module's doc)."""
     module = "py::<module>:"
-    window = unbroken = python = total = 0
+    window = unbroken = python = total = hot = hot_whole = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -168,12 +172,16 @@ def figures(collapsed, script):
         if not frames[0].startswith(MAIN):  # the main thread, named by the program
             continue
         window += n
-        if any(f.startswith(module) and f[len(module):].rpartition(os.sep)[2] == script
-               for f in frames):
-            unbroken += n
+        whole = any(f.startswith(module) and f[len(module):].rpartition(os.sep)[2] == script
+                    for f in frames)
+        unbroken += n if whole else 0
+        if any(f.startswith("py::foo:") for f in frames):  # many_functions' hot chain
+            hot += n
+            hot_whole += n if whole else 0
         if any(f.startswith("py::") for f in frames):
             python += n
-    return {"window": window, "unbroken": unbroken, "pyframes": python, "samples": total}
+    return {"window": window, "unbroken": unbroken, "pyframes": python, "samples": total,
+            "hot": hot, "hot_whole": hot_whole}
 
 
 def debug_size():
@@ -198,7 +206,7 @@ def measure(label, venv, workload, seconds, keep):
     row = {"workload": workload, "python": label}
 
     log("%s %s: plain run" % (label, workload))
-    rc, _ = run_timed([python, prog], work, env, logfile)
+    rc, row["plain_wall"] = run_timed([python, prog], work, env, logfile)
     if rc != 0:
         raise SystemExit("%s failed (exit %d); see %s" % (script, rc, logfile))
     row["plain"] = json.loads(result.read_text())["seconds"]
@@ -250,23 +258,26 @@ def pct(part, whole):
 
 def tables(rows):
     out = ["| workload | interpreter | backend | window samples | unbroken to `<module>` "
-           "| with a py:: frame | all samples |",
-           "|---|---|---|---|---|---|---|"]
+           "| with a py:: frame | all samples | py::foo samples whole |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        out.append("| %s | %s | %s | %d | %d (%s) | %s | %d |" % (
+        out.append("| %s | %s | %s | %d | %d (%s) | %s | %d | %s |" % (
             WORKLOADS[r["workload"]][1], r["python"], r["backend"], r["window"],
             r["unbroken"], pct(r["unbroken"], r["window"]), pct(r["pyframes"], r["window"]),
-            r["samples"]))
+            r["samples"],
+            "%d/%d (%s)" % (r["hot_whole"], r["hot"], pct(r["hot_whole"], r["hot"]))
+            if r["hot"] else "-"))
     out += ["", "| workload | backend | files | MB | after reports | $HOME growth | of it "
-            "~/.debug | real ~/.debug growth | plain s | own s (recorded) | record s | %s |"
-            % " | ".join("report %s s" % name for name, _ in REPORTS),
-            "|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(REPORTS)]
+            "~/.debug | real ~/.debug growth | plain s | plain wall s | own s (recorded) "
+            "| record s | %s |" % " | ".join("report %s s" % name for name, _ in REPORTS),
+            "|---|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(REPORTS)]
     for r in rows:
         out.append("| %s | %s | %d | %.1f | %d files, %.1f MB | %d B (%d files) | %d B | %d B "
-                   "| %.1f | %.1f | %.1f | %s |" % (
+                   "| %.1f | %.1f | %.1f | %.1f | %s |" % (
                        WORKLOADS[r["workload"]][1], r["backend"], r["files"],
                        r["bytes"] / 1e6, r["files_after"], r["bytes_after"] / 1e6, r["home"],
-                       r["home_files"], r["home_debug"], r["debug"], r["plain"], r["own"],
+                       r["home_files"], r["home_debug"], r["debug"], r["plain"],
+                       r["plain_wall"], r["own"],
                        r["record"],
                        " | ".join("%.1f" % t for _, t in r["reports"])))
     return "\n".join(out) + "\n"
