@@ -1,4 +1,5 @@
-"""`perftramp` / `python -m perftramp`: check, run, record, report.
+"""`perftramp` / `python -m perftramp`: check, run, record, report, attach,
+detach.
 
 A subcommand that cannot go on raises commands._errors.CliError; main prints
 it here, once, as "perftramp: MESSAGE" on stderr and returns its exit code.
@@ -7,7 +8,7 @@ import argparse
 import sys
 
 import perftramp
-from perftramp.commands import check, record, report, run
+from perftramp.commands import attach, check, record, report, run
 from perftramp.commands._errors import CliError
 
 
@@ -18,13 +19,13 @@ def main(argv=None):
     )
     parser.add_argument("--version", action="version", version=perftramp.__version__)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (check, run, record, report):
+    for module in (check, run, record, report, attach):
         module.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         if args.command is None:
             parser.print_help()
-            raise CliError("give a command: check, run, record or report")
+            raise CliError("give a command: check, run, record, report, attach or detach")
         return args.func(args)
     except CliError as error:
         sys.stderr.write("perftramp: %s\n" % error.message)

@@ -121,6 +121,41 @@ def elf_self_test(perf):
     return True, "perf read the ELF image: %d of %d samples whole, no inject" % (whole, leaf)
 
 
+ATTACH_CHILD = (
+    "import sys, time\n"
+    "import perftramp\n"
+    "print('ready', flush=True)\n"
+    "while sys.stdin.readable():\n"
+    "    time.sleep(0.01)\n"
+)
+
+
+def attach_self_test():
+    """(works, detail): whether `perftramp attach` works here, by sending a
+    child of this interpreter perftramp's remote script (a detach: nothing is
+    written).  Needs CPython 3.14+ (sys.remote_exec)."""
+    if not hasattr(sys, "remote_exec"):
+        return None, ("needs CPython 3.14+ (sys.remote_exec), this is %s; an older "
+                      "process is recorded by starting it under perftramp record"
+                      % platform.python_version())
+    from . import _target, attach
+    from ._errors import CliError
+
+    child = subprocess.Popen([sys.executable, "-c", ATTACH_CHILD], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        if child.stdout.readline().strip() != "ready":
+            return False, "the test child did not start"
+        try:
+            attach.detach(_target.inspect(child.pid), 10.0)
+        except CliError as error:
+            return False, error.message
+        return True, "works (sys.remote_exec into a test child)"
+    finally:
+        child.kill()
+        child.wait()
+
+
 def by_hand(row):
     """The perf command lines `record` runs for backend `row`, as a user
     would type them."""
@@ -183,6 +218,10 @@ def main(args):
             else:
                 elf_works, detail = elf_self_test(perf)
                 line(True if elf_works else None, "perf_elf (no inject)", detail)
+
+    attach_works, detail = attach_self_test()
+    # a note, not a FAIL: recording a program perftramp starts works without it
+    line(True if attach_works else None, "attach", detail)
 
     paranoid = read_int("/proc/sys/kernel/perf_event_paranoid")
     if paranoid is not None:
