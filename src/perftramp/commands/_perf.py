@@ -91,9 +91,13 @@ def record_flags(row, stack_size=DWARF_STACK_MAX, compress=False):
 
 
 def record_command(perf, row, freq, output, command, stack_size=DWARF_STACK_MAX, quiet=False,
-                   compress=False):
+                   compress=False, pid=None):
+    """perf record of `command`, or with `pid` of that running process (for
+    as long as `command` runs, when one is given; else until interrupted)."""
+    target = ["-p", str(pid)] if pid is not None else []
     return (perf_argv(perf, "record") + (["-q"] if quiet else []) + ["-F", str(freq)]
-            + record_flags(row, stack_size, compress) + ["-o", output, "--"] + list(command))
+            + record_flags(row, stack_size, compress) + target + ["-o", output]
+            + (["--"] + list(command) if command else []))
 
 
 def inject_command(perf, data, output):

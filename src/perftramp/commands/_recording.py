@@ -210,15 +210,20 @@ def data_path(directory, meta):
     return os.path.join(directory, meta.get("pack") or meta.get("data", DATA))
 
 
-def gather_maps(paths, directory):
+def gather_maps(paths, directory, copy=False):
     """Moves the files at `paths` that exist, are regular, not links and ours
-    into DIR/maps; returns the names moved."""
+    into DIR/maps (copies them, for a process that runs on and keeps writing
+    its own); returns the names moved."""
     moved = []
     for src in paths:
         if os.path.isfile(src) and not os.path.islink(src) and \
                 os.stat(src).st_uid == os.geteuid():
             os.makedirs(os.path.join(directory, MAPS), exist_ok=True)
-            shutil.move(src, os.path.join(directory, MAPS, os.path.basename(src)))
+            dst = os.path.join(directory, MAPS, os.path.basename(src))
+            if copy:
+                shutil.copyfile(src, dst)
+            else:
+                shutil.move(src, dst)
             moved.append(os.path.basename(src))
     return moved
 

@@ -2,6 +2,11 @@
 directory.
 
     perftramp record [-F HZ] [--backend auto|NAME] [-o DIR] -- CMD [ARGS...]
+    perftramp record -p PID [--duration S] [...]
+
+With -p, a running CPython 3.14+ process is recorded instead: perftramp's
+backend is switched on in it (attach.py), perf records it for S seconds or
+until Ctrl-C, and the backend is switched off again; the process runs on.
 
 auto picks the frame-pointer backend ("perf") for an interpreter with frame
 pointers; without them, "perf_elf" (DWARF, no perf inject) where this perf
@@ -60,6 +65,10 @@ def add_parser(subparsers):
     p.add_argument("--stack-size", type=int, default=_perf.DWARF_STACK_MAX,
                    help="bytes of stack perf copies per sample with DWARF unwinding "
                    "(%d, perf's largest)" % _perf.DWARF_STACK_MAX)
+    p.add_argument("-p", "--pid", type=int,
+                   help="record this running Python 3.14+ process (attach, record, detach)")
+    p.add_argument("--duration", type=float,
+                   help="with -p: seconds to record (default: until Ctrl-C)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=main)
 
@@ -128,11 +137,17 @@ def main(args):
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
-    if not command:
-        raise CliError("record: give the command to profile after --")
     if not 0 < args.stack_size <= _perf.DWARF_STACK_MAX:
         raise CliError("record: --stack-size must be from 8 to %d bytes (perf's largest)"
                        % _perf.DWARF_STACK_MAX)
+    if args.pid is not None:
+        if command:
+            raise CliError("record: give -p PID or a command, not both")
+        return main_attached(args)
+    if args.duration is not None:
+        raise CliError("record: --duration goes with -p PID")
+    if not command:
+        raise CliError("record: give the command to profile after --")
     if command[0].endswith(".py"):
         if not os.path.isfile(command[0]):
             raise CliError("record: cannot run %s: no such file" % command[0])
@@ -160,27 +175,71 @@ def main(args):
     env["PYTHON_JIT"] = "0"
     jit_rows = [other for other in _backends.rows() if other["dir_env"] and other["inject"]]
     jit_dir = _recording.make_jit_dir() if jit_rows else None
-    for other in _backends.rows():
-        if other["dir_env"]:
-            env[other["dir_env"]] = jit_dir if other in jit_rows else directory
+    env.update(backend_dirs(directory, jit_dir))
     say("recording with the %s backend into %s" % (row["name"], directory))
     result = {}
     try:
         return record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args,
                       result)
     finally:
-        # also when recording failed: nothing of the run stays in /tmp
-        if jit_dir is not None and _recording.move_jit_dir(jit_dir, directory) and result:
-            # where perf.jit.data names the jitted objects: report links it to jit/
-            result["jit_dir"] = jit_dir
-        if result:
-            if result.get("data") == _recording.JIT_DATA:
-                pack(directory, result)
-            _recording.write_meta(directory, result)
-            files, size = _recording.files_and_size(directory)
-            say("recording: %d files, %.1f MB on disk in %s" % (files, size / 1e6,
-                                                        os.path.relpath(directory)))
-            say("done: perftramp report %s" % os.path.relpath(directory))
+        finish(directory, jit_dir, result)
+
+
+def finish(directory, jit_dir, result):
+    # also when recording failed: nothing of the run stays in /tmp
+    if jit_dir is not None and _recording.move_jit_dir(jit_dir, directory) and result:
+        # where perf.jit.data names the jitted objects: report links it to jit/
+        result["jit_dir"] = jit_dir
+    if result:
+        if result.get("data") == _recording.JIT_DATA:
+            pack(directory, result)
+        _recording.write_meta(directory, result)
+        files, size = _recording.files_and_size(directory)
+        say("recording: %d files, %.1f MB on disk in %s" % (files, size / 1e6,
+                                                    os.path.relpath(directory)))
+        say("done: perftramp report %s" % os.path.relpath(directory))
+
+
+def backend_dirs(directory, jit_dir):
+    """Each backend's directory variable: the jitdumps' directory for those
+    that need inject, the recording for the others."""
+    return {other["dir_env"]: jit_dir if other["inject"] else directory
+            for other in _backends.rows() if other["dir_env"]}
+
+
+def main_attached(args):
+    """record -p PID: attach, perf record -p, detach, then as for a command."""
+    from . import _target, attach
+
+    if args.duration is not None and args.duration <= 0:
+        raise CliError("record: --duration must be positive")
+    target = _target.inspect(args.pid)
+    perf = _perf.require()
+    row = attach.choose_backend(args.backend, target, perf)
+    directory = os.path.abspath(args.output or _recording.default_name())
+    os.makedirs(directory, exist_ok=True)
+    data = os.path.join(directory, _recording.DATA)
+    compress = not row["inject"] and _perf.has_zstd(perf)
+    sleep = ["sleep", "%g" % args.duration] if args.duration is not None else []
+    perf_cmd = _perf.record_command(perf, row, args.freq, data, sleep, args.stack_size,
+                                    compress=compress, pid=target.pid)
+    jit_dir = _recording.make_jit_dir() if row["inject"] else None
+    env = backend_dirs(directory, jit_dir or directory)
+    command = [target.exe, "(process %d, attached)" % target.pid]
+    say("recording %d (%s) with the %s backend into %s"
+        % (target.pid, target.label, row["name"], directory))
+    result = {}
+    try:
+        attach.attach(target, row, env, 10.0)
+        try:
+            return record(perf, perf_cmd, dict(os.environ, **env), row, command, directory, data,
+                          jit_dir, args, result, attached=target, detach_timeout=10.0)
+        finally:
+            if not result:  # record() detaches as soon as perf is done
+                with contextlib.suppress(CliError):
+                    attach.detach(target, 10.0)
+    finally:
+        finish(directory, jit_dir, result)
 
 
 def pack(directory, result):
@@ -223,9 +282,12 @@ def active_pids(pids, env):
                    for other in _backends.rows())]
 
 
-def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, result):
+def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, result,
+           attached=None, detach_timeout=10.0):
     """Runs perf record (and inject), gathers the maps, and fills `result`,
-    perftramp.json's fields, when all went well; returns the exit code."""
+    perftramp.json's fields, when all went well; returns the exit code.
+    `attached`: the running process perf recorded (record -p), detached from
+    once perf is done; its files are copied, not moved, since it runs on."""
     meta = {}
     with contextlib.ExitStack() as stack:
         if row["unwind"] == "fp":
@@ -235,6 +297,13 @@ def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, re
             meta["stack_size"] = args.stack_size
         say("$ " + " ".join(shlex.quote(arg) for arg in perf_cmd))
         returncode = run_perf(perf_cmd, env)
+    if attached is not None:
+        from . import attach
+
+        attach.detach(attached, detach_timeout)
+        say("detached from %d; it runs on" % attached.pid)
+        # perf's status when stopped by Ctrl-C is not the process's
+        returncode = 0 if returncode in (0, 128 + signal.SIGINT) else returncode
     check_hint = ("Run `perftramp check` for what this machine lacks (perf_event_paranoid, "
                   "perf's version, ...)")
     if not os.path.exists(data) or os.path.getsize(data) == 0:
@@ -280,7 +349,7 @@ def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, re
     elsewhere = [path for other in _backends.rows() for pid in pids
                  for path in [_backends.file_path(other, pid, env)]
                  if os.path.dirname(os.path.abspath(path)) not in kept]
-    meta["maps"] = _recording.gather_maps(elsewhere, directory)
+    meta["maps"] = _recording.gather_maps(elsewhere, directory, copy=attached is not None)
     meta["pids"] = pids
     result.update(meta)
     return returncode
