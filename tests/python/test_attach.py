@@ -1,0 +1,276 @@
+"""perftramp attach / detach / record -p: a long-running CPython 3.14+
+started with no switch at all, profiled from outside with real perf, then
+left running with the backend off; and every refusal, each one line."""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import INTERPRETERS, cli, popen
+
+pytestmark = pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
+
+SERVER = """\
+import sys, time
+
+def foo(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+def bar(n):
+    return foo(n) + 1
+
+def baz(n):
+    return bar(n) + 1
+
+state = "none"
+print("ready", flush=True)
+deadline = time.monotonic() + 300
+while time.monotonic() < deadline:
+    baz(20000)
+    module = sys.modules.get("perftramp")
+    now = "none" if module is None else \\
+        ("active" if module.is_stack_trampoline_active() else "inactive")
+    if now != state:
+        print(now, flush=True)
+        state = now
+    time.sleep(0.001)
+"""
+
+
+def start_server(tmp_path, exe, env=None, options=()):
+    """The server, run by `exe` with `options` before the script (the bare
+    interpreter has no perftramp on its path), its stdout in a file; returns
+    (proc, stdout path)."""
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    out = tmp_path / "server.out"
+    full_env = dict(os.environ)
+    for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE",
+                 "PYTHONPATH"):
+        full_env.pop(name, None)
+    full_env.update(env or {})
+    with open(out, "w") as f:
+        proc = popen([exe] + list(options) + [str(script)], stdout=f,
+                     stderr=subprocess.STDOUT, env=full_env)
+    wait_for_line(out, "ready")
+    return proc, out
+
+
+def wait_for_line(path, line, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if line in path.read_text().splitlines():
+            return
+        time.sleep(0.05)
+    raise AssertionError("no %r in %s: %r" % (line, path, path.read_text()))
+
+
+def stop(proc):
+    proc.kill()
+    proc.wait()
+
+
+def chain_share(collapsed):
+    """(samples in py::foo, of them with py::baz;py::bar;py::foo in order)."""
+    foo = whole = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        # "py::NAME:FILE" -> "py::NAME"
+        frames = ["py::" + f[4:].split(":", 1)[0] if f.startswith("py::") else f
+                  for f in stack.split(";")]
+        if "py::foo" not in frames:
+            continue
+        foo += int(count)
+        i = frames.index("py::foo")
+        if frames[i - 2:i] == ["py::baz", "py::bar"]:
+            whole += int(count)
+    return foo, whole
+
+
+@pytest.mark.versions(min=(3, 14))
+@pytest.mark.parametrize("backend", ["auto", "perf_elf"])
+def test_record_p_names_later_calls_and_leaves_it_running(python, tmp_path, backend):
+    """record -p on a process started with no switch, by an interpreter that
+    does not have perftramp (lent to it): whole chains for the calls made
+    after attaching, and afterwards the backend is off and it runs on."""
+    proc, out = start_server(tmp_path, python.base)
+    try:
+        rec = cli(python, ["record", "-p", str(proc.pid), "--duration", "2",
+                           "--backend", backend, "-o", "rec"], tmp_path)
+        assert "detached from %d" % proc.pid in rec.stderr
+        wait_for_line(out, "inactive")
+        assert proc.poll() is None, "the target stopped"
+        assert out.read_text().splitlines()[1:3] == ["active", "inactive"], out.read_text()
+        report = cli(python, ["report", "rec", "--format", "collapsed"], tmp_path)
+        foo, whole = chain_share(report.stdout)
+        assert foo > 200, rec.stderr + report.stderr + report.stdout[-1500:]
+        assert whole >= 0.98 * foo, (foo, whole)
+        # the target still works, and makes no trampolines now
+        time.sleep(0.3)
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+
+
+@pytest.mark.versions(min=(3, 14))
+def test_attach_and_detach(python, tmp_path):
+    """attach writes the perf map of the functions called afterwards (the
+    target's own environment has perftramp), detach switches it off."""
+    proc, out = start_server(tmp_path, python.exe)
+    try:
+        got = cli(python, ["attach", str(proc.pid), "--backend", "perf"], tmp_path)
+        assert "perf backend active" in got.stderr
+        wait_for_line(out, "active")
+        path = "/tmp/perf-%d.map" % proc.pid
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and b"py::baz:" not in open(path, "rb").read():
+            time.sleep(0.05)
+        assert b"py::baz:" in open(path, "rb").read()
+        cli(python, ["detach", str(proc.pid)], tmp_path)
+        wait_for_line(out, "inactive")
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+
+
+def refused(python, tmp_path, pid, *extra):
+    got = cli(python, ["attach", str(pid)] + list(extra), tmp_path, check=False)
+    assert got.returncode == 2, (got.returncode, got.stderr)
+    lines = got.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("perftramp: "), got.stderr
+    return lines[0]
+
+
+@pytest.mark.versions(below=(3, 14))
+@pytest.mark.edge_versions
+def test_refuses_an_older_python(python, tmp_path):
+    proc, _ = start_server(tmp_path, python.exe)
+    try:
+        line = refused(python, tmp_path, proc.pid)
+        assert "runs CPython %d.%d" % python.version[:2] in line or \
+            "runs Python %d.%d" % python.version[:2] in line
+        assert "perftramp record -- CMD" in line
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+
+
+@pytest.mark.versions(min=(3, 14))
+@pytest.mark.parametrize("how", ["environment", "-X"])
+def test_refuses_remote_debugging_disabled(python, tmp_path, how):
+    if how == "environment":
+        proc, out = start_server(tmp_path, python.exe, env={"PYTHON_DISABLE_REMOTE_DEBUG": "1"})
+    else:
+        proc, out = start_server(tmp_path, python.exe, options=["-X", "disable_remote_debug"])
+    try:
+        line = refused(python, tmp_path, proc.pid, "--backend", "perf")
+        assert "remote debugging is disabled" in line
+        # (any -X option loads perftramp's start-up hook: "inactive")
+        assert proc.poll() is None and "active" not in out.read_text().splitlines()
+    finally:
+        stop(proc)
+
+
+@pytest.mark.versions(min=(3, 14))
+@pytest.mark.edge_versions
+def test_an_empty_disable_variable_disables_too(python, tmp_path):
+    """As CPython reads it (measured on 3.14.7): PYTHON_DISABLE_REMOTE_DEBUG
+    set at all, even empty, disables remote debugging; attach says so from
+    /proc before trying."""
+    proc, out = start_server(tmp_path, python.exe, env={"PYTHON_DISABLE_REMOTE_DEBUG": ""})
+    try:
+        line = refused(python, tmp_path, proc.pid, "--backend", "perf")
+        assert "remote debugging is disabled" in line
+        assert proc.poll() is None and out.read_text().splitlines() == ["ready"]
+    finally:
+        stop(proc)
+
+
+@pytest.mark.versions(min=(3, 14))
+@pytest.mark.edge_versions
+def test_refuses_what_is_not_python_and_what_is_gone(python, tmp_path):
+    sleeper = popen(["sleep", "60"])
+    try:
+        line = refused(python, tmp_path, sleeper.pid, "--backend", "perf")
+        assert "is not a CPython interpreter" in line
+    finally:
+        stop(sleeper)
+    gone = popen(["true"])
+    gone.wait()
+    line = refused(python, tmp_path, gone.pid, "--backend", "perf")
+    assert "no process %d" % gone.pid in line
+    line = refused(python, tmp_path, 2 ** 22 + 7, "--backend", "perf")
+    assert "no process" in line
+
+
+@pytest.mark.versions(min=(3, 14))
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv, to attach as another user")
+def test_refuses_without_ptrace_permission(python, tmp_path):
+    """Another user's process: one line that says ptrace and what to do."""
+    proc, _ = start_server(tmp_path, python.exe)
+    try:
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                python.exe, "-m", "perftramp", "attach", str(proc.pid), "--backend", "perf"]
+        got = subprocess.run(argv, capture_output=True, text=True, cwd="/",
+                             env=dict(os.environ, HOME="/nonexistent"), timeout=120)
+        lines = got.stderr.strip().splitlines()
+        assert got.returncode == 2 and len(lines) == 1, got.stderr
+        assert "not permitted to attach (ptrace)" in lines[0]
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+
+
+NEWEST_314 = [i for i in INTERPRETERS if i.version >= (3, 14)]
+
+
+@pytest.mark.versions(below=(3, 14))
+@pytest.mark.edge_versions
+@pytest.mark.skipif(not NEWEST_314, reason="no CPython 3.14+ here (CI provides one)")
+def test_refuses_a_target_perftramp_is_not_built_for(python, tmp_path):
+    """perftramp of an older Python attaching to a bare 3.14: the target
+    cannot import it, so the one line says what to install where."""
+    target = NEWEST_314[-1]
+    proc, out = start_server(tmp_path, target.base)
+    try:
+        got = cli(python, ["attach", str(proc.pid), "--backend", "perf"], tmp_path,
+                  check=False)
+        lines = got.stderr.strip().splitlines()
+        assert got.returncode == 2 and len(lines) == 1, got.stderr
+        assert "perftramp is not importable there" in lines[0]
+        assert "-m pip install perftramp" in lines[0]
+        assert proc.poll() is None and out.read_text().splitlines() == ["ready"]
+    finally:
+        stop(proc)
+
+
+@pytest.mark.versions(min=(3, 14))
+@pytest.mark.edge_versions
+def test_check_reports_attach(python, tmp_path):
+    got = cli(python, ["check", "--skip-jit-test"], tmp_path, check=False)
+    assert "attach                 works (sys.remote_exec into a test child)" in got.stdout
+
+
+@pytest.mark.versions(below=(3, 14))
+@pytest.mark.edge_versions
+def test_check_says_attach_needs_314(python, tmp_path):
+    got = cli(python, ["check", "--skip-jit-test"], tmp_path, check=False)
+    assert "needs CPython 3.14+" in got.stdout
+
+
+@pytest.mark.edge_versions
+def test_record_p_usage_errors(python, tmp_path):
+    for args, said in [(["-p", "1", "--", "true"], "give -p PID or a command, not both"),
+                       (["--duration", "2", "--", "true"], "--duration goes with -p PID"),
+                       (["-p", str(os.getpid()), "--duration", "0"],
+                        "--duration must be positive")]:
+        got = cli(python, ["record", "-o", "rec"] + args, tmp_path, check=False)
+        assert got.returncode == 2 and got.stderr.strip() == "perftramp: record: " + said, \
+            got.stderr
+    assert not (tmp_path / "rec").exists()
