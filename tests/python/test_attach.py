@@ -2,6 +2,7 @@
 started with no switch at all, profiled from outside with real perf, then
 left running with the backend off; and every refusal, each one line."""
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -189,6 +190,33 @@ def test_an_empty_disable_variable_disables_too(python, tmp_path):
         assert proc.poll() is None and out.read_text().splitlines() == ["ready"]
     finally:
         stop(proc)
+
+
+@pytest.mark.versions(min=(3, 14))
+@pytest.mark.edge_versions
+def test_a_blocked_main_thread_times_out_and_nothing_changes(python, tmp_path):
+    """A main thread waiting in C never reaches a safe point: one line after
+    --timeout, and the pending script is a no-op (its directory named in the
+    line, and removed here once the target is gone)."""
+    script = tmp_path / "blocked.py"
+    script.write_text("import threading\nprint('ready', flush=True)\n"
+                      "threading.Event().wait()\n")
+    out = tmp_path / "blocked.out"
+    with open(out, "w") as f:
+        proc = popen([python.exe, str(script)], stdout=f, stderr=subprocess.STDOUT)
+    wait_for_line(out, "ready")
+    left = None
+    try:
+        line = refused(python, tmp_path, proc.pid, "--backend", "perf", "--timeout", "1")
+        assert "did not reach a safe point in 1 s" in line
+        left = re.search(r"in (/tmp/perftramp-attach-\w+), is now a no-op", line).group(1)
+        assert open(os.path.join(left, "a.py")).read() == "pass\n"
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+        if left:
+            shutil.rmtree(left)
+    assert not os.path.exists("/tmp/perf-%d.map" % proc.pid)
 
 
 @pytest.mark.versions(min=(3, 14))

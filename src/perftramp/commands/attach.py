@@ -186,7 +186,7 @@ def run_remote(target, params, timeout):
             os.chown(result_path, target.uid, -1)
         send(target, script)
         sent = True
-        result = wait_for(result_path, target, timeout)
+        result = wait_for(result_path, target, timeout, work)
         done = True
     finally:
         if done or not sent:
@@ -225,7 +225,7 @@ def send(target, script):
         raise CliError(_target.remote_exec_error(target, lines[-1]))
 
 
-def wait_for(path, target, timeout):
+def wait_for(path, target, timeout, work):
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -243,7 +243,8 @@ def wait_for(path, target, timeout):
         if time.monotonic() > deadline:
             raise CliError("process %d did not reach a safe point in %g s (its main thread may "
                            "be blocked in C code, e.g. a join or a read); nothing was changed: "
-                           "the script it would run later is now a no-op" % (target.pid, timeout))
+                           "the script it would run later, in %s, is now a no-op"
+                           % (target.pid, timeout, work))
         time.sleep(0.02)
 
 
@@ -259,4 +260,3 @@ def defuse(work, script):
         os.replace(spare, script)
     except OSError:
         pass
-    say("left %s for the target's pending call" % work)
