@@ -24,11 +24,10 @@ _SECTION = b".PyRuntime"
 
 
 class Target:
-    def __init__(self, pid, exe, runtime_file, version, free_threaded, uid):
+    def __init__(self, pid, exe, version, free_threaded, uid):
         self.pid = pid
-        self.exe = exe                    # /proc/PID/exe, resolved
-        self.runtime_file = runtime_file  # the ELF holding .PyRuntime
-        self.version = version            # (major, minor, micro)
+        self.exe = exe          # /proc/PID/exe, resolved
+        self.version = version  # (major, minor, micro)
         self.free_threaded = free_threaded
         self.uid = uid
 
@@ -123,7 +122,7 @@ def inspect(pid):
         version = (hexversion >> 24 & 0xFF, hexversion >> 16 & 0xFF, hexversion >> 8 & 0xFF)
         if version < MIN_VERSION:
             free_threaded = 0  # 3.13's record has no such field
-        target = Target(pid, exe, path, version, bool(free_threaded), st.st_uid)
+        target = Target(pid, exe, version, bool(free_threaded), st.st_uid)
         _refuse_old(target, comm)
         _refuse_disabled(target, comm)
         return target
@@ -172,9 +171,13 @@ def _refuse_disabled(target, comm):
         raise CliError("process %d (%s): %s" % (target.pid, comm, DISABLED_ADVICE))
 
 
+def this_is_free_threaded():
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
 def same_kind_as_me(target):
     return (sys.version_info[:2] == target.version[:2]
-            and bool(sysconfig.get_config_var("Py_GIL_DISABLED")) == target.free_threaded)
+            and this_is_free_threaded() == target.free_threaded)
 
 
 def remote_exec_argv(target, script):

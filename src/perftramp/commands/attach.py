@@ -30,6 +30,8 @@ from . import _target
 from ._common import say
 from ._errors import CliError
 
+#: seconds to wait for the target's main thread to reach a safe point
+TIMEOUT = 10.0
 #: What the target runs.  PARAMS is filled in by script_text(); the script
 #: keeps to names of its own in a fresh namespace (CPython runs it in one).
 _SCRIPT = r'''
@@ -98,13 +100,13 @@ def add_parser(subparsers):
     p.add_argument("--backend", choices=("auto",) + _backends.names(), default="auto",
                    help="auto (as record chooses for the target's interpreter) or one of: "
                    "%(choices)s")
-    p.add_argument("--timeout", type=float, default=10.0,
-                   help="seconds to wait for the target's safe point (10)")
+    p.add_argument("--timeout", type=float, default=TIMEOUT,
+                   help="seconds to wait for the target's safe point (%(default)g)")
     p.set_defaults(func=main_attach)
     p = subparsers.add_parser("detach", help="deactivate perftramp in a running process")
     p.add_argument("pid", type=int)
-    p.add_argument("--timeout", type=float, default=10.0,
-                   help="seconds to wait for the target's safe point (10)")
+    p.add_argument("--timeout", type=float, default=TIMEOUT,
+                   help="seconds to wait for the target's safe point (%(default)g)")
     p.set_defaults(func=main_detach)
 
 
@@ -122,10 +124,10 @@ def main_attach(args):
 
         perf = _perf.require()
     row = choose_backend(args.backend, target, perf)
-    result = attach(target, row, {}, args.timeout)
-    say("attached to %d (%s): %s backend active%s"
-        % (target.pid, target.label, row["name"], where(row, target.pid, {})))
-    return 0 if result else 1
+    attach(target, row, {}, args.timeout)
+    say("attached to %d (%s): %s backend active; it writes %s"
+        % (target.pid, target.label, row["name"], _backends.file_path(row, target.pid, {})))
+    return 0
 
 
 def main_detach(args):
@@ -133,10 +135,6 @@ def main_detach(args):
     detach(target, args.timeout)
     say("detached from %d: no new trampolines (those made stay named)" % target.pid)
     return 0
-
-
-def where(row, pid, env):
-    return "; it writes %s" % _backends.file_path(row, pid, env)
 
 
 def attach(target, row, env, timeout):
@@ -147,8 +145,6 @@ def attach(target, row, env, timeout):
     lend = os.path.dirname(os.path.dirname(os.path.abspath(perftramp.__file__)))
     result = run_remote(target, {"action": "attach", "backend": row["name"], "env": env,
                                  "lend": lend}, timeout)
-    for warning in result.get("warnings", ()):
-        say("in %d: %s" % (target.pid, warning))
     if not result.get("active"):
         raise CliError("attach %d: the backend did not come on (see the warning above)"
                        % target.pid, 1)
@@ -157,8 +153,6 @@ def attach(target, row, env, timeout):
 
 def detach(target, timeout):
     result = run_remote(target, {"action": "detach"}, timeout)
-    for warning in result.get("warnings", ()):
-        say("in %d: %s" % (target.pid, warning))
     if result.get("active"):
         raise CliError("detach %d: a trampoline is still active there (another tool's?)"
                        % target.pid, 1)
@@ -166,8 +160,9 @@ def detach(target, timeout):
 
 
 def run_remote(target, params, timeout):
-    """Runs the script with `params` in the target and returns its result;
-    CliError on every failure, in one line."""
+    """Runs the script with `params` in the target and returns its result,
+    after saying the warnings it caught there; CliError on every failure, in
+    one line."""
     # The target may run as another user (we are root): it must read the
     # script and write the result, and no one else may plant either.
     work = tempfile.mkdtemp(prefix="perftramp-attach-")
@@ -193,22 +188,19 @@ def run_remote(target, params, timeout):
             shutil.rmtree(work, ignore_errors=True)
         else:
             defuse(work, script)
+    for warning in result.get("warnings", ()):
+        say("in %d: %s" % (target.pid, warning))
     if not result.get("ok"):
         if result.get("import_error"):
             raise CliError("process %d (%s, %s): perftramp is not importable there, and this "
                            "perftramp (Python %d.%d%s) is not built for it: `%s -m pip install "
                            "perftramp` in its environment"
                            % (target.pid, target.label, target.exe, sys.version_info[0],
-                              sys.version_info[1], "t" if _gil_disabled() else "",
+                              sys.version_info[1],
+                              "t" if _target.this_is_free_threaded() else "",
                               target.exe))
         raise CliError("%s %d: %s" % (params["action"], target.pid, result.get("error")), 1)
     return result
-
-
-def _gil_disabled():
-    import sysconfig
-
-    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 def send(target, script):

@@ -16,6 +16,7 @@ from perftramp import _backends
 
 from . import _perf, _recording
 from ._common import has_frame_pointers
+from ._errors import CliError
 
 SELF_TEST = (
     "import perftramp\n"
@@ -139,7 +140,6 @@ def attach_self_test():
                       "process is recorded by starting it under perftramp record"
                       % platform.python_version())
     from . import _target, attach
-    from ._errors import CliError
 
     child = subprocess.Popen([sys.executable, "-c", ATTACH_CHILD], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
@@ -147,7 +147,7 @@ def attach_self_test():
         if child.stdout.readline().strip() != "ready":
             return False, "the test child did not start"
         try:
-            attach.detach(_target.inspect(child.pid), 10.0)
+            attach.detach(_target.inspect(child.pid), attach.TIMEOUT)
         except CliError as error:
             return False, error.message
         return True, "works (sys.remote_exec into a test child)"

@@ -230,14 +230,9 @@ def main_attached(args):
         % (target.pid, target.label, row["name"], directory))
     result = {}
     try:
-        attach.attach(target, row, env, 10.0)
-        try:
-            return record(perf, perf_cmd, dict(os.environ, **env), row, command, directory, data,
-                          jit_dir, args, result, attached=target, detach_timeout=10.0)
-        finally:
-            if not result:  # record() detaches as soon as perf is done
-                with contextlib.suppress(CliError):
-                    attach.detach(target, 10.0)
+        attach.attach(target, row, env, attach.TIMEOUT)
+        return record(perf, perf_cmd, dict(os.environ, **env), row, command, directory, data,
+                      jit_dir, args, result, attached=target)
     finally:
         finish(directory, jit_dir, result)
 
@@ -282,14 +277,24 @@ def active_pids(pids, env):
                    for other in _backends.rows())]
 
 
+def detach_after_perf(target):
+    from . import attach
+
+    attach.detach(target, attach.TIMEOUT)
+    say("detached from %d; it runs on" % target.pid)
+
+
 def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, result,
-           attached=None, detach_timeout=10.0):
+           attached=None):
     """Runs perf record (and inject), gathers the maps, and fills `result`,
     perftramp.json's fields, when all went well; returns the exit code.
     `attached`: the running process perf recorded (record -p), detached from
-    once perf is done; its files are copied, not moved, since it runs on."""
+    once perf is done (or failed); its files are copied, not moved, since it
+    runs on."""
     meta = {}
     with contextlib.ExitStack() as stack:
+        if attached is not None:
+            stack.callback(detach_after_perf, attached)
         if row["unwind"] == "fp":
             meta["max_stack"] = stack.enter_context(
                 _sysctl.at_least(_sysctl.MAX_STACK, _perf.FP_MAX_STACK, say))
@@ -298,10 +303,6 @@ def record(perf, perf_cmd, env, row, command, directory, data, jit_dir, args, re
         say("$ " + " ".join(shlex.quote(arg) for arg in perf_cmd))
         returncode = run_perf(perf_cmd, env)
     if attached is not None:
-        from . import attach
-
-        attach.detach(attached, detach_timeout)
-        say("detached from %d; it runs on" % attached.pid)
         # perf's status when stopped by Ctrl-C is not the process's
         returncode = 0 if returncode in (0, 128 + signal.SIGINT) else returncode
     check_hint = ("Run `perftramp check` for what this machine lacks (perf_event_paranoid, "
