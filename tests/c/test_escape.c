@@ -2,6 +2,7 @@
 #include "escape.h"
 #include "testhelp.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int
@@ -33,6 +34,40 @@ main(void)
     size_t need = pt_escape_name("\n\n", 2, small, 3);
     CHECK_EQ_INT(need, 8);
     CHECK(small[3] == '#');
+
+    /* Every byte value at every place of names of 1 to 24 bytes (the
+     * eight-byte scan and the padded tail): escaped exactly when the rule
+     * says, the rest copied. */
+    for (int c = 0; c < 256; c++) {
+        for (size_t len = 1; len <= 24; len++) {
+            for (size_t at = 0; at < len; at++) {
+                char in[24], want[32];
+                memset(in, 'a', sizeof(in));
+                in[at] = (char)c;
+                memcpy(want, in, at);
+                size_t w = at;
+                if (c < 0x20 || c == 0x7f) {
+                    w += (size_t)snprintf(want + w, 5, "\\x%02x", c);
+                }
+                else if (c == '\\') {
+                    want[w++] = '\\';
+                    want[w++] = '\\';
+                }
+                else {
+                    want[w++] = (char)c;
+                }
+                memcpy(want + w, in + at + 1, len - at - 1);
+                w += len - at - 1;
+                char out[128];
+                size_t n = pt_escape_name(in, len, out, sizeof(out));
+                if (n != w || memcmp(out, want, n) != 0) {
+                    CHECK(!"byte escaped wrongly");
+                    c = 256;
+                    break;
+                }
+            }
+        }
+    }
 
     return TEST_REPORT("test_escape");
 }
