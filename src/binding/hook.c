@@ -67,6 +67,12 @@ utf8_text(PyObject *text, const char **out, size_t *len, PyObject **keep)
         *len = 1;
         return 0;
     }
+    if (PyUnicode_IS_COMPACT_ASCII(text)) {
+        /* Nearly every name: ASCII is its own UTF-8, read in place. */
+        *out = (const char *)PyUnicode_DATA(text);
+        *len = (size_t)PyUnicode_GET_LENGTH(text);
+        return 0;
+    }
     Py_ssize_t n;
     const char *utf8 = PyUnicode_AsUTF8AndSize(text, &n);
     if (utf8 == NULL) {
@@ -115,6 +121,23 @@ describe(struct pt_backend *backend, PyCodeObject *co, void *stub, size_t size,
  * either value gives a correct lookup, so no order with anything is needed. */
 static int fast_extra_ok = 1;
 
+/* The code object's trampoline, or NULL: read directly while that is
+ * trusted (a first call asks twice; the API costs a thread-state lookup
+ * each time), else through the API. */
+static void *
+read_extra(PyCodeObject *co, Py_ssize_t index)
+{
+    if (PT_LOAD_RELAXED(fast_extra_ok)) {
+        return pt_code_extra_fast(co, index);
+    }
+    void *extra = NULL;
+    if (pt_code_get_extra(co, index, &extra) != 0) {
+        PyErr_Clear();
+        extra = NULL;
+    }
+    return extra;
+}
+
 /* Serializes first calls, so that threads calling a fresh function at once
  * (free-threaded builds) make one trampoline and one map entry for it, not
  * one each, and first calls with close_writers().  Held only while a
@@ -158,14 +181,13 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
 {
     void *stub;
     size_t size;
-    struct pt_failure_line line = {{0}};
+    /* Only the first byte is set: zeroing all 1 KiB cost a tenth of a first
+     * call. */
+    struct pt_failure_line line;
+    line.text[0] = '\0';
     pt_mutex_lock(&first_call_lock);
     /* Another thread may have made it while this one waited. */
-    void *made = NULL;
-    if (pt_code_get_extra(co, backend->extra_index, &made) != 0) {
-        PyErr_Clear();
-        made = NULL;
-    }
+    void *made = read_extra(co, backend->extra_index);
     if (made != NULL) {
         pt_mutex_unlock(&first_call_lock);
         return (pt_trampoline)made;
@@ -202,12 +224,12 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
 __attribute__((noinline)) static PyObject *
 eval_frame_slow(struct pt_backend *backend, PyCodeObject *co, PT_EVAL_PARAMS)
 {
-    void *extra = NULL;
-    if (pt_code_get_extra(co, backend->extra_index, &extra) != 0) {
-        PyErr_Clear();
-        extra = NULL;
+    /* The hot path's direct read found nothing: asking the API again would
+     * only repeat it, unless the direct read is not trusted. */
+    pt_trampoline tramp = NULL;
+    if (!PT_LOAD_RELAXED(fast_extra_ok)) {
+        tramp = (pt_trampoline)read_extra(co, backend->extra_index);
     }
-    pt_trampoline tramp = (pt_trampoline)extra;
     /* A first call that throws into a generator may carry a pending
      * exception; naming would disturb it, so that call goes unnamed and the
      * next one makes the trampoline. */
