@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define CIE_FIXED 17 /* length..FDE encoding, with one-byte leb values */
 
@@ -80,11 +79,13 @@ pt_cfi_write_cie(uint8_t *buf, enum pt_cfi_addressing addressing)
     memcpy(p, pt_stub_cfi.initial, pt_stub_cfi.initial_len);
 }
 
-void
-pt_cfi_write_fde(uint8_t *buf, enum pt_cfi_addressing addressing, uintptr_t buf_addr,
-                 uintptr_t cie_addr, uintptr_t code_addr, size_t code_size)
+/* One FDE for [code_addr, code_addr + code_size) with `rules` after the
+ * CIE's initial ones; `size` is its length in bytes, a multiple of 8. */
+static void
+write_fde_rules(uint8_t *buf, size_t size, enum pt_cfi_addressing addressing,
+                uintptr_t buf_addr, uintptr_t cie_addr, uintptr_t code_addr,
+                size_t code_size, const uint8_t *rules, size_t rules_len)
 {
-    size_t size = pt_cfi_fde_size(addressing);
     memset(buf, 0, size);
     put_u32(buf, (uint32_t)(size - 4));
     put_u32(buf + 4, (uint32_t)(buf_addr + 4 - cie_addr));
@@ -98,60 +99,55 @@ pt_cfi_write_fde(uint8_t *buf, enum pt_cfi_addressing addressing, uintptr_t buf_
     }
     size_t fixed = fde_fixed(addressing);
     buf[fixed - 1] = 0;
-    memcpy(buf + fixed, pt_stub_cfi.per_insn, pt_stub_cfi.per_insn_len);
+    memcpy(buf + fixed, rules, rules_len);
 }
 
-struct registration {
-    uint8_t *table;
-    size_t bytes;
-};
+void
+pt_cfi_write_fde(uint8_t *buf, enum pt_cfi_addressing addressing, uintptr_t buf_addr,
+                 uintptr_t cie_addr, uintptr_t code_addr, size_t code_size)
+{
+    write_fde_rules(buf, pt_cfi_fde_size(addressing), addressing, buf_addr, cie_addr,
+                    code_addr, code_size, pt_stub_cfi.per_insn, pt_stub_cfi.per_insn_len);
+}
 
 /* libgcc's registration entry points: they take a whole .eh_frame section,
  * ended by a zero length word. */
 extern void __register_frame(void *begin);
 extern void __deregister_frame(void *begin);
 
+/* One FDE for the whole chunk, holding the rules of a stub's return
+ * address (pt_stub_cfi.in_call) for every byte of it.  The process's own
+ * unwinder meets a stub only as a return address: it unwinds the thread
+ * that asks (a C++ exception, glibc's backtrace(), 3.14's faulthandler C
+ * stack), and a stub is on the stack then only while inside its call.  One
+ * FDE per stub, exact at every instruction, cost 32 bytes of table for each
+ * 16-byte stub and, made for a chunk at once, a tenth of a first call; the
+ * exact tables are kept for perf, which samples anywhere (jitdump and the
+ * ELF image). */
 int
 pt_cfi_register_chunk(void **handle, uintptr_t base, size_t slots, size_t stride)
 {
     size_t cie = pt_cfi_cie_size();
-    size_t fde = pt_cfi_fde_size(PT_CFI_ABS8);
-    size_t bytes = cie + slots * fde + 4;
-    /* Mapped rather than malloc'd: it is written whole right away, so
-     * MAP_POPULATE saves a page fault per page. */
-    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (mem == MAP_FAILED) {
-        return -errno;
-    }
-    uint8_t *table = mem;
-    pt_cfi_write_cie(table, PT_CFI_ABS8);
-    for (size_t i = 0; i < slots; i++) {
-        uint8_t *entry = table + cie + i * fde;
-        pt_cfi_write_fde(entry, PT_CFI_ABS8, (uintptr_t)entry, (uintptr_t)table,
-                         base + i * stride, stride);
-    }
-    put_u32(table + cie + slots * fde, 0);
-    __register_frame(table);
-    struct registration *reg = malloc(sizeof(*reg));
-    if (reg == NULL) {
-        __deregister_frame(table);
-        munmap(mem, bytes);
+    size_t fde = pt_round_up(fde_fixed(PT_CFI_ABS8) + pt_stub_cfi.in_call_len, 8);
+    uint8_t *table = malloc(cie + fde + 4);
+    if (table == NULL) {
         return -ENOMEM;
     }
-    reg->table = table;
-    reg->bytes = bytes;
-    *handle = reg;
+    pt_cfi_write_cie(table, PT_CFI_ABS8);
+    write_fde_rules(table + cie, fde, PT_CFI_ABS8, (uintptr_t)(table + cie),
+                    (uintptr_t)table, base, slots * stride, pt_stub_cfi.in_call,
+                    pt_stub_cfi.in_call_len);
+    put_u32(table + cie + fde, 0);
+    __register_frame(table);
+    *handle = table;
     return 0;
 }
 
 void
 pt_cfi_deregister_chunk(void *handle)
 {
-    struct registration *reg = handle;
-    if (reg != NULL) {
-        __deregister_frame(reg->table);
-        munmap(reg->table, reg->bytes);
-        free(reg);
+    if (handle != NULL) {
+        __deregister_frame(handle);
+        free(handle);
     }
 }

@@ -40,6 +40,8 @@ struct pt_stub_cfi {
     size_t initial_len;
     const uint8_t *per_insn; /* rules as each instruction of the stub runs */
     size_t per_insn_len;
+    const uint8_t *in_call; /* the rules at the return address of its call */
+    size_t in_call_len;
 };
 
 extern const struct pt_stub_cfi pt_stub_cfi;
@@ -64,8 +66,9 @@ void pt_cfi_write_cie(uint8_t *buf, enum pt_cfi_addressing addressing);
 void pt_cfi_write_fde(uint8_t *buf, enum pt_cfi_addressing addressing, uintptr_t buf_addr,
                       uintptr_t cie_addr, uintptr_t code_addr, size_t code_size);
 
-/* Registers with the process's unwinder (libgcc's __register_frame) one FDE
- * per slot of a chunk of `slots` stubs `stride` bytes apart from `base`.
+/* Registers with the process's unwinder (libgcc's __register_frame) a chunk
+ * of `slots` stubs `stride` bytes apart from `base`: one FDE for the chunk,
+ * right wherever a stub is a return address (see cfi.c).
  * *handle is for pt_cfi_deregister_chunk().  0 or a negative errno. */
 int pt_cfi_register_chunk(void **handle, uintptr_t base, size_t slots, size_t stride);
 void pt_cfi_deregister_chunk(void *handle);

@@ -33,6 +33,12 @@ static const uint8_t per_insn[] = {
     0xde,        /* DW_CFA_restore x30 */
 };
 
+static const uint8_t in_call[] = {
+    0x0e, 16, /* DW_CFA_def_cfa_offset 16: sp+16, as after the stp */
+    0x9d, 2,  /* DW_CFA_offset x29, CFA-16 */
+    0x9e, 1,  /* DW_CFA_offset x30, CFA-8 */
+};
+
 const struct pt_stub_cfi pt_stub_cfi = {
     .elf_machine = EM_AARCH64,
     .code_align = 4,
@@ -42,4 +48,6 @@ const struct pt_stub_cfi pt_stub_cfi = {
     .initial_len = sizeof(initial),
     .per_insn = per_insn,
     .per_insn_len = sizeof(per_insn),
+    .in_call = in_call,
+    .in_call_len = sizeof(in_call),
 };

@@ -28,6 +28,11 @@ static const uint8_t per_insn[] = {
     0xc6,        /* DW_CFA_restore rbp */
 };
 
+static const uint8_t in_call[] = {
+    0x0e, 16, /* DW_CFA_def_cfa_offset 16: rsp+16, as after the push */
+    0x86, 2,  /* DW_CFA_offset rbp, CFA-16 */
+};
+
 const struct pt_stub_cfi pt_stub_cfi = {
     .elf_machine = EM_X86_64,
     .code_align = 1,
@@ -37,4 +42,6 @@ const struct pt_stub_cfi pt_stub_cfi = {
     .initial_len = sizeof(initial),
     .per_insn = per_insn,
     .per_insn_len = sizeof(per_insn),
+    .in_call = in_call,
+    .in_call_len = sizeof(in_call),
 };

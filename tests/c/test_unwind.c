@@ -60,18 +60,25 @@ main(void)
     struct pt_arena *arena = NULL;
     /* Wide slots, as the jitdump backend uses, and two chunks' worth. */
     CHECK_EQ_INT(pt_arena_new(&arena, 4096, 112), 0);
-    void *stub = NULL;
+    void *stubs[60];
     size_t size = 0;
     for (int i = 0; i < 60; i++) {
-        CHECK_EQ_INT(pt_arena_take_stub(arena, &stub, &size), 0);
+        CHECK_EQ_INT(pt_arena_take_stub(arena, &stubs[i], &size), 0);
     }
     CHECK_EQ_INT(size, 112);
 
-    CHECK(call_through(stub) == (void *)7);
-    uintptr_t s = (uintptr_t)stub;
-    CHECK(seen_between(s, s + pt_stub_code_size()));
-    CHECK(seen_between((uintptr_t)call_through, (uintptr_t)call_through + 1024));
-    CHECK(seen_between((uintptr_t)main, (uintptr_t)main + 4096));
+    /* One FDE covers a chunk: its first stub, one inside, the last one of
+     * the second chunk. */
+    void *stub = NULL;
+    int picks[] = {0, 17, 59};
+    for (size_t k = 0; k < sizeof(picks) / sizeof(picks[0]); k++) {
+        stub = stubs[picks[k]];
+        CHECK(call_through(stub) == (void *)7);
+        uintptr_t s = (uintptr_t)stub;
+        CHECK(seen_between(s, s + pt_stub_code_size()));
+        CHECK(seen_between((uintptr_t)call_through, (uintptr_t)call_through + 1024));
+        CHECK(seen_between((uintptr_t)main, (uintptr_t)main + 4096));
+    }
 
     if (test_failed) {
         fprintf(stderr, "stub %p call_through %p main %p; frames:\n", stub,
