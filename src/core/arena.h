@@ -28,7 +28,7 @@ struct pt_arena;
 
 /* Creates an empty arena; the first chunk is mapped on the first allocation.
  * chunk_bytes is rounded up to whole pages; 0 picks the default (64 KiB).
- * slot_bytes is the distance between stubs, rounded up to 16 and at least
+ * slot_bytes is the distance between stubs, rounded up to 8 and at least
  * the stub's size; 0 packs them as tightly as that allows.  (A jitdump needs
  * room after each stub for its unwinding data; see jitdump.h.) */
 int pt_arena_new(struct pt_arena **out, size_t chunk_bytes, size_t slot_bytes);

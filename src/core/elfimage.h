@@ -44,7 +44,7 @@
 /* Every region starts on this boundary: a page on every supported kernel
  * configuration (aarch64 may use 64 KiB pages). */
 #define PT_ELF_ALIGN ((size_t)0x10000)
-#define PT_ELF_MIN_STRIDE 16
+#define PT_ELF_MIN_STRIDE 8
 #define PT_ELF_BUILD_ID_LEN 20
 /* Default capacity: stubs, and bytes of names. */
 #define PT_ELF_SLOTS ((size_t)1 << 20)

@@ -102,8 +102,8 @@ main(void)
     void *stub = NULL;
     size_t size = 0;
     CHECK_EQ_INT(pt_arena_take_stub(arena, &stub, &size), 0);
-    CHECK(size >= pt_stub_code_size() && size % 16 == 0);
-    CHECK(((uintptr_t)stub % 16) == 0);
+    CHECK(size >= pt_stub_code_size() && size % 8 == 0);
+    CHECK(((uintptr_t)stub % 8) == 0);
 
     void *result = call_through(stub, (void *)1, (void *)2, 3);
     CHECK(result == (void *)321);
