@@ -28,7 +28,9 @@
  * A window's blocks are allocated before it is used (fallocate), so a full
  * filesystem or RLIMIT_FSIZE is an error from pt_outfile_reserve, never a
  * SIGBUS on a store into the window.  Near the limit windows shrink to what
- * one entry needs, so that everything that fits is written.
+ * one entry needs, so that everything that fits is written.  Pages are made
+ * writable 64 KiB ahead of the data in one system call
+ * (MADV_POPULATE_WRITE), not by a fault each.
  *
  * The lock is the writer's: the functions below expect it held.
  */
@@ -49,6 +51,8 @@ struct pt_outfile {
     off_t window_off;
     size_t window_len;
     size_t used;         /* bytes of the window holding data */
+    size_t populated;    /* bytes of the window made writable ahead, and */
+    size_t dropped;      /* bytes behind the data let go of (populate_ahead) */
     char gap_fill;       /* written over an abandoned window's rest when the file
                           * cannot be trimmed (another writer appended after it) */
     unsigned generation; /* pt_fork_generation() when fd was opened */
