@@ -17,7 +17,7 @@ PYTEST_ARGS ?= tests/python
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
 RUFF ?= ruff
-C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
+C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/perftramp/include/*.h src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
 PY_SOURCES = src tests benchmarks scripts
 
 .PHONY: all tools demo test test-c test-c-asan test-c-aarch64 test-py test-py-sid test-stress-asan \

@@ -274,6 +274,19 @@ pt_eval_frame(PT_EVAL_PARAMS)
 }
 
 int
+pt_hook_compile(PyCodeObject *co)
+{
+    struct pt_backend *backend = PT_LOAD_ACQUIRE(pt_state.current);
+    if (backend == NULL) {
+        return 0;
+    }
+    if (read_extra(co, backend->extra_index) != NULL) {
+        return 1;
+    }
+    return make_trampoline(backend, co) != NULL;
+}
+
+int
 pt_hook_in_chain(PyInterpreterState *interp)
 {
     if (!PT_LOAD_RELAXED(pt_state.installed)) {

@@ -113,6 +113,13 @@ void pt_hook_after_fork_child(void);
 int pt_hook_stop_first_calls(void);
 void pt_hook_resume_first_calls(void);
 
+/* Makes co's trampoline now, as its first call would (ahead of a fork, for
+ * pre-fork servers): 1 when it has one, 0 when no backend is active or it
+ * could not be made (said once on stderr, as for a first call).  The GIL
+ * held (an attached thread state on free-threaded builds), no exception
+ * pending, the main interpreter. */
+int pt_hook_compile(PyCodeObject *co);
+
 /* Whether the interpreter still calls our hook: it is the interpreter's
  * evaluator, or a hook installed on top of ours (which calls ours in turn).
  * A tool that sets the evaluator back to CPython's default, or to the one

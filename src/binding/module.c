@@ -14,6 +14,7 @@
  * BACKENDS.
  */
 #include "compat.h"
+#include "capi.h"
 #include "hook.h"
 #include "report.h"
 #include "../core/backend.h"
@@ -353,6 +354,12 @@ static PyMethodDef pt_methods[] = {
      "backend()\n--\n\nThe active backend's name, or None."},
     {"fold", (PyCFunction)(void (*)(void))pt_fold_fd, METH_VARARGS | METH_KEYWORDS,
      PT_FOLD_DOC},
+    {"_compile", pt_capi_compile_py, METH_O,
+     "_compile(code)\n--\n\nMake code's trampoline now; whether it has one."},
+    {"_set_persist_after_fork", pt_capi_set_persist_py, METH_O,
+     "Record CPython's persist-after-fork flag (perftramp children always persist)."},
+    {"_persist_after_fork", pt_capi_persist_py, METH_NOARGS,
+     "The flag _set_persist_after_fork recorded."},
     {"_floor", pt_floor, METH_O,
      "Install (True) or remove the no-op eval-frame hook benchmarks compare with."},
     {"_stats", pt_stats, METH_O, "Counters of one backend, for tests and benchmarks."},
@@ -500,7 +507,8 @@ PyInit__perftramp(void)
         return NULL;
     }
     if (PyModule_AddStringConstant(module, "ARCH", PT_STUB_ARCH) < 0 ||
-        add_backends(module) < 0 || register_fork_handler(module) < 0) {
+        add_backends(module) < 0 || register_fork_handler(module) < 0 ||
+        pt_capi_add(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

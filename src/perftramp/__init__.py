@@ -15,6 +15,7 @@ is_stack_trampoline_active therefore mean "any stack trampoline", as in sys.
 import os
 import re
 import sys
+import types
 
 from . import _backends, _perftramp
 
@@ -22,6 +23,9 @@ __all__ = [
     "activate_stack_trampoline",
     "deactivate_stack_trampoline",
     "is_stack_trampoline_active",
+    "compile_trampolines",
+    "set_persist_after_fork",
+    "get_include",
     "BACKENDS",
 ]
 __version__ = "0.1.0"
@@ -149,6 +153,75 @@ def deactivate_stack_trampoline():
 def is_stack_trampoline_active():
     """Whether a stack trampoline (perftramp's or CPython's) is active."""
     return bool(_perftramp.is_active() or _cpython_active())
+
+
+def _code_objects(obj, out):
+    """Adds to out the code objects of obj (code, function, method, class,
+    module, or an iterable of them) and every code object nested in them."""
+    if isinstance(obj, types.CodeType):
+        todo = [obj]
+    elif isinstance(obj, (types.FunctionType, types.MethodType)):
+        todo = [getattr(obj, "__func__", obj).__code__]
+    elif isinstance(obj, (type, types.ModuleType)):
+        for value in list(vars(obj).values()):
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            elif isinstance(value, property):
+                for accessor in (value.fget, value.fset, value.fdel):
+                    if accessor is not None:
+                        _code_objects(accessor, out)
+                continue
+            if isinstance(value, (types.FunctionType, types.MethodType)) or (
+                    isinstance(value, type) and value is not obj
+                    and value.__module__ == getattr(obj, "__name__", None)):
+                _code_objects(value, out)
+        return
+    else:
+        for item in obj:
+            _code_objects(item, out)
+        return
+    while todo:
+        code = todo.pop()
+        if code in out:
+            continue
+        out[code] = None
+        todo.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+def compile_trampolines(code_or_functions=None):
+    """Make trampolines now for code that has not run yet: what a pre-fork
+    server calls in the parent, after importing its application and before
+    forking its workers, so that the workers share the parent's trampolines
+    and name them in their own maps without making one of their own.
+
+    code_or_functions: a code object, a function, a class or module (their
+    functions, methods and nested classes), or an iterable of these; nested
+    code (inner functions, lambdas, comprehensions) comes along.  None: every
+    function alive in the process (gc.get_objects()).  Returns how many code
+    objects have a trampoline afterwards; 0 when no backend is active.  The
+    counterpart of CPython 3.13's PyUnstable_PerfTrampoline_CompileCode.
+    """
+    if code_or_functions is None:
+        import gc
+
+        code_or_functions = [o for o in gc.get_objects()
+                             if isinstance(o, types.FunctionType)]
+    codes = {}
+    _code_objects(code_or_functions, codes)
+    return sum(_perftramp._compile(code) for code in codes)
+
+
+def set_persist_after_fork(enable):
+    """CPython 3.13's PyUnstable_PerfTrampoline_SetPersistAfterFork, for the
+    same programs: perftramp's forked children always keep the parent's
+    trampolines, and each one's map or dump names all of them (written once,
+    at the fork), so the flag is recorded and changes nothing."""
+    _perftramp._set_persist_after_fork(enable)
+
+
+def get_include():
+    """The directory holding perftramp.h, the C API (see the header)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 
 
 def _sys_activate_stack_trampoline(backend):

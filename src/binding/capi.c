@@ -1,0 +1,104 @@
+/*
+ * The pre-fork API (perftramp.h has the contract for C).
+ *
+ * Pre-fork servers (gunicorn, uwsgi) import the application once and fork
+ * workers from it.  Made before the fork, a function's trampoline is the
+ * workers' too: they run it without making their own, and their map or dump
+ * names it from the copy of the parent's entries each child gets when it is
+ * forked (module.c's fork handler).  That copy is perftramp's only fork
+ * behaviour: CPython without persistence makes every trampoline again in
+ * each child, which is what gh-109587 measured as a 1.5% CPU regression; so
+ * the persistence flag is kept for CPython's API and reported, and changes
+ * nothing.
+ */
+#include "capi.h"
+#include "hook.h"
+
+#include "../perftramp/include/perftramp.h"
+
+static int persist_after_fork;
+
+static int
+is_main_interpreter(void)
+{
+    return PyThreadState_Get()->interp == PyInterpreterState_Main();
+}
+
+/* -1 with TypeError for a non-code object; else 0, whether or not a
+ * trampoline could be made (CPython's compile returns 0 when it cannot
+ * make one too: the function runs unnamed, it does not fail). */
+static int
+compile_code(PyObject *code)
+{
+    if (!PyCode_Check(code)) {
+        PyErr_Format(PyExc_TypeError,
+                     "perftramp: compile needs a code object, not %.100s",
+                     Py_TYPE(code)->tp_name);
+        return -1;
+    }
+    /* The hook runs in the main interpreter only, and a subinterpreter's
+     * code objects have no slot at the main one's extra index. */
+    if (is_main_interpreter()) {
+        pt_hook_compile((PyCodeObject *)code);
+    }
+    return 0;
+}
+
+static int
+set_persist_after_fork(int enable)
+{
+    persist_after_fork = enable != 0;
+    return 0;
+}
+
+PyObject *
+pt_capi_compile_py(PyObject *Py_UNUSED(module), PyObject *code)
+{
+    if (compile_code(code) < 0) {
+        return NULL;
+    }
+    struct pt_backend *backend = PT_LOAD_ACQUIRE(pt_state.current);
+    void *extra = NULL;
+    if (backend != NULL && is_main_interpreter() &&
+        pt_code_get_extra((PyCodeObject *)code, backend->extra_index, &extra) != 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(extra != NULL);
+}
+
+PyObject *
+pt_capi_set_persist_py(PyObject *Py_UNUSED(module), PyObject *flag)
+{
+    int on = PyObject_IsTrue(flag);
+    if (on < 0) {
+        return NULL;
+    }
+    set_persist_after_fork(on);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+pt_capi_persist_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(persist_after_fork);
+}
+
+static const PerftrampCAPI capi = {
+    .version = PERFTRAMP_CAPI_VERSION,
+    .compile_code = compile_code,
+    .set_persist_after_fork = set_persist_after_fork,
+};
+
+int
+pt_capi_add(PyObject *module)
+{
+    PyObject *capsule = PyCapsule_New((void *)&capi, PERFTRAMP_CAPI_NAME, NULL);
+    if (capsule == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "_C_API", capsule) < 0) {
+        Py_DECREF(capsule);
+        return -1;
+    }
+    return 0;
+}
