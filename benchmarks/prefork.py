@@ -99,8 +99,9 @@ def configs_for(version):
     for backend in ("perf", "perf_jit"):
         out += ["perftramp-%s" % backend, "perftramp-%s+precompile" % backend]
     if version >= (3, 13):
-        for backend in ("perf", "perf_jit"):
-            out += ["cpython-%s" % backend, "cpython-%s+precompile" % backend]
+        out += ["cpython-perf", "cpython-perf+precompile"]
+    if version >= (3, 14):  # 3.13's sys refuses perf_jit (gh-141579)
+        out += ["cpython-perf_jit", "cpython-perf_jit+precompile"]
     return out
 
 
