@@ -56,6 +56,9 @@ size_t
 pt_escape_name(const char *in, size_t len, char *out, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";
+    if (len == 0) {
+        return 0; /* in and out may be NULL: memcpy must not see them */
+    }
     if (len <= cap && is_clean(in, len)) {
         memcpy(out, in, len);
         return len;
