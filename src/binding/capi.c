@@ -18,17 +18,10 @@
 
 static int persist_after_fork;
 
+/* -1 with TypeError for a non-code object; else whether it has a
+ * trampoline now (0 also when no backend is active). */
 static int
-is_main_interpreter(void)
-{
-    return PyThreadState_Get()->interp == PyInterpreterState_Main();
-}
-
-/* -1 with TypeError for a non-code object; else 0, whether or not a
- * trampoline could be made (CPython's compile returns 0 when it cannot
- * make one too: the function runs unnamed, it does not fail). */
-static int
-compile_code(PyObject *code)
+compile_checked(PyObject *code)
 {
     if (!PyCode_Check(code)) {
         PyErr_Format(PyExc_TypeError,
@@ -38,10 +31,16 @@ compile_code(PyObject *code)
     }
     /* The hook runs in the main interpreter only, and a subinterpreter's
      * code objects have no slot at the main one's extra index. */
-    if (is_main_interpreter()) {
-        pt_hook_compile((PyCodeObject *)code);
-    }
-    return 0;
+    return pt_is_main_interpreter() && pt_hook_compile((PyCodeObject *)code);
+}
+
+/* perftramp.h's: -1 with TypeError for a non-code object; else 0, whether
+ * or not a trampoline could be made (CPython's compile returns 0 when it
+ * cannot make one too: the function runs unnamed, it does not fail). */
+static int
+compile_code(PyObject *code)
+{
+    return compile_checked(code) < 0 ? -1 : 0;
 }
 
 static int
@@ -54,16 +53,11 @@ set_persist_after_fork(int enable)
 PyObject *
 pt_capi_compile_py(PyObject *Py_UNUSED(module), PyObject *code)
 {
-    if (compile_code(code) < 0) {
+    int has = compile_checked(code);
+    if (has < 0) {
         return NULL;
     }
-    struct pt_backend *backend = PT_LOAD_ACQUIRE(pt_state.current);
-    void *extra = NULL;
-    if (backend != NULL && is_main_interpreter() &&
-        pt_code_get_extra((PyCodeObject *)code, backend->extra_index, &extra) != 0) {
-        return NULL;
-    }
-    return PyBool_FromLong(extra != NULL);
+    return PyBool_FromLong(has);
 }
 
 PyObject *

@@ -113,6 +113,14 @@ void pt_hook_after_fork_child(void);
 int pt_hook_stop_first_calls(void);
 void pt_hook_resume_first_calls(void);
 
+/* The hook is installed, and trampolines are made, in the main interpreter
+ * only. */
+static inline int
+pt_is_main_interpreter(void)
+{
+    return PyThreadState_Get()->interp == PyInterpreterState_Main();
+}
+
 /* Makes co's trampoline now, as its first call would (ahead of a fork, for
  * pre-fork servers): 1 when it has one, 0 when no backend is active or it
  * could not be made (said once on stderr, as for a first call).  The GIL

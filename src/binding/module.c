@@ -59,12 +59,6 @@ make_backend_states(void)
     return 0;
 }
 
-static int
-is_main_interpreter(void)
-{
-    return PyThreadState_Get()->interp == PyInterpreterState_Main();
-}
-
 /* The one place a backend name from Python is read: the state of the
  * backend `arg` names, or NULL with an exception set.  TypeError for a
  * non-str (`func` names the caller); ValueError for a name that is no
@@ -189,7 +183,7 @@ pt_activate(PyObject *Py_UNUSED(module), PyObject *arg)
     if (backend == NULL) {
         return NULL;
     }
-    if (!is_main_interpreter()) {
+    if (!pt_is_main_interpreter()) {
         PyErr_SetString(PyExc_RuntimeError,
                         "perftramp: stack trampolines work in the main interpreter only");
         return NULL;
@@ -221,7 +215,7 @@ pt_activate(PyObject *Py_UNUSED(module), PyObject *arg)
 static PyObject *
 pt_deactivate(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    if (!is_main_interpreter()) {
+    if (!pt_is_main_interpreter()) {
         Py_RETURN_NONE;
     }
     pt_mutex_lock(&module_lock);
@@ -247,7 +241,7 @@ pt_deactivate(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 static PyObject *
 pt_is_active(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    if (PT_LOAD_ACQUIRE(pt_state.current) == NULL || !is_main_interpreter()) {
+    if (PT_LOAD_ACQUIRE(pt_state.current) == NULL || !pt_is_main_interpreter()) {
         Py_RETURN_FALSE;
     }
     return PyBool_FromLong(pt_hook_in_chain(PyThreadState_Get()->interp));
