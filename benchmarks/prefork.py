@@ -25,6 +25,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "python"))
+sys.path.insert(0, str(HERE))
+
+from run import pid_files  # noqa: E402  (the files a benchmark process leaves)
 
 import conftest  # noqa: E402  (interpreter discovery and venvs)
 
@@ -105,14 +108,6 @@ def configs_for(version):
     return out
 
 
-def file_of(pid, tmp):
-    for path in ("/tmp/perf-%d.map" % pid, "/tmp/jit-%d.dump" % pid,
-                 os.path.join(tmp, "jit-%d.dump" % pid)):
-        if os.path.exists(path):
-            return path
-    return None
-
-
 def run(python, config, workers, app_dir, tmp):
     env = dict(os.environ, PERFTRAMP_JITDUMP_DIR=tmp)
     for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT"):
@@ -124,9 +119,9 @@ def run(python, config, workers, app_dir, tmp):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     sizes = {}
     for pid in [result["pid"]] + [w["pid"] for w in result["workers"]]:
-        path = file_of(pid, tmp)
-        sizes[pid] = os.path.getsize(path) if path else 0
-        if path:
+        paths = pid_files(pid, tmp)
+        sizes[pid] = sum(os.path.getsize(path) for path in paths)
+        for path in paths:
             os.unlink(path)
     ws = result["workers"]
     return {

@@ -56,6 +56,15 @@ def configs_for(version):
     return configs
 
 
+def pid_files(pid, tmp):
+    """The map, dump or ELF image a benchmark process `pid` may have left
+    (CPython's in /tmp, perftramp's backend directories pointed at tmp)."""
+    return [path for path in ("/tmp/perf-%d.map" % pid, "/tmp/jit-%d.dump" % pid,
+                              os.path.join(tmp, "jit-%d.dump" % pid),
+                              os.path.join(tmp, "perf-elf-%d.so" % pid))
+            if os.path.exists(path)]
+
+
 def run_one(python, config, workload, tmp):
     argv = [python.exe]
     if config == "cpython-perf":
@@ -72,13 +81,10 @@ def run_one(python, config, workload, tmp):
                                                      out.stderr))
     result = json.loads(out.stdout.strip().splitlines()[-1])
     pid = result["pid"]
-    for path in ("/tmp/perf-%d.map" % pid, "/tmp/jit-%d.dump" % pid,
-                 os.path.join(tmp, "jit-%d.dump" % pid),
-                 os.path.join(tmp, "perf-elf-%d.so" % pid)):
-        if os.path.exists(path):
-            # on disk, not the apparent size: perf_elf's image is sparse
-            result.setdefault("file_bytes", os.lstat(path).st_blocks * 512)
-            os.unlink(path)
+    for path in pid_files(pid, tmp):
+        # on disk, not the apparent size: perf_elf's image is sparse
+        result.setdefault("file_bytes", os.lstat(path).st_blocks * 512)
+        os.unlink(path)
     return result
 
 

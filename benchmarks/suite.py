@@ -127,11 +127,8 @@ def run_worker(exe, config, script, tmp, loops, values, warmups):
         with open(status) as f:
             state = json.load(f)
         pid = state["pid"]
-        for path in ("/tmp/perf-%d.map" % pid, "/tmp/jit-%d.dump" % pid,
-                     os.path.join(tmp, "jit-%d.dump" % pid),
-                     os.path.join(tmp, "perf-elf-%d.so" % pid)):
-            if os.path.exists(path):
-                os.unlink(path)
+        for path in microbench.pid_files(pid, tmp):
+            os.unlink(path)
     if out.returncode != 0 or pid is None:
         raise RuntimeError("%s %s failed:\n%s" % (config, script.parent.name, out.stderr))
     if not state["active"]:
