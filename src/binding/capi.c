@@ -3,13 +3,12 @@
  *
  * Pre-fork servers (gunicorn, uwsgi) import the application once and fork
  * workers from it.  Made before the fork, a function's trampoline is the
- * workers' too: they run it without making their own, and their map or dump
- * names it from the copy of the parent's entries each child gets when it is
- * forked (module.c's fork handler).  That copy is perftramp's only fork
- * behaviour: CPython without persistence makes every trampoline again in
- * each child, which is what gh-109587 measured as a 1.5% CPU regression; so
- * the persistence flag is kept for CPython's API and reported, and changes
- * nothing.
+ * workers' too when persistence is on: they run it without making their
+ * own, and their map or dump names it from the copy of the parent's entries
+ * each child gets when it is forked (module.c's fork handler).  Without
+ * persistence (the default, as in CPython) each child makes every
+ * trampoline again, which is what gh-109587 measured as a 1.5% CPU
+ * regression.
  */
 #include "capi.h"
 #include "hook.h"
@@ -69,6 +68,12 @@ pt_capi_set_persist_py(PyObject *Py_UNUSED(module), PyObject *flag)
     }
     set_persist_after_fork(on);
     Py_RETURN_NONE;
+}
+
+int
+pt_capi_persist_after_fork(void)
+{
+    return persist_after_fork;
 }
 
 PyObject *

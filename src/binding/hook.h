@@ -68,8 +68,12 @@ struct pt_backend {
     const struct pt_backend_info *info;
     /* Requested once per process (CPython offers only 255 slots) and kept
      * across deactivation, so a reactivated hook reuses every stub already
-     * named. */
+     * named; requested again in a forked child that does not persist
+     * (module.c's fork handler), so that it makes its own stubs. */
     Py_ssize_t extra_index;
+    /* pt_fork_generation() of the child that got that fresh slot, else 0:
+     * its own file then names none of the stubs it inherited. */
+    unsigned fresh_slot_generation;
     struct pt_arena *arena;
     void *writer_state;
     /* Set when the writer failed (e.g. in a child that could not open its

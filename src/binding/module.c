@@ -18,6 +18,7 @@
 #include "hook.h"
 #include "report.h"
 #include "../core/backend.h"
+#include "../core/outfile.h"
 #include "../core/stub.h"
 
 #include <errno.h>
@@ -109,12 +110,16 @@ open_failure_reason(int rc)
     }
 }
 
-/* Whether a forked child inherited the stub at addr (for its own file):
- * taken before the fork, not since. */
+/* Whether a forked child's own file names the stub at addr, one it
+ * inherited (taken before the fork, not since).  It does unless the child
+ * got a fresh co_extra slot (see after_fork_fresh_slot): then, as in CPython
+ * without persistence, its file names only the stubs it makes itself. */
 static int
-inherited_stub(void *ctx, uintptr_t addr)
+keeps_inherited_stub(void *ctx, uintptr_t addr)
 {
-    return pt_arena_inherited(ctx, addr);
+    const struct pt_backend *backend = ctx;
+    return pt_arena_inherited(backend->arena, addr) &&
+           backend->fresh_slot_generation != pt_fork_generation();
 }
 
 /* Creates what the backend needs, under the module lock.  Returns 0, -1 with
@@ -144,7 +149,7 @@ ensure_resources(struct pt_backend *backend, int *open_rc)
     if (backend->writer_state == NULL) {
         const char *dir = pt_backend_dir(info);
         int rc = info->writer->open(&backend->writer_state, dir, info->file_pattern,
-                                    getpid(), inherited_stub, backend->arena);
+                                    getpid(), keeps_inherited_stub, backend);
         if (rc == 0 && info->writer->attach_arena != NULL) {
             rc = info->writer->attach_arena(backend->writer_state, backend->arena);
             if (rc != 0) {
@@ -258,6 +263,29 @@ pt_backend_name(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyUnicode_FromString(current->info->name);
 }
 
+/* CPython's meaning of persist-after-fork, off by default: a forked child
+ * makes its own trampolines, in a fresh co_extra slot, and its file names
+ * only those, not the parent's (CPython's test_perf_profiler asserts both).
+ * perf still names samples in inherited stubs from the parent's file, since
+ * it gives a forked child its parent's mappings.  With persistence the child
+ * keeps calling the parent's stubs and its file names them.  A format whose
+ * file holds the code itself (perf_elf) always persists: the child's image
+ * carries the code, and dropping the names would only cost unnamed frames.
+ * So does a child whose slot request fails (CPython has 255 per process). */
+static void
+after_fork_fresh_slot(struct pt_backend *backend)
+{
+    if (pt_capi_persist_after_fork() || backend->extra_index < 0 ||
+        backend->info->writer->attach_arena != NULL) {
+        return;
+    }
+    Py_ssize_t index = pt_request_code_extra_index();
+    if (index >= 0) {
+        backend->extra_index = index;
+        backend->fresh_slot_generation = pt_fork_generation();
+    }
+}
+
 static PyObject *
 pt_after_fork_child(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
@@ -267,6 +295,8 @@ pt_after_fork_child(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     for (size_t i = 0; i < n_backends; i++) {
         struct pt_backend *backend = &backends[i];
         const struct pt_writer_ops *writer = backend->info->writer;
+        /* Before the move below, which asks keeps_inherited_stub(). */
+        after_fork_fresh_slot(backend);
         if (backend->arena != NULL && !PT_LOAD_RELAXED(backend->arena_broken)) {
             int rc = pt_arena_after_fork(backend->arena);
             if (rc != 0) {
@@ -351,7 +381,7 @@ static PyMethodDef pt_methods[] = {
     {"_compile", pt_capi_compile_py, METH_O,
      "_compile(code)\n--\n\nMake code's trampoline now; whether it has one."},
     {"_set_persist_after_fork", pt_capi_set_persist_py, METH_O,
-     "Record CPython's persist-after-fork flag (perftramp children always persist)."},
+     "Set CPython's persist-after-fork flag (children keep the parent's trampolines)."},
     {"_persist_after_fork", pt_capi_persist_py, METH_NOARGS,
      "The flag _set_persist_after_fork recorded."},
     {"_floor", pt_floor, METH_O,

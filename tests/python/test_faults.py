@@ -177,6 +177,9 @@ def test_fork_child_names_only_what_it_has(python, backend, forker, tmp_path):
         child_done, tell_parent = os.pipe()
     """) + textwrap.dedent(FORKERS[forker]) + textwrap.dedent("""
         import perftramp
+        # What a child that keeps its parent's trampolines names (without
+        # persistence it names none of them: test_fork_threads).
+        perftramp.set_persist_after_fork(True)
         perftramp.activate_stack_trampoline(%r)
         make("inherited", 20)
         pid = fork()

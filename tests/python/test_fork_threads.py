@@ -5,37 +5,79 @@ import pytest
 
 from conftest import jitdump_stubs, map_entries, register_pids, run, run_json
 
-
-def test_fork_child_has_its_own_complete_map(python):
-    r = run_json(python, """
-        import json, os, sys, perftramp
-        perftramp.activate_stack_trampoline("perf")
-        def before_fork(): return 1
-        before_fork()
-        r, w = os.pipe()
+FORK_SCRIPT = """
+    import json, os, sys, perftramp
+    perftramp.set_persist_after_fork(%r)
+    perftramp.activate_stack_trampoline("perf")
+    def before_fork(): return 1
+    def not_run_in_child(): return 4
+    def in_child(): return 2
+    before_fork()
+    not_run_in_child()
+    r, w = os.pipe()
+    def forks():
         pid = os.fork()
         if pid == 0:
-            def in_child(): return 2
             in_child()
+            before_fork()
             os.write(w, b"x")
             os._exit(0)
-        os.read(r, 1)
-        os.waitpid(pid, 0)
-        def parent_after_fork(): return 3
-        parent_after_fork()
-        print(json.dumps({"parent": os.getpid(), "child": pid}))
-    """)
+        return pid
+    pid = forks()
+    os.read(r, 1)
+    os.waitpid(pid, 0)
+    def parent_after_fork(): return 3
+    parent_after_fork()
+    print(json.dumps({"parent": os.getpid(), "child": pid}))
+"""
+
+
+def _fork_maps(python, persist):
+    r = run_json(python, FORK_SCRIPT % persist)
     register_pids(r["child"])
     child = {name: start for start, _, name in map_entries(r["child"])}
     parent = {name: start for start, _, name in map_entries(r["parent"])}
-    assert "py::before_fork:<string>" in child, "inherited trampolines must be named"
-    assert child["py::before_fork:<string>"] == parent["py::before_fork:<string>"]
+    return child, parent
+
+
+def test_fork_child_makes_and_names_its_own_trampolines(python):
+    # CPython's meaning without persistence (its test_perf_profiler asserts
+    # the same): the child's map names only what the child made, not even
+    # the frame that forked, which is on its stack; what it calls again it
+    # makes again, at an address of its own.
+    child, parent = _fork_maps(python, False)
+    assert set(child) == {"py::in_child:<string>", "py::before_fork:<string>"}
+    assert child["py::before_fork:<string>"] != parent["py::before_fork:<string>"]
+    assert "py::forks:<string>" in parent
+    assert "py::in_child:<string>" not in parent
+    assert "py::parent_after_fork:<string>" in parent
+
+
+def test_fork_child_persisting_names_everything_it_inherited(python):
+    child, parent = _fork_maps(python, True)
+    for name in ("before_fork", "not_run_in_child", "forks"):
+        key = "py::%s:<string>" % name
+        assert key in child, "inherited trampolines must be named"
+        assert child[key] == parent[key]
     assert "py::in_child:<string>" in child
     assert "py::in_child:<string>" not in parent
     assert "py::parent_after_fork:<string>" not in child
     # Every inherited entry the parent had before the fork is in the child.
     inherited = [n for n in child if n != "py::in_child:<string>"]
     assert set(inherited) <= set(parent)
+
+
+def test_perftramp_activate_persists_by_default(python):
+    # What `perftramp record` sets: its children keep whole chains.
+    # PERFTRAMP_PERSIST_AFTER_FORK decides either way.
+    code = ["-c", "import perftramp; print(perftramp._perftramp._persist_after_fork())"]
+    for env, expected in (({"PERFTRAMP_ACTIVATE": "perf"}, "True"),
+                          ({"PERFTRAMP_ACTIVATE": "perf",
+                            "PERFTRAMP_PERSIST_AFTER_FORK": "0"}, "False"),
+                          ({"PYTHONPERFSUPPORT": "1"}, "False"),
+                          ({"PYTHONPERFSUPPORT": "1",
+                            "PERFTRAMP_PERSIST_AFTER_FORK": "1"}, "True")):
+        assert run(python, code, env=env).stdout.strip() == expected, env
 
 
 def test_threads_racing_first_calls(python):
@@ -185,9 +227,11 @@ def test_in_process_unwinder_walks_through_trampolines(python, backend, tmp_path
 
 
 
-def test_fork_child_has_its_own_jitdump(python, tmp_path):
+@pytest.mark.parametrize("persist", [False, True], ids=["default", "persist"])
+def test_fork_child_has_its_own_jitdump(python, persist, tmp_path):
     r = run_json(python, """
         import json, os, perftramp
+        perftramp.set_persist_after_fork(%r)
         perftramp.activate_stack_trampoline("perf_jit")
         def before_fork(): return 1
         before_fork()
@@ -198,12 +242,14 @@ def test_fork_child_has_its_own_jitdump(python, tmp_path):
             os._exit(0)
         os.waitpid(pid, 0)
         print(json.dumps({"parent": os.getpid(), "child": pid}))
-    """, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
+    """ % persist, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path)})
     register_pids(r["child"])
     child = jitdump_stubs(tmp_path / ("jit-%d.dump" % r["child"]))
     parent = jitdump_stubs(tmp_path / ("jit-%d.dump" % r["parent"]))
     by_name = {v: k for k, v in child.items()}
-    assert "py::before_fork:<string>" in by_name
     assert "py::in_child:<string>" in by_name
     assert "py::in_child:<string>" not in parent.values()
-    assert by_name["py::before_fork:<string>"] in parent
+    if persist:
+        assert by_name["py::before_fork:<string>"] in parent
+    else:
+        assert "py::before_fork:<string>" not in by_name

@@ -14,9 +14,12 @@
  * own); 0, also when no backend is active (nothing to do), -1 with TypeError
  * for what is not a code object.  The GIL held, the main interpreter.
  *
- * set_persist_after_fork(enable): accepted for CPython's meaning; perftramp
- * children always keep their parent's trampolines, and their own map or
- * dump names every one of them (written once, at the fork).  Returns 0.
+ * set_persist_after_fork(enable): CPython's meaning.  On, a forked child
+ * keeps calling its parent's trampolines, and its own map or dump names
+ * every one it inherited (copied once, at the fork).  Off (the default, as
+ * in CPython; `perftramp record` and PERFTRAMP_ACTIVATE turn it on), a child
+ * makes its own trampolines and its file names only those.  perf_elf always
+ * persists.  Returns 0.
  */
 #ifndef PERFTRAMP_H
 #define PERFTRAMP_H
