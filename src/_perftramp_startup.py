@@ -16,6 +16,11 @@ What it does:
 - Every version: settles -X against the environment as the documentation says
   (-X wins), which CPython 3.13 does not do when both perf and perf_jit appear.
 - 3.14+: keeps CPython's JIT off when it activates, as -X perf does.
+- PERFTRAMP_PERSIST_AFTER_FORK=0/1 sets set_persist_after_fork(); it is on
+  by default under PERFTRAMP_ACTIVATE, off (CPython's default) otherwise.
+- 3.12+, PERFTRAMP_TAKE_OVER=1 (or a file _perftramp_take_over beside this
+  module, which -E and -I do not hide): CPython's -X perf, -X perf_jit, their
+  environment variables and sys functions start perftramp's backends.
 """
 import os
 import sys
@@ -39,6 +44,25 @@ def _env_switch(name):
         return int(value.strip(), 10) != 0
     except ValueError:
         return False
+
+
+def _persist_choice(default):
+    """PERFTRAMP_PERSIST_AFTER_FORK: 1 (or any non-zero number) makes forked
+    children keep the parent's trampolines, 0 makes them make their own, as
+    CPython's do; unset or not a number, the default."""
+    value = None if _environment_ignored() else os.environ.get("PERFTRAMP_PERSIST_AFTER_FORK")
+    try:
+        return int(value.strip(), 10) != 0
+    except (AttributeError, ValueError):
+        return default
+
+
+def _take_over_installed():
+    """Whether this installation takes over CPython's switches for every
+    interpreter it starts, -I and -E included (where no variable counts): a
+    file named _perftramp_take_over beside this module.  One stat, on 3.12+
+    only."""
+    return os.path.exists(os.path.join(os.path.dirname(__file__), "_perftramp_take_over"))
 
 
 def requested(rows):
@@ -109,17 +133,28 @@ def _start():
             import perftramp
 
             perftramp._keep_jit_off_at_startup()
+            # perftramp's own tools want whole chains in forked children.
+            perftramp.set_persist_after_fork(_persist_choice(True))
             perftramp.activate_stack_trampoline(forced)
         except Exception as exc:
             sys.stderr.write("perftramp: PERFTRAMP_ACTIVATE=%s: %s\n" % (forced, exc))
         return
-    if not _may_be_asked():
+    # PERFTRAMP_TAKE_OVER=1 (3.12+): CPython's own switches and sys
+    # functions mean perftramp's backends (how CPython's own perf tests run
+    # against perftramp).
+    take_over = sys.version_info >= (3, 12) and (
+        _env_switch("PERFTRAMP_TAKE_OVER") or _take_over_installed())
+    if not (take_over or _may_be_asked()):
         return
     try:
         import perftramp
         from perftramp import _backends
 
+        if take_over:
+            perftramp._take_over_cpython()
         backend, asked = requested(_backends.rows())
+        if _persist_choice(False):
+            perftramp.set_persist_after_fork(True)
         if backend is not None:
             perftramp._activate_at_startup(backend, asked)
     except Exception as exc:  # never stop the program from starting

@@ -43,12 +43,14 @@ def test_check(python, tmp_path):
 def test_run_script_and_module(python, tmp_path):
     script = tmp_path / "probe.py"
     script.write_text("import sys, perftramp\n"
-                      "print(perftramp._perftramp.backend(), sys.argv[1:])\n")
+                      "print(perftramp._perftramp.backend(), sys.argv[1:],\n"
+                      "      perftramp._perftramp._persist_after_fork())\n")
+    # forked children keep whole chains under run, as under record
     out = cli(python, ["run", "--backend", "perf_jit", "--", str(script), "a", "b"], tmp_path)
-    assert out.stdout.strip() == "perf_jit ['a', 'b']"
+    assert out.stdout.strip() == "perf_jit ['a', 'b'] True"
     out = run(python, ["-m", "perftramp", "run", "-m", "probe", "x"], cwd=str(tmp_path),
               env={"PYTHONPATH": str(tmp_path)})
-    assert out.stdout.strip() == "perf ['x']"
+    assert out.stdout.strip() == "perf ['x'] True"
 
 
 @pytest.fixture

@@ -66,6 +66,12 @@ def _perftramp_remote(params):
                 saved = {name: os.environ.get(name) for name in params["env"]}
                 os.environ.update(params["env"])
                 try:
+                    # children it forks from now on keep whole chains (an
+                    # older perftramp in the process's own environment has
+                    # no such switch, and keeps them always)
+                    persist = getattr(perftramp, "set_persist_after_fork", None)
+                    if persist is not None:
+                        persist(True)
                     perftramp.activate_stack_trampoline(params["backend"])
                 finally:
                     for name, value in saved.items():

@@ -37,6 +37,8 @@ def main(args):
         # too late to switch the JIT off in this process
         raise CliError("run: %s: start Python without PYTHON_JIT=1 (`perftramp record` "
                        "switches the JIT off by itself)" % perftramp.JIT_REFUSAL)
+    # as under `record`: the program's forked children keep whole chains
+    perftramp.set_persist_after_fork(True)
     perftramp.activate_stack_trampoline(args.backend)
     if args.module is not None:
         sys.argv = [args.module] + argv
