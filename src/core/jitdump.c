@@ -95,8 +95,10 @@ header_is_ours(int fd, pid_t pid)
 {
     struct pt_jitdump_header h;
     ssize_t n = pread(fd, &h, sizeof(h), 0);
+    /* CPython 3.13.0's own backend leaves elf_mach 0. */
     return n == (ssize_t)sizeof(h) && h.magic == PT_JITDUMP_MAGIC &&
-           h.elf_mach == pt_stub_cfi.elf_machine && h.pid == (uint32_t)pid;
+           (h.elf_mach == pt_stub_cfi.elf_machine || h.elf_mach == 0) &&
+           h.pid == (uint32_t)pid;
 }
 
 /* The end of the last whole record: what follows (the zeros of an unclosed

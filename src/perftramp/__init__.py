@@ -138,8 +138,44 @@ def activate_stack_trampoline(backend):
     # The extension rejects what is not a backend (TypeError, ValueError);
     # CPython's backend is switched off only for a call that will succeed.
     if _cpython_active() and _backends.find(backend) is not None:
-        _CPYTHON[1]()
+        _stop_cpython()
     _perftramp.activate(backend)
+
+
+def _stop_cpython():
+    """Switches CPython's own backend off before perftramp's starts.
+
+    sys.deactivate_stack_trampoline() leaves CPython's perf_jit file open,
+    with the records its stdio buffer still holds (up to 4 KiB: CPython's
+    setvbuf asks for 2 MiB without giving a buffer, and glibc keeps its
+    own), which exit() writes at CPython's offset: over whatever perftramp
+    appends to the same /tmp/jit-PID.dump meanwhile.  (Switching CPython to
+    its perf backend first would close the file, but crashes 3.13.0.)  So
+    CPython's descriptor of the file is pointed at /dev/null: the file stays
+    whole, without the names of the last few functions CPython made, and
+    perftramp continues it after its last whole record."""
+    _CPYTHON[1]()
+    if _perftramp._stats("perf_jit")["path"]:
+        return  # perftramp's own dump is open: CPython's cannot have started after it
+    path = "/tmp/jit-%d.dump" % os.getpid()
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return
+    null = None
+    try:
+        for name in fds:
+            try:
+                if os.readlink("/proc/self/fd/" + name) != path:
+                    continue
+                if null is None:
+                    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+                os.dup2(null, int(name), inheritable=False)
+            except OSError:
+                continue
+    finally:
+        if null is not None:
+            os.close(null)
 
 
 def deactivate_stack_trampoline():
@@ -212,10 +248,15 @@ def compile_trampolines(code_or_functions=None):
 
 
 def set_persist_after_fork(enable):
-    """CPython 3.13's PyUnstable_PerfTrampoline_SetPersistAfterFork, for the
-    same programs: perftramp's forked children always keep the parent's
-    trampolines, and each one's map or dump names all of them (written once,
-    at the fork), so the flag is recorded and changes nothing."""
+    """CPython 3.13's PyUnstable_PerfTrampoline_SetPersistAfterFork, with its
+    meaning.  On: a forked child keeps calling the parent's trampolines, and
+    its own map or dump names every one it inherited (copied once, at the
+    fork), so a pre-fork server's workers make none for precompiled code.
+    Off (the default, as in CPython): a child makes trampolines of its own,
+    and its file names only those; perf still names samples in inherited
+    ones from the parent's file.  PERFTRAMP_ACTIVATE (set by `perftramp
+    record`) turns it on at start-up; PERFTRAMP_PERSIST_AFTER_FORK=0 or 1
+    decides it at start-up either way.  perf_elf always persists."""
     _perftramp._set_persist_after_fork(enable)
 
 
@@ -224,11 +265,18 @@ def get_include():
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "include")
 
 
+#: Set by _take_over_cpython() (PERFTRAMP_TAKE_OVER=1 at start-up): CPython's
+#: own switches and sys functions use perftramp's backends.
+_TAKE_OVER = False
+
+
 def _sys_activate_stack_trampoline(backend):
     """sys.activate_stack_trampoline, made aware of perftramp: CPython's own
     backend where it has one (after perftramp's is switched off), perftramp's
-    for the backends CPython's sys refuses ("perf_jit")."""
-    if _backends.find(backend) is not None and backend not in _CPYTHON_BACKENDS:
+    for the backends CPython's sys refuses ("perf_jit"), and for every one
+    once perftramp has taken over."""
+    if _TAKE_OVER or (_backends.find(backend) is not None
+                      and backend not in _CPYTHON_BACKENDS):
         activate_stack_trampoline(backend)
         return
     _perftramp.deactivate()
@@ -261,6 +309,15 @@ def _install_into_sys():
             setattr(sys, name, func)
 
 
+def _take_over_cpython():
+    """PERFTRAMP_TAKE_OVER=1 (the start-up hook, 3.12+): from now on
+    sys.activate_stack_trampoline uses perftramp's backends, and the
+    start-up activation (-X perf, -X perf_jit, the environment) is
+    perftramp's too (see _activate_at_startup)."""
+    global _TAKE_OVER
+    _TAKE_OVER = True
+
+
 def _activate_at_startup(backend, asked=()):
     """Called by the start-up hook, once CPython has done its own start-up
     activation (3.12+), with the backend -X / the environment ask for by the
@@ -268,8 +325,10 @@ def _activate_at_startup(backend, asked=()):
     for (CPython 3.13 settles a conflict differently).  Neither activation
     here needs _keep_jit_off_at_startup(): the first is for versions before
     any JIT, and CPython's switches, on in the second, keep the JIT off."""
-    if backend not in _cpython_switches():
-        # Switches the interpreter lacks (3.12 has no perf_jit).
+    if _TAKE_OVER or backend not in _cpython_switches():
+        # Switches the interpreter lacks (3.12 has no perf_jit), or all of
+        # them when perftramp takes over (CPython's backend, started by its
+        # own start-up, is switched off first).
         activate_stack_trampoline(backend)
     elif backend == "perf" and _cpython_chose_jit(asked):
         # CPython 3.13 lets any perf_jit switch beat -X perf; the documented

@@ -1,7 +1,9 @@
 """The public API, on every interpreter: same surface and messages as
 CPython 3.12's sys functions, and the map it produces."""
 import json
+import struct
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -215,6 +217,91 @@ def test_cpython312_startup_then_ours(python):
         print(json.dumps([a, native.is_active(), sys.is_stack_trampoline_active()]))
     """, env={"PYTHONPERFSUPPORT": "1"})
     assert r == [True, False, False]
+
+
+def _whole_dump_names(path):
+    """The code-load names of a jitdump, asserting every record is whole
+    (laid end to end up to the file's end, or a record of size 0)."""
+    data = path.read_bytes()
+    pos, names = 40, []
+    while pos + 8 <= len(data):
+        rid, size = struct.unpack_from("<II", data, pos)
+        if size == 0:
+            break
+        assert rid <= 7 and 16 <= size <= len(data) - pos, ("corrupt record", pos, rid, size)
+        if rid == 0:
+            names.append(data[pos + 56:data.index(b"\0", pos + 56)].decode())
+        pos += size
+    return names
+
+
+@pytest.mark.versions(min=(3, 13))
+def test_cpython_perf_jit_then_ours_one_whole_dump(python):
+    """CPython's -X perf_jit, then perftramp's perf_jit: one /tmp/jit-PID.dump
+    that both wrote, whole.  sys.deactivate_stack_trampoline() alone leaves
+    CPython's stdio buffer to be written at exit over perftramp's records
+    (the dump was corrupt before perftramp let go of it)."""
+    out = run(python, ["-X", "perf_jit", "-c", textwrap.dedent("""
+        import json, os, perftramp
+        def before(): return 1
+        before()
+        perftramp.activate_stack_trampoline("perf_jit")
+        # more than CPython's unwritten buffer would overwrite at exit
+        for i in range(2000):
+            exec("def after_%d(): return %d\\nafter_%d()" % (i, i, i))
+        print(json.dumps({"pid": os.getpid()}))
+    """)], env={"PYTHON_JIT": "0"})
+    pid = json.loads(out.stdout.strip().splitlines()[-1])["pid"]
+    names = _whole_dump_names(Path("/tmp/jit-%d.dump" % pid))
+    # CPython's records up to its last few (its unwritten buffer is let go
+    # of), then perftramp's, each once.
+    assert "py::before:<string>" in names or len(names) > 2000, names[:20]
+    mine = [n for n in names if n.startswith("py::after_")]
+    assert sorted(mine) == sorted("py::after_%d:<string>" % i for i in range(2000))
+
+
+TAKE_OVER_PROBE = """
+    import json, sys, perftramp
+    from perftramp import _perftramp as native
+    if len(sys.argv) > 1:
+        sys.activate_stack_trampoline(sys.argv[1])
+    print(json.dumps([native.backend(), perftramp._cpython_active()]))
+"""
+
+
+@pytest.mark.versions(min=(3, 12))
+def test_take_over_makes_cpython_switches_perftramps(python, tmp_path):
+    env = {"PERFTRAMP_TAKE_OVER": "1", "PERFTRAMP_JITDUMP_DIR": str(tmp_path),
+           "PYTHON_JIT": "0"}
+    code = textwrap.dedent(TAKE_OVER_PROBE)
+    assert json.loads(run(python, ["-X", "perf", "-c", code], env=env).stdout) == ["perf", False]
+    assert json.loads(run(python, ["-c", code, "perf"], env=env).stdout) == ["perf", False]
+    assert json.loads(run(python, ["-c", code], env=dict(env, PYTHONPERFSUPPORT="1")).stdout) \
+        == ["perf", False]
+    if python.version >= (3, 13):
+        got = run(python, ["-X", "perf_jit", "-c", code], env=env).stdout
+        assert json.loads(got) == ["perf_jit", False]
+    # Without the switch, CPython's own.
+    del env["PERFTRAMP_TAKE_OVER"]
+    assert json.loads(run(python, ["-X", "perf", "-c", code], env=env).stdout) == [None, True]
+    bad = run(python, ["-c", code, "invalid"], env=dict(env, PERFTRAMP_TAKE_OVER="1"),
+              check=False)
+    assert "invalid backend: invalid" in bad.stderr
+
+
+@pytest.mark.versions(min=(3, 12))
+def test_take_over_installed_holds_under_isolated_mode(python, tmp_path):
+    """The file form: -I hides every variable, the installation's file not."""
+    site = run(python, ["-c", "import _perftramp_startup, os; "
+                        "print(os.path.dirname(_perftramp_startup.__file__))"]).stdout.strip()
+    marker = Path(site) / "_perftramp_take_over"
+    code = textwrap.dedent(TAKE_OVER_PROBE)
+    assert json.loads(run(python, ["-I", "-c", code, "perf"]).stdout) == [None, True]
+    marker.touch(exist_ok=False)
+    try:
+        assert json.loads(run(python, ["-I", "-c", code, "perf"]).stdout) == ["perf", False]
+    finally:
+        marker.unlink()
 
 
 def test_perf_jit_backend_and_switching(python, tmp_path):
