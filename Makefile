@@ -79,8 +79,12 @@ SID_ROOT ?= /opt/perftramp-sid
 PY314_PREFIX ?= /opt/perftramp-py314
 HOST_PERF := $(BUILD)/host-perf
 SID_PERF61_TESTS ?= tests/python/test_perf_e2e.py tests/python/test_cli.py -k "chain or perf_e2e"
+# CPython's source tarball beside the repository, for the conformance suite
+# (tests/python/test_cpython_perf_suite.py), is mounted in too.
+SHARED_CPYTHON := $(abspath $(CURDIR)/../shared/cpython)
 SID_RUN = PERFTRAMP_SID_ROOT=$(SID_ROOT) PERFTRAMP_SID_TMP=$(CURDIR)/$(BUILD)/sid-tmp \
-	PERFTRAMP_SID_BIND=$(wildcard $(PY314_PREFIX)) PERFTRAMP_PY314_PREFIX=$(PY314_PREFIX) scripts/in-sid.sh
+	PERFTRAMP_SID_BIND=$(wildcard $(PY314_PREFIX)):$(wildcard $(SHARED_CPYTHON)) \
+	PERFTRAMP_PY314_PREFIX=$(PY314_PREFIX) scripts/in-sid.sh
 test-py-sid:
 	@if [ ! -f $(SID_ROOT)/.perftramp-sid ]; then \
 		echo "SKIPPED test-py-sid: no Debian sid root in $(SID_ROOT) (scripts/debian-sid-root.sh; CI makes it)"; \
