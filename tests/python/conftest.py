@@ -298,6 +298,26 @@ def jitdump_stubs(path):
     return out
 
 
+def jitdump_loads(path):
+    """[(code_addr, name)] of every code-load record, in file order (unlike
+    jitdump_stubs, a later record does not hide an earlier one for the same
+    address); asserts every record is whole, laid end to end up to the
+    file's end or a record of size 0 (the unused rest of a window)."""
+    data = path.read_bytes()
+    pos, out = 40, []
+    while pos + 8 <= len(data):
+        rid, size = struct.unpack_from("<II", data, pos)
+        if size == 0:
+            break
+        assert rid <= 7 and 16 <= size <= len(data) - pos, ("corrupt record", pos, rid, size)
+        if rid == 0:
+            end = data.index(b"\0", pos + 56)
+            out.append((struct.unpack_from("<Q", data, pos + 32)[0],
+                        data[pos + 56:end].decode()))
+        pos += size
+    return out
+
+
 def map_lines(pid):
     path = "/tmp/perf-%d.map" % pid
     with open(path, encoding="utf-8", errors="surrogateescape") as f:

@@ -1,13 +1,12 @@
 """The public API, on every interpreter: same surface and messages as
 CPython 3.12's sys functions, and the map it produces."""
 import json
-import struct
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import jitdump_stubs, map_entries, run, run_json
+from conftest import jitdump_loads, jitdump_stubs, map_entries, run, run_json
 
 
 def test_activate_deactivate_is_active(python):
@@ -219,22 +218,6 @@ def test_cpython312_startup_then_ours(python):
     assert r == [True, False, False]
 
 
-def _whole_dump_names(path):
-    """The code-load names of a jitdump, asserting every record is whole
-    (laid end to end up to the file's end, or a record of size 0)."""
-    data = path.read_bytes()
-    pos, names = 40, []
-    while pos + 8 <= len(data):
-        rid, size = struct.unpack_from("<II", data, pos)
-        if size == 0:
-            break
-        assert rid <= 7 and 16 <= size <= len(data) - pos, ("corrupt record", pos, rid, size)
-        if rid == 0:
-            names.append(data[pos + 56:data.index(b"\0", pos + 56)].decode())
-        pos += size
-    return names
-
-
 @pytest.mark.versions(min=(3, 13))
 def test_cpython_perf_jit_then_ours_one_whole_dump(python):
     """CPython's -X perf_jit, then perftramp's perf_jit: one /tmp/jit-PID.dump
@@ -252,7 +235,7 @@ def test_cpython_perf_jit_then_ours_one_whole_dump(python):
         print(json.dumps({"pid": os.getpid()}))
     """)], env={"PYTHON_JIT": "0"})
     pid = json.loads(out.stdout.strip().splitlines()[-1])["pid"]
-    names = _whole_dump_names(Path("/tmp/jit-%d.dump" % pid))
+    names = [name for _, name in jitdump_loads(Path("/tmp/jit-%d.dump" % pid))]
     # CPython's records up to its last few (its unwritten buffer is let go
     # of), then perftramp's, each once.
     assert "py::before:<string>" in names or len(names) > 2000, names[:20]

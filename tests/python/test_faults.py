@@ -7,13 +7,12 @@ Every test removes the files of the processes it started, by pid."""
 import json
 import os
 import shutil
-import struct
 import subprocess
 import textwrap
 
 import pytest
 
-from conftest import jitdump_stubs, map_entries, register_pids, run, run_json
+from conftest import jitdump_loads, jitdump_stubs, map_entries, register_pids, run, run_json
 
 BACKENDS = ["perf", "perf_jit"]
 
@@ -31,24 +30,6 @@ def _script(body):
     """The dedented body, after make(prefix, n), which makes n fresh
     functions and calls each once."""
     return MAKE_FUNCTIONS + textwrap.dedent(body)
-
-
-def _jitdump_loads(path):
-    """[(code_addr, name)] of every code-load record, in file order (unlike
-    conftest's jitdump_stubs, a later record does not hide an earlier one
-    for the same address)."""
-    data = path.read_bytes()
-    pos, out = 40, []
-    while pos + 16 <= len(data):
-        rid, size = struct.unpack_from("<II", data, pos)
-        if size == 0:
-            break
-        if rid == 0:
-            end = data.index(b"\0", pos + 56)
-            out.append((struct.unpack_from("<Q", data, pos + 32)[0],
-                        data[pos + 56:end].decode()))
-        pos += size
-    return out
 
 
 def _remove(*paths):
@@ -202,7 +183,7 @@ def test_fork_child_names_only_what_it_has(python, backend, forker, tmp_path):
         if backend == "perf":
             entries = [(start, name) for start, _, name in map_entries(r["child"])]
         else:
-            entries = _jitdump_loads(tmp_path / ("jit-%d.dump" % r["child"]))
+            entries = jitdump_loads(tmp_path / ("jit-%d.dump" % r["child"]))
         names = [name for _, name in entries]
         assert "py::parent_after:<string>" not in names
         assert "py::child_new:<string>" in names
