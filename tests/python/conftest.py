@@ -36,7 +36,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VENVS = ROOT / "build" / "venvs"
 DEFAULT_FP_PYTHON = "/opt/perftramp-fp/python3.11/bin/python3.11"
 PY314_PREFIX = os.environ.get("PERFTRAMP_PY314_PREFIX", "/opt/perftramp-py314")
 
@@ -47,6 +46,12 @@ def in_sid_root():
         return Path("/etc/debian_version").read_text().strip().endswith("/sid")
     except OSError:
         return False
+
+
+# The sid root has venvs of its own: the free-threaded 3.14.7t is mounted
+# there at the host's path, so both would label it ft-3.14.7t, and an
+# extension built inside against sid's newer glibc does not load on the host.
+VENVS = ROOT / "build" / ("venvs-sid" if in_sid_root() else "venvs")
 
 
 @dataclass(frozen=True)
