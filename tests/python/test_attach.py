@@ -6,10 +6,11 @@ import re
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import INTERPRETERS, cli, popen
+from conftest import INTERPRETERS, cli, jitdump_loads, map_entries, popen, register_pids
 
 pytestmark = pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
 
@@ -135,6 +136,82 @@ def test_attach_and_detach(python, tmp_path):
         cli(python, ["detach", str(proc.pid)], tmp_path)
         wait_for_line(out, "inactive")
         assert proc.poll() is None
+    finally:
+        stop(proc)
+
+
+FORKING_SERVER = """\
+import os, sys, time
+
+def foo(n):
+    return sum(i * i for i in range(n))
+
+def bar(n):
+    return foo(n) + 1
+
+def baz(n):
+    return bar(n) + 1
+
+def in_child():
+    return baz(100)
+
+print("ready", flush=True)
+deadline = time.monotonic() + 300
+while time.monotonic() < deadline:
+    baz(2000)
+    module = sys.modules.get("perftramp")
+    if module is not None and module.is_stack_trampoline_active():
+        break
+    time.sleep(0.001)
+baz(2000)
+pid = os.fork()
+if pid == 0:
+    in_child()
+    os._exit(0)
+os.waitpid(pid, 0)
+print("child %d" % pid, flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.versions(min=(3, 14))
+@pytest.mark.edge_versions
+@pytest.mark.parametrize("backend", ["perf", "perf_jit"])
+def test_a_worker_forked_after_attach_names_what_it_inherited(python, tmp_path, backend):
+    """A pre-fork server attached to before it forks: attach turns
+    persistence on, so the worker's own file names the trampolines the
+    parent made (at the parent's addresses, none made again) and its own."""
+    script = tmp_path / "server.py"
+    script.write_text(FORKING_SERVER)
+    out = tmp_path / "server.out"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE")}
+    with open(out, "w") as f:
+        proc = popen([python.exe, str(script)], stdout=f, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_line(out, "ready")
+        cli(python, ["attach", str(proc.pid), "--backend", backend], tmp_path)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "child" not in out.read_text():
+            time.sleep(0.05)
+        line = [w for w in out.read_text().splitlines() if w.startswith("child ")]
+        assert line, out.read_text()
+        child = int(line[0].split()[1])
+        register_pids(child)
+        names = ["py::%s:%s" % (n, script) for n in ("foo", "bar", "baz", "in_child")]
+        if backend == "perf":
+            parent_at = {name: start for start, _, name in map_entries(proc.pid)}
+            child_at = {name: start for start, _, name in map_entries(child)}
+        else:
+            parent_at = {name: addr for addr, name in
+                         jitdump_loads(Path("/tmp/jit-%d.dump" % proc.pid))}
+            child_loads = jitdump_loads(Path("/tmp/jit-%d.dump" % child))
+            child_at = {name: addr for addr, name in child_loads}
+            made = [name for _, name in child_loads if name in names]
+            assert sorted(made) == sorted(names), ("each once", made)
+        for name in names[:3]:
+            assert child_at.get(name) == parent_at.get(name) is not None, (name, child_at)
+        assert names[3] in child_at and names[3] not in parent_at, child_at
     finally:
         stop(proc)
 
