@@ -105,6 +105,8 @@ def test_names_with_dwarf_unwinding(python, tmp_path):
 
 @pytest.mark.versions(below=(3, 12))  # later, -X perf is CPython's own backend
 def test_x_perf_before_312_uses_perftramp(python, tmp_path):
+    if libdw_unwinder_only():
+        pytest.skip(NO_CFI_SKIP)
     script = busy_example(tmp_path)
     data = perf_record(tmp_path, ["--call-graph", "dwarf"], [python.exe, "-X", "perf",
                                                               str(script)])
