@@ -98,7 +98,7 @@ def venvs(interp):
     bare = conftest.VENVS / ("bare-" + interp.label)
     exe = bare / "bin" / "python"
     if not exe.exists():
-        subprocess.run([interp.base, "-m", "venv", str(bare)], check=True)
+        conftest.make_venv(interp.base, bare)
         pip_install(str(exe), PYPERF)
     return ready, str(exe)
 

@@ -67,7 +67,11 @@ for base in "$@"; do
     if [ "$(cat "$venv/perftramp-source.sha256" 2>/dev/null)" != "$digest" ]; then
         echo "stress-$kind: building perftramp with -Db_sanitize=$sanitize for $version"
         rm -rf "$venv"
-        "$base" -m venv "$venv"
+        # A TMPDIR of its own: ensurepip's pip on 3.8 and 3.9 leaves its CA
+        # bundle there (tests/python/conftest.py, make_venv).
+        mkdir -p build && venv_tmp=$(mktemp -d "build/venvs-$kind.tmp-XXXXXX")
+        TMPDIR="$PWD/$venv_tmp" "$base" -m venv "$venv"
+        rm -rf -- "$venv_tmp"
         # pip before 23.1 keeps one of several values of a --config-settings key
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check . \

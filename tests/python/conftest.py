@@ -137,6 +137,16 @@ def _source_digest():
 _READY = {}
 
 
+def make_venv(base, venv):
+    """`base -m venv venv`, with a TMPDIR of its own, removed after: the pip
+    that ensurepip runs from its bundled wheel on 3.8 and 3.9 extracts its
+    CA bundle (275 KB) into $TMPDIR and never removes it."""
+    VENVS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=str(VENVS), prefix=".tmp-") as tmp:
+        subprocess.run([base, "-m", "venv", str(venv)], check=True,
+                       env=dict(os.environ, TMPDIR=tmp))
+
+
 def _make_venv(interp, label=None, setup_args=()):
     """A venv of `interp` with perftramp pip-installed, rebuilt when the
     sources change; `setup_args` go to meson (e.g. "-Dtest_backend=true")."""
@@ -145,7 +155,7 @@ def _make_venv(interp, label=None, setup_args=()):
     digest = _source_digest() + " ".join(setup_args)
     if not (stamp.exists() and stamp.read_text() == digest):
         shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([interp.base, "-m", "venv", str(venv)], check=True)
+        make_venv(interp.base, venv)
         result = subprocess.run(
             [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
              "--disable-pip-version-check"]
