@@ -20,7 +20,7 @@ RUFF ?= ruff
 C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/perftramp/include/*.h src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
 PY_SOURCES = src tests benchmarks scripts
 
-.PHONY: all tools demo test test-c test-c-asan test-c-aarch64 test-py test-py-sid test-stress-asan \
+.PHONY: all tools demo test test-c test-c-asan test-c-aarch64 test-py test-py-sid test-py-perf7 test-stress-asan \
 	test-stress-tsan fuzz fp-python py314 sid-root lint format clean
 
 all: test-c
@@ -35,7 +35,8 @@ demo:
 
 # Every test; pytest last (the host's interpreters, then the sid root's), so
 # that its summary closes the output.
-test: test-c test-c-asan test-c-aarch64 fuzz test-stress-asan test-stress-tsan test-py test-py-sid
+test: test-c test-c-asan test-c-aarch64 fuzz test-stress-asan test-stress-tsan test-py test-py-sid \
+	test-py-perf7
 
 # C unit tests of the core, natively, under ASan/UBSan, and for aarch64 under
 # qemu-user.  The ASan build also has the test-only "test_map" backend, so
@@ -68,7 +69,7 @@ test-py:
 # The same suite inside the Debian sid root (scripts/debian-sid-root.sh):
 # its python3.14 and python3.15 and the free-threaded 3.14t of
 # scripts/build-python314.sh (mounted in), with the root's perf 7.x; then the
-# end-to-end tests again with the host's perf 6.1 (scripts/host-perf-bundle.sh),
+# end-to-end tests again with the host's perf 6.1 (scripts/perf-bundle.sh),
 # so that 3.15 meets both perfs.  pytest runs from a venv of the root's
 # python3.14 kept in build/sid-tools; PYTEST_ARGS narrows the first pass,
 # SID_PERF61_TESTS the second.
@@ -94,11 +95,30 @@ test-py-sid:
 			'[ -x $(SID_TOOLS)/bin/pytest ] || \
 			{ python3.14 -m venv $(SID_TOOLS) && $(SID_TOOLS)/bin/pip install -q pytest; } && \
 			$(SID_TOOLS)/bin/python -m pytest -ra $(PYTEST_ARGS)' && \
-		echo "test-py-sid: the end-to-end tests again, with the host's perf (scripts/host-perf-bundle.sh)" && \
-		scripts/host-perf-bundle.sh $(HOST_PERF) && \
+		echo "test-py-sid: the end-to-end tests again, with the host's perf (scripts/perf-bundle.sh)" && \
+		scripts/perf-bundle.sh $(HOST_PERF) && \
 		rm -rf $(BUILD)/sid-tmp && \
 		$(SID_RUN) sh -c 'PATH=$(CURDIR)/$(HOST_PERF)/bin:$$PATH; perf version && \
 			$(SID_TOOLS)/bin/python -m pytest -ra $(SID_PERF61_TESTS)'; \
+	fi
+
+# The host's interpreters (3.8-3.13, the system's, the frame-pointer builds)
+# with the sid root's perf 7.x (scripts/perf-bundle.sh --from), which they
+# meet nowhere else: CPython's suite (its DWARF class needs perf >= 6.6), the
+# end-to-end chains of each backend, perf_elf without inject.  PERF7_TESTS
+# narrows it.
+SID_PERF := $(BUILD)/sid-perf
+PERF7_TESTS ?= tests/python/test_cpython_perf_suite.py tests/python/test_perf_e2e.py \
+	tests/python/test_elf.py tests/python/test_cli.py \
+	-k "cpython_perf_suite or perf_e2e or test_elf or chain"
+test-py-perf7:
+	@$(CHECK_TOOLS) pytest
+	@if [ ! -f $(SID_ROOT)/.perftramp-sid ]; then \
+		echo "SKIPPED test-py-perf7: no Debian sid root in $(SID_ROOT) (scripts/debian-sid-root.sh; CI makes it)"; \
+	else \
+		scripts/perf-bundle.sh --from $(SID_ROOT) $(SID_PERF) && \
+		PATH=$(CURDIR)/$(SID_PERF)/bin:$$PATH && perf version && \
+		$(PYTHON) -m pytest -ra $(PERF7_TESTS); \
 	fi
 
 # The stress workload (tests/python/stress.py) against the extension built
