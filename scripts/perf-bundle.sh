@@ -70,6 +70,6 @@ cat > "$DIR/bin/perf" <<WRAP
 exec $LOADER --library-path $ABS_DIR/lib $ABS_DIR/perf.real "\$@"
 WRAP
 chmod +x "$DIR/bin/perf"
-"$DIR/bin/perf" version >/dev/null || { echo "perf-bundle: the perf in $DIR does not run" >&2; exit 1; }
+version="$("$DIR/bin/perf" version)" || { echo "perf-bundle: the perf in $DIR does not run" >&2; exit 1; }
 echo "$STAMP" > "$DIR/.stamp"
-echo "perf-bundle: $("$DIR/bin/perf" version) in $DIR"
+echo "perf-bundle: $version in $DIR"
