@@ -141,8 +141,9 @@ def make_venv(base, venv):
     """`base -m venv venv`, with a TMPDIR of its own, removed after: the pip
     that ensurepip runs from its bundled wheel on 3.8 and 3.9 extracts its
     CA bundle (275 KB) into $TMPDIR and never removes it."""
-    VENVS.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=str(VENVS), prefix=".tmp-") as tmp:
+    parent = Path(venv).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=str(parent), prefix=".tmp-") as tmp:
         subprocess.run([base, "-m", "venv", str(venv)], check=True,
                        env=dict(os.environ, TMPDIR=tmp))
 
