@@ -258,30 +258,45 @@ open_file(struct elfimage *img, pid_t pid, int *continued)
     return 0;
 }
 
+/* Maps the file as one image: the executable range at `at` (NULL: at a new
+ * place) and the tables right after it, where their file offset puts them.
+ * perf takes an image's load address from the lowest of the process's
+ * mappings of the file (6.1's libunwind glue) or from each mapping's start
+ * less its offset (libdw), so every mapping of the file must agree on it, as
+ * the dynamic loader's do for a library: a tables mapping anywhere else
+ * makes perf read .eh_frame_hdr at a wrong address and cut every stack at
+ * the first trampoline.  At a new place, one reservation of the whole range
+ * first keeps both parts together.  In a forked child (`at` is the parent's
+ * image) each part replaces the parent's file's mapping there. */
 static int
-map_tables(struct elfimage *img)
+map_image(struct elfimage *img, unsigned char *at)
 {
     const struct pt_elf_layout *l = &img->l;
-    void *mem = mmap(NULL, l->file_size - l->sym_off, PROT_READ | PROT_WRITE, MAP_SHARED,
-                     img->fd, (off_t)l->sym_off);
-    if (mem == MAP_FAILED) {
-        return -errno;
+    unsigned char *base = at;
+    if (base == NULL) {
+        void *range = mmap(NULL, l->file_size, PROT_NONE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (range == MAP_FAILED) {
+            return -errno;
+        }
+        base = range;
     }
-    img->tables = mem;
-    return 0;
-}
-
-/* Maps the executable range from the file: anywhere (at) NULL, or over the
- * range already there. */
-static int
-map_exec(struct elfimage *img, void *at)
-{
-    void *mem = mmap(at, img->l.exec_end, PROT_READ | PROT_EXEC,
-                     MAP_SHARED | (at != NULL ? MAP_FIXED : 0), img->fd, 0);
-    if (mem == MAP_FAILED) {
-        return -errno;
+    void *exec = mmap(base, l->exec_end, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
+                      img->fd, 0);
+    void *tables = exec == MAP_FAILED
+                       ? MAP_FAILED
+                       : mmap(base + l->sym_off, l->file_size - l->sym_off,
+                              PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, img->fd,
+                              (off_t)l->sym_off);
+    if (tables == MAP_FAILED) {
+        int err = errno;
+        if (at == NULL) {
+            munmap(base, l->file_size);
+        }
+        return -err;
     }
-    img->exec = mem;
+    img->exec = exec;
+    img->tables = tables;
     return 0;
 }
 
@@ -332,13 +347,10 @@ elf_open(void **state, const char *dir, const char *pattern, pid_t pid, pt_keep_
         rc = write_fixed(img, pid);
     }
     if (rc == 0) {
-        rc = map_tables(img);
+        rc = map_image(img, NULL);
     }
     if (rc == 0 && continued) {
         count_symbols(img);
-    }
-    if (rc == 0) {
-        rc = map_exec(img, NULL);
     }
     if (rc != 0) {
         close_file(img);
@@ -419,7 +431,77 @@ reserve_entry(struct elfimage *img, size_t name_len)
     return rc;
 }
 
-/* Lock held: in a forked child, to the child's own file. */
+/* The name of old's symbol i when a forked child keeps it (an inherited
+ * stub that keep() wants named), else NULL; *len is set. */
+static const char *
+kept_name(const struct elfimage *img, const struct elfimage *old, size_t i, size_t *len)
+{
+    const Elf64_Sym *sym = symbol(old, i);
+    if (sym->st_info == 0 || sym->st_name >= old->l.str_cap ||
+        !img->keep(img->keep_ctx, (uintptr_t)old->exec + sym->st_value)) {
+        return NULL;
+    }
+    const char *name = strtab(old) + sym->st_name;
+    *len = strnlen(name, old->l.str_cap - sym->st_name);
+    return name;
+}
+
+/* Writes the symbols a forked child keeps from old into its new file with
+ * pwrite, names before symbols: the file is mapped only once it is whole
+ * (map_image), so that perf never sees a mapping of it elsewhere. */
+static int
+copy_kept_symbols(struct elfimage *img, const struct elfimage *old)
+{
+    size_t count = 0, bytes = 0, len = 0;
+    for (size_t i = 1; i <= old->symbols; i++) {
+        if (kept_name(img, old, i, &len) != NULL) {
+            count++;
+            bytes += len + 1;
+        }
+    }
+    if (count == 0) {
+        return 0;
+    }
+    int rc = reserve(img, img->l.sym_off, img->l.sym_cap, &img->sym_alloc,
+                     (count + 1) * sizeof(Elf64_Sym));
+    if (rc == 0) {
+        rc = reserve(img, img->l.str_off, img->l.str_cap, &img->str_alloc, 1 + bytes);
+    }
+    Elf64_Sym *syms = rc == 0 ? calloc(count, sizeof(*syms)) : NULL;
+    char *names = rc == 0 ? malloc(bytes) : NULL;
+    if (rc == 0 && (syms == NULL || names == NULL)) {
+        rc = -ENOMEM;
+    }
+    for (size_t i = 1, n = 0, at = 0; rc == 0 && i <= old->symbols; i++) {
+        const char *name = kept_name(img, old, i, &len);
+        if (name == NULL) {
+            continue;
+        }
+        memcpy(names + at, name, len);
+        names[at + len] = '\0';
+        syms[n] = *symbol(old, i);
+        syms[n].st_name = (uint32_t)(1 + at);
+        n++;
+        at += len + 1;
+    }
+    if (rc == 0) {
+        rc = pt_elf_pwrite_all(img->fd, names, bytes, img->l.str_off + 1);
+    }
+    if (rc == 0) {
+        rc = pt_elf_pwrite_all(img->fd, syms, count * sizeof(*syms),
+                               img->l.sym_off + sizeof(Elf64_Sym));
+    }
+    if (rc == 0) {
+        img->symbols = count;
+        img->str_used = 1 + bytes;
+    }
+    free(syms);
+    free(names);
+    return rc;
+}
+
+/* Lock held: in a forked child, to the child's own file, which replaces
+ * the parent's at the same addresses (identical code bytes). */
 static int
 move_to_child(struct elfimage *img)
 {
@@ -446,27 +528,13 @@ move_to_child(struct elfimage *img)
     img->chunk_bytes = old.chunk_bytes;
     img->stride = old.stride;
     if (rc == 0) {
-        rc = map_tables(img);
-    }
-    const char *old_names = strtab(&old);
-    for (size_t i = 1; rc == 0 && i <= old.symbols; i++) {
-        const Elf64_Sym *sym = symbol(&old, i);
-        if (sym->st_info == 0 || sym->st_name >= old.l.str_cap ||
-            !img->keep(img->keep_ctx, (uintptr_t)old.exec + sym->st_value)) {
-            continue;
-        }
-        const char *name = old_names + sym->st_name;
-        size_t len = strnlen(name, old.l.str_cap - sym->st_name);
-        rc = reserve_entry(img, len);
-        if (rc == 0) {
-            memcpy(strtab(img) + img->str_used, name, len);
-            strtab(img)[img->str_used + len] = '\0';
-            put_symbol(img, (uint32_t)img->str_used, sym->st_value, sym->st_size);
-            img->str_used += len + 1;
-        }
+        rc = copy_kept_symbols(img, &old);
     }
     if (rc == 0) {
-        rc = map_exec(img, old.exec);
+        rc = map_image(img, old.exec);
+    }
+    if (rc == 0) {
+        old.tables = NULL; /* replaced by the child's, at the same address */
     }
     close_file(&old);
     if (rc != 0) {

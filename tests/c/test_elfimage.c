@@ -54,6 +54,30 @@ readelf(const char *args, const char *path, const char *needle)
     return count_lines(cmd, needle);
 }
 
+/* How many mappings of `path` this process has, when every one of them puts
+ * the file's offset 0 at `base` (start - offset), as perf needs to find the
+ * image's load address from any of them; -1 when one does not. */
+static int
+image_mappings(const char *path, uintptr_t base)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (maps == NULL) {
+        return -1;
+    }
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof(line), maps)) {
+        unsigned long lo, hi, off;
+        char file[600] = "";
+        if (sscanf(line, "%lx-%lx %*s %lx %*s %*s %599s", &lo, &hi, &off, file) == 4 &&
+            strcmp(file, path) == 0) {
+            n = lo - off == base && n >= 0 ? n + 1 : -1;
+        }
+    }
+    fclose(maps);
+    return n;
+}
+
 /* The distance between stubs, as the arena hands them out (8 bytes on
  * x86_64, 24 on aarch64, whose stub is longer). */
 static size_t slot_bytes;
@@ -119,10 +143,19 @@ main(void)
         CHECK_EQ_INT(count_lines(cmd, "py::one:a.py"), 1);
     }
 
-    /* A forked child: its own file, with what it inherited and its own. */
+    /* The image's two mappings (code and unwind tables; symbols and names)
+     * sit where the file puts them, one below the first stub. */
+    uintptr_t base = (uintptr_t)one - 65536;
+    CHECK_EQ_INT(image_mappings(path, base), 2);
+
+    /* A forked child: its own file, with what it inherited and its own,
+     * mapped where the parent's was (no mapping of it anywhere else). */
+    char child[512];
     pid_t pid = fork();
     if (pid == 0) {
         int ok = w->after_fork(st) == 0;
+        snprintf(child, sizeof(child), "%s/perf-elf-%ld.so", dir, (long)getpid());
+        ok &= image_mappings(child, base) == 2 && image_mappings(path, base) == 0;
         void *three;
         size_t size;
         ok &= pt_arena_after_fork(arena) == 0;
@@ -135,7 +168,6 @@ main(void)
     int status;
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
           WEXITSTATUS(status) == 0);
-    char child[512];
     snprintf(child, sizeof(child), "%s/perf-elf-%ld.so", dir, (long)pid);
     CHECK_EQ_INT(readelf("-s", child, "py::one:a.py"), 1);
     CHECK_EQ_INT(readelf("-s", child, "py::three:c.py"), 1);
