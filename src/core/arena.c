@@ -12,6 +12,16 @@
  * "handed out" alone cannot tell a child's own stub from the parent's
  * post-fork one when the child copies the parent's entries.  The handlers
  * run for every fork(), Python's os.fork or a C library's.
+ *
+ * A child hands out no stub from a chunk of anonymous memory it inherited:
+ * its first stub starts a chunk of its own.  perf gives a forked child its
+ * parent's mappings and names an address in an anonymous mapping from the
+ * perf map of the process that mapped it (/tmp/perf-PARENT.map), so a stub
+ * the child took from the parent's chunk would be looked up in the parent's
+ * map, which names the parent's function at that address or nothing.  A
+ * chunk the child maps itself is looked up in its own map.  Chunks from a
+ * code source need no such care: the source maps the child's own file over
+ * them (elfimage.c), and perf reads the names from that.
  */
 #include "arena.h"
 #include "align.h"
@@ -51,6 +61,7 @@ struct pt_arena {
     size_t stubs;
     size_t mapped;
     struct pt_code_source source; /* map NULL: anonymous memory */
+    int forked;                   /* a child that has not mapped a chunk since */
 };
 
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -83,6 +94,7 @@ after_fork_child(void)
         for (struct pt_chunk *c = a->chunks; c != NULL; c = c->next) {
             c->inherited = c->used;
         }
+        a->forked = 1;
         pthread_mutex_unlock(&a->lock);
     }
     pthread_mutex_unlock(&arenas_lock);
@@ -232,7 +244,8 @@ pt_arena_take_stub(struct pt_arena *arena, void **out_stub, size_t *out_size)
         return -rc;
     }
     struct pt_chunk *chunk = arena->chunks;
-    if (chunk == NULL || chunk->used == chunk->slots) {
+    int inherited_anonymous = arena->forked && arena->source.map == NULL;
+    if (chunk == NULL || chunk->used == chunk->slots || inherited_anonymous) {
         rc = map_chunk(arena, &chunk);
         if (rc != 0) {
             pthread_mutex_unlock(&arena->lock);
@@ -241,6 +254,7 @@ pt_arena_take_stub(struct pt_arena *arena, void **out_stub, size_t *out_size)
         chunk->next = arena->chunks;
         arena->chunks = chunk;
         arena->mapped += arena->chunk_bytes;
+        arena->forked = 0;
     }
     *out_stub = chunk->base + chunk->used * arena->stride;
     *out_size = arena->stride;

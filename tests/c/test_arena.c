@@ -57,7 +57,9 @@ mapping_permissions(uintptr_t addr, char perms[5])
 }
 
 /* After a fork, a child tells the stubs it inherited from the ones it took
- * itself, which sit at the addresses the parent hands out next. */
+ * itself; those come from a chunk the child mapped, never from the rest of
+ * the parent's (perf would name them from the parent's map), and the next
+ * one follows in that chunk. */
 static void
 test_inherited_after_fork(void)
 {
@@ -79,6 +81,11 @@ test_inherited_after_fork(void)
         bad |= pt_arena_inherited(arena, (uintptr_t)mine) << 3;
         bad |= !pt_arena_owns(arena, (uintptr_t)mine) << 4;
         bad |= pt_arena_inherited(arena, (uintptr_t)before[0] + 1) << 5;
+        bad |= ((uintptr_t)mine == (uintptr_t)before[1] + size) << 6;
+        void *next;
+        bad |= (pt_arena_take_stub(arena, &next, &size) != 0) << 7;
+        bad |= ((uintptr_t)next != (uintptr_t)mine + size) << 8;
+        bad |= (pt_arena_mapped_bytes(arena) != 2 * 4096) << 9;
         _exit(bad);
     }
     /* the parent's next stub: the address the child took too */
