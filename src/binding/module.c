@@ -19,6 +19,7 @@
 #include "report.h"
 #include "../core/backend.h"
 #include "../core/outfile.h"
+#include "../core/perfview.h"
 #include "../core/stub.h"
 
 #include <errno.h>
@@ -122,6 +123,22 @@ keeps_inherited_stub(void *ctx, uintptr_t addr)
            backend->fresh_slot_generation != pt_fork_generation();
 }
 
+/* Once per process, before its first DWARF backend writes: perf may still
+ * hold the parent's mappings in this process's view (perfview.h), which cut
+ * every DWARF-unwound stack in a process started by fork and exec (a
+ * multiprocessing spawn or forkserver worker).  A forked child that did not
+ * exec has a real copy of its parent's and keeps its writers, so it never
+ * gets here. */
+static void
+forget_parent_in_perf(const struct pt_backend_info *info)
+{
+    static int done;
+    if (info->unwind == PT_UNWIND_DWARF && !done) {
+        done = 1;
+        (void)pt_perfview_forget_parent(getppid()); /* best effort: cannot fail the run */
+    }
+}
+
 /* Creates what the backend needs, under the module lock.  Returns 0, -1 with
  * an exception set, or 1 when profiling cannot work here: *open_rc is then
  * why, for the caller to warn once it has let the lock go. */
@@ -147,6 +164,7 @@ ensure_resources(struct pt_backend *backend, int *open_rc)
         }
     }
     if (backend->writer_state == NULL) {
+        forget_parent_in_perf(info);
         const char *dir = pt_backend_dir(info);
         int rc = info->writer->open(&backend->writer_state, dir, info->file_pattern,
                                     getpid(), keeps_inherited_stub, backend);
