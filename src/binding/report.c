@@ -1,6 +1,8 @@
 /*
  * fold(fd, ...): runs the C folder over a file descriptor, typically the
  * pipe from `perf script`, so that no Python code touches each line.
+ * Returns (stacks, internal stacks, samples, truncated, processes), the last
+ * [(pid, samples, truncated)].
  */
 #include "report.h"
 #include "../report/fold.h"
@@ -74,6 +76,27 @@ view_dict(const struct pt_fold *fold, enum pt_fold_view view)
     return out.dict;
 }
 
+/* [(pid, samples, truncated)] in the order the processes were first seen,
+ * or NULL with an exception set. */
+static PyObject *
+process_list(const struct pt_fold *fold)
+{
+    size_t count = 0;
+    const struct pt_fold_process *procs = pt_fold_processes(fold, &count);
+    PyObject *list = PyList_New((Py_ssize_t)count);
+    for (size_t i = 0; list != NULL && i < count; i++) {
+        PyObject *item = Py_BuildValue("(lKK)", procs[i].pid,
+                                       (unsigned long long)procs[i].samples,
+                                       (unsigned long long)procs[i].truncated);
+        if (item == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
+}
+
 PyObject *
 pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
@@ -120,12 +143,14 @@ pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     }
     PyObject *stacks = view_dict(fold, PT_FOLD_DEFAULT);
     PyObject *internal = stacks ? view_dict(fold, PT_FOLD_INTERNAL) : NULL;
+    PyObject *processes = internal ? process_list(fold) : NULL;
     unsigned long long samples = pt_fold_samples(fold);
     unsigned long long truncated = pt_fold_truncated(fold);
     pt_fold_free(fold);
-    if (internal == NULL) {
+    if (processes == NULL) {
         Py_XDECREF(stacks);
+        Py_XDECREF(internal);
         return NULL;
     }
-    return Py_BuildValue("(NNKK)", stacks, internal, samples, truncated);
+    return Py_BuildValue("(NNKKN)", stacks, internal, samples, truncated, processes);
 }

@@ -80,6 +80,9 @@ struct pt_fold {
     struct buf keys;
     struct table tables[NVIEWS];
     uint64_t samples, truncated;
+    long pid; /* the current sample's process, -1 when its header has none */
+    struct pt_fold_process *procs;
+    size_t nprocs, procs_cap, last_proc;
 };
 
 static const char *const default_internal[] = {"python", "libpython", "_perftramp", NULL};
@@ -356,6 +359,36 @@ build_key(struct pt_fold *fold, enum pt_fold_view view, int cut, size_t inner_py
     return rc;
 }
 
+/* Counts the current sample for its process.  A recording has a few
+ * processes to thousands, and samples come in runs of one process: the last
+ * one found is tried first. */
+static int
+count_process(struct pt_fold *fold, int cut)
+{
+    size_t i = fold->last_proc;
+    if (i >= fold->nprocs || fold->procs[i].pid != fold->pid) {
+        for (i = 0; i < fold->nprocs && fold->procs[i].pid != fold->pid; i++) {
+        }
+    }
+    if (i == fold->nprocs) {
+        if (fold->nprocs == fold->procs_cap) {
+            size_t cap = fold->procs_cap ? 2 * fold->procs_cap : 16;
+            struct pt_fold_process *more = realloc(fold->procs, cap * sizeof(*more));
+            if (more == NULL) {
+                return -ENOMEM;
+            }
+            fold->procs = more;
+            fold->procs_cap = cap;
+        }
+        fold->procs[i] = (struct pt_fold_process){.pid = fold->pid};
+        fold->nprocs++;
+    }
+    fold->procs[i].samples++;
+    fold->procs[i].truncated += (uint64_t)cut;
+    fold->last_proc = i;
+    return 0;
+}
+
 static int
 end_sample(struct pt_fold *fold)
 {
@@ -404,6 +437,9 @@ end_sample(struct pt_fold *fold)
         if (rc == 0) {
             rc = count_stack(fold, &fold->tables[v]);
         }
+    }
+    if (rc == 0) {
+        rc = count_process(fold, cut);
     }
     if (rc == 0) {
         fold->samples++;
@@ -495,15 +531,36 @@ add_frame(struct pt_fold *fold, const char *s, size_t n)
     return rc;
 }
 
+/* The pid of perf script's "pid/tid"; -1 for a lone tid or anything else. */
+static long
+parse_pid(const char *s, size_t n)
+{
+    const char *slash = memchr(s, '/', n);
+    size_t digits = slash != NULL ? (size_t)(slash - s) : 0;
+    if (digits == 0 || digits > 9) {
+        return -1;
+    }
+    long pid = 0;
+    for (size_t i = 0; i < digits; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        pid = pid * 10 + (s[i] - '0');
+    }
+    return pid;
+}
+
 static int
 start_sample(struct pt_fold *fold, const char *s, size_t n)
 {
     trim(&s, &n);
-    /* "comm tid": the command may hold spaces; the thread id is last. */
+    /* "comm pid/tid" or "comm tid": the command may hold spaces; the ids
+     * are last. */
     size_t end = n;
     while (end > 0 && s[end - 1] != ' ') {
         end--;
     }
+    fold->pid = parse_pid(s + end, n - end);
     size_t comm_len = end > 0 ? end - 1 : n;
     while (comm_len > 0 && s[comm_len - 1] == ' ') {
         comm_len--;
@@ -608,6 +665,13 @@ pt_fold_truncated(const struct pt_fold *fold)
     return fold->truncated;
 }
 
+const struct pt_fold_process *
+pt_fold_processes(const struct pt_fold *fold, size_t *count)
+{
+    *count = fold->nprocs;
+    return fold->procs;
+}
+
 void
 pt_fold_free(struct pt_fold *fold)
 {
@@ -618,6 +682,7 @@ pt_fold_free(struct pt_fold *fold)
     free(fold->comm.data);
     free(fold->frames_text.data);
     free(fold->frames);
+    free(fold->procs);
     free(fold->key.data);
     free(fold->keys.data);
     for (int v = 0; v < NVIEWS; v++) {

@@ -10,7 +10,8 @@
  *     ...
  *     <blank line>
  *
- * (fields -F comm,tid,ip,sym,dso).  The folder turns every sample into one
+ * (fields -F comm,tid,ip,sym,dso; with -F comm,pid,tid,... the header says
+ * "python 4242/4243", and samples are counted per process too).  The folder turns every sample into one
  * stack, outermost first, "comm;frame;frame;...", and counts equal stacks.
  *
  * It counts two views of every sample in the same pass, so that one run of
@@ -108,6 +109,16 @@ void pt_fold_each(const struct pt_fold *fold, enum pt_fold_view view,
 /* Samples read, and how many of them were truncated. */
 uint64_t pt_fold_samples(const struct pt_fold *fold);
 uint64_t pt_fold_truncated(const struct pt_fold *fold);
+
+/* Samples and truncated samples of each process, in the order they were
+ * first seen (pid -1: samples whose header gave no pid); valid until the
+ * next feed or free. */
+struct pt_fold_process {
+    long pid;
+    uint64_t samples, truncated;
+};
+const struct pt_fold_process *pt_fold_processes(const struct pt_fold *fold,
+                                                size_t *count);
 
 void pt_fold_free(struct pt_fold *fold);
 

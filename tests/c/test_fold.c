@@ -327,9 +327,36 @@ test_many_stacks(void)
     pt_fold_free(fold);
 }
 
+/* "comm pid/tid" headers (perf script -F comm,pid,tid,...): samples and cut
+ * samples counted per process, in the order first seen; a lone tid ("comm
+ * tid") has no pid (-1). */
+static void
+test_processes(void)
+{
+    static const char script[] =
+        "python 10/10 \n\t 1 f (/bin/x)\n\t 2 _start (/bin/x)\n\n"
+        "python 20/21 \n\t 1 f (/bin/x)\n\n"
+        "python 10/11 \n\t 1 f (/bin/x)\n\t 2 clone3 (/lib/libc.so.6)\n\n"
+        "python 20/20 \n\t 1 f (/bin/x)\n\t 2 _start (/bin/x)\n\n"
+        "py thon 7 \n\t 1 f (/bin/x)\n\n"
+        "python x/1 \n\t 1 f (/bin/x)\n\n";
+    struct pt_fold *fold = NULL;
+    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    size_t n = 0;
+    const struct pt_fold_process *p = pt_fold_processes(fold, &n);
+    CHECK_EQ_INT(n, 3);
+    CHECK(p[0].pid == 10 && p[0].samples == 2 && p[0].truncated == 0);
+    CHECK(p[1].pid == 20 && p[1].samples == 2 && p[1].truncated == 1);
+    CHECK(p[2].pid == -1 && p[2].samples == 2 && p[2].truncated == 2);
+    pt_fold_free(fold);
+}
+
 int
 main(void)
 {
+    test_processes();
     test_separators_in_names();
     test_inlined_group_without_its_object();
     test_kernel_and_native_frames_inner_to_python();

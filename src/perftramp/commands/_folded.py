@@ -9,11 +9,14 @@ folds in seconds.
 Each file is a header line, then one line per distinct stack, as the
 collapsed format has them:
 
-    # perftramp-folded 1 view=default samples=1234 truncated=5 max_stack=8192 \
-data=perf.jit.data size=1048576 mtime_ns=1700000000000000000
+    # perftramp-folded 2 view=default samples=1234 truncated=5 max_stack=8192 \
+data=perf.jit.data size=1048576 mtime_ns=1700000000000000000 \
+processes=4242:1200:5,4250:34:0
     python;py::<module>:/app.py;py::foo:/app.py 1200
 
-The header says what the file was folded from: the perf data file's name,
+The header counts the samples of each process and how many of them are cut
+(pid:samples:truncated, in the order perf script gave them), and says what
+the file was folded from: the perf data file's name,
 size and modification time, and the folder's version (FORMAT); a file whose
 header does not match the recording as it is now is stale and folded again,
 quietly.  Both files are written whole to a temporary name and renamed, so
@@ -26,6 +29,7 @@ counts adding up to the header's samples.  A file that is not so is folded
 again, with a one-line warning.  A directory that cannot be written to
 (read-only, someone else's) still gets its report: the folds stay in memory.
 """
+import collections
 import contextlib
 import os
 import re
@@ -39,7 +43,7 @@ from ._errors import CliError
 
 #: the folder's version: a change in what fold() gives makes every stored
 #: fold stale
-FORMAT = 1
+FORMAT = 2
 VIEWS = ("default", "internal")
 FILES = {"default": "folded.txt", "internal": "folded-internal.txt"}
 #: perf script's --max-stack: far above its default (127, the kernel's
@@ -52,7 +56,8 @@ LIMIT = 256 << 20
 
 _HEADER = re.compile(
     r"# perftramp-folded (\d+) view=(\w+) samples=(\d+) truncated=(\d+) max_stack=(\d+) "
-    r"data=(\S+) size=(\d+) mtime_ns=(\d+)")
+    r"data=(\S+) size=(\d+) mtime_ns=(\d+) processes=((?:-?\d+:\d+:\d+(?:,|$))*)")
+_PROCESS = re.compile(r"(-?\d+):(\d+):(\d+)")
 _LINE = re.compile(r"([^\x00-\x08\x0a-\x1f\x7f]*) ([1-9][0-9]{0,18})")
 
 
@@ -60,14 +65,17 @@ class Invalid(Exception):
     """A stored fold that is not what report writes (the message says why)."""
 
 
-class Folds:
-    """Both views of a recording: stacks[view] is {stack: count}; samples
-    and truncated count samples (each view has them all)."""
+#: One view of a recording, as report renders it: stacks is {stack: count};
+#: samples and truncated count samples (each view has them all); processes
+#: is [(pid, samples, truncated)], pid -1 for samples perf gave none.
+View = collections.namedtuple("View", "stacks samples truncated processes")
+#: Both views at once ("folds" below) are a View whose stacks is
+#: {view: {stack: count}}.
 
-    def __init__(self, stacks, samples, truncated):
-        self.stacks = stacks
-        self.samples = samples
-        self.truncated = truncated
+
+def view_of(folds, view):
+    """The View `view` of both views' `folds`."""
+    return folds._replace(stacks=folds.stacks[view])
 
 
 def stamp(data):
@@ -78,11 +86,23 @@ def stamp(data):
             "mode": stat.S_IMODE(st.st_mode) & 0o666}
 
 
-def _header(view, samples, truncated, data_stamp):
+def _header(view, folds, data_stamp):
     return ("# perftramp-folded %d view=%s samples=%d truncated=%d max_stack=%d "
-            "data=%s size=%d mtime_ns=%d\n"
-            % (FORMAT, view, samples, truncated, MAX_STACK, data_stamp["data"],
-               data_stamp["size"], data_stamp["mtime_ns"]))
+            "data=%s size=%d mtime_ns=%d processes=%s\n"
+            % (FORMAT, view, folds.samples, folds.truncated, MAX_STACK, data_stamp["data"],
+               data_stamp["size"], data_stamp["mtime_ns"],
+               ",".join("%d:%d:%d" % process for process in folds.processes)))
+
+
+def _processes(text, samples, truncated):
+    """[(pid, samples, truncated)] of a header's processes= field; Invalid
+    unless they add up to the header's counts."""
+    processes = [tuple(int(n) for n in m.groups()) for m in _PROCESS.finditer(text)]
+    if sum(p[1] for p in processes) != samples or sum(p[2] for p in processes) != truncated \
+            or any(p[2] > p[1] for p in processes) \
+            or len({p[0] for p in processes}) != len(processes):
+        raise Invalid("its processes do not add up to its samples")
+    return processes
 
 
 def _read_text(path):
@@ -101,7 +121,7 @@ def _read_text(path):
 
 
 def load(directory, view, data_stamp):
-    """(stacks, samples, truncated) of `view` stored in `directory`, or None
+    """The View of `view` stored in `directory`, or None
     when there is none or it is stale (folded from other data, by another
     version); Invalid when the file is not what store() writes."""
     text = _read_text(os.path.join(directory, FILES[view]))
@@ -114,7 +134,7 @@ def load(directory, view, data_stamp):
                 not first.startswith("# perftramp-folded %d " % FORMAT):
             return None  # another version's: stale, not broken
         raise Invalid("its first line is not a perftramp-folded header")
-    version, got_view, samples, truncated, max_stack, data, size, mtime_ns = m.groups()
+    version, got_view, samples, truncated, max_stack, data, size, mtime_ns, procs = m.groups()
     if int(version) != FORMAT or int(max_stack) != MAX_STACK or data != data_stamp["data"] \
             or int(size) != data_stamp["size"] or int(mtime_ns) != data_stamp["mtime_ns"]:
         return None
@@ -123,6 +143,7 @@ def load(directory, view, data_stamp):
     samples, truncated = int(samples), int(truncated)
     if truncated > samples:
         raise Invalid("more truncated samples than samples")
+    processes = _processes(procs, samples, truncated)
     stacks, total = {}, 0
     lines = body.split("\n")
     if lines and lines[-1] == "":
@@ -139,7 +160,7 @@ def load(directory, view, data_stamp):
     if total != samples:
         raise Invalid("its counts add up to %d, not to the %d samples of its header"
                       % (total, samples))
-    return stacks, samples, truncated
+    return View(stacks, samples, truncated, processes)
 
 
 def store(directory, folds, data_stamp):
@@ -150,7 +171,7 @@ def store(directory, folds, data_stamp):
         try:
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
                 os.fchmod(f.fileno(), data_stamp["mode"])
-                f.write(_header(view, folds.samples, folds.truncated, data_stamp))
+                f.write(_header(view, folds, data_stamp))
                 f.writelines("%s %d\n" % item for item in sorted(folds.stacks[view].items()))
             os.replace(tmp, os.path.join(directory, FILES[view]))
         except BaseException:
@@ -168,12 +189,12 @@ def fold_with_perf(directory, meta, say):
     with _recording.staged(directory, meta, say) as data:
         say("folding %s with perf script (once: later reports read %s)"
             % (os.path.basename(data), FILES["default"]))
-        command = _perf.script_command(perf, data, "comm,tid,ip,sym,dso") + [
+        command = _perf.script_command(perf, data, "comm,pid,tid,ip,sym,dso") + [
             "--max-stack", str(MAX_STACK)]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=directory)
         try:
-            stacks, internal, samples, truncated = _perftramp.fold(
+            stacks, internal, samples, truncated, processes = _perftramp.fold(
                 proc.stdout.fileno(), max_stack=MAX_STACK)
         finally:
             proc.stdout.close()
@@ -182,11 +203,11 @@ def fold_with_perf(directory, meta, say):
     if proc.returncode != 0:
         sys.stderr.write(err)
         raise CliError("perf script failed", 1)
-    return Folds({"default": stacks, "internal": internal}, samples, truncated)
+    return View({"default": stacks, "internal": internal}, samples, truncated, processes)
 
 
 def get(directory, meta, view, say):
-    """(stacks, samples, truncated) of `view` for the recording in
+    """The View of `view` for the recording in
     `directory` (meta as _recording.read_meta checked it): the stored fold
     when it is there and current, otherwise perf script's, stored for the
     next report when the directory takes it."""
@@ -206,4 +227,4 @@ def get(directory, meta, view, say):
     except OSError as exc:
         say("cannot store the folded stacks in %s (%s): every report folds again"
             % (directory, exc.strerror or exc))
-    return folds.stacks[view], folds.samples, folds.truncated
+    return view_of(folds, view)

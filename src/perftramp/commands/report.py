@@ -54,8 +54,8 @@ def fold(directory, keep_internal):
     if not stat.S_ISREG(os.lstat(data).st_mode):
         raise CliError("%s is not a regular file (a recording's perf data is)" % data)
     view = "internal" if keep_internal else "default"
-    stacks, samples, truncated = _folded.get(directory, meta, view, say)
-    return formats.Profile(stacks, samples, meta, truncated)
+    got = _folded.get(directory, meta, view, say)
+    return formats.Profile(got.stacks, got.samples, meta, got.truncated, got.processes)
 
 
 def main(args):

@@ -57,13 +57,16 @@ class Profile:
     samples    how many samples were read
     meta       the recording's perftramp.json ({} when it has none)
     truncated  how many of the samples have cut stacks (TRUNCATED)
+    processes  [(pid, samples, truncated)] per process, pid -1 for samples
+               perf gave none ([] when unknown)
     """
 
-    def __init__(self, stacks, samples, meta, truncated=0):
+    def __init__(self, stacks, samples, meta, truncated=0, processes=()):
         self.stacks = stacks
         self.samples = samples
         self.meta = meta
         self.truncated = truncated
+        self.processes = list(processes)
 
     @property
     def command(self):
@@ -108,6 +111,10 @@ def truncation_advice(profile):
             "unwind them to their thread's start, so their outer callers are missing."
             % (profile.truncated, profile.samples,
                100.0 * profile.truncated / profile.samples, TRUNCATED))
+    if len(profile.processes) > 1:
+        pid, samples, cut = max(profile.processes, key=lambda p: (p[2], -p[0]))
+        said += (" Most are in process %d: %d of its %d samples (%.1f%%)."
+                 % (pid, cut, samples, 100.0 * cut / samples))
     unwind = _unwind(profile.meta)
     stack_size = profile.meta.get("stack_size")
     limit = _kernel_max_stack()
@@ -132,6 +139,11 @@ def truncation_advice(profile):
         remedy = ("To see them whole, %s, or use %s (and raise the kernel's frame limit: "
                   "%s)." % (dwarf, fp, sysctl))
     return said + " " + remedy
+
+
+def whole_share(samples, truncated):
+    """The share of whole stacks, as the reports print it."""
+    return "%.1f%%" % (100.0 * (samples - truncated) / samples) if samples else "-"
 
 
 def split_python(frame):

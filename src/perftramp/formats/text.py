@@ -14,7 +14,7 @@ import os
 import re
 import textwrap
 
-from . import KERNEL_SUFFIX, frame_kind, split_python, truncation_advice
+from . import KERNEL_SUFFIX, frame_kind, split_python, truncation_advice, whole_share
 
 DESCRIPTION = "top Python functions by self and total samples, with files; native ones by self"
 SHOWS_TRUNCATION = True
@@ -53,6 +53,24 @@ def _python_name(frame, width):
     name, filename = split_python(frame)
     shown_file = _fit(_clean(os.path.basename(filename)), (width - 3) // 2)
     return "%s (%s)" % (_fit(_clean(name), width - 3 - len(shown_file)), shown_file)
+
+
+def _process_lines(processes, top):
+    """The table of processes, when there is more than one: samples, and the
+    share whose stacks are whole, so that a process perf could not unwind
+    (a broken worker) shows at once.  The least whole come first, then the
+    busiest."""
+    if len(processes) < 2:
+        return []
+    lines = ["", "Processes: %d; samples, and how many have whole stacks:" % len(processes),
+             "%8s %8s %7s" % ("pid", "samples", "whole")]
+    ordered = sorted(processes, key=lambda p: ((p[1] - p[2]) / p[1], -p[1], p[0]))
+    for pid, samples, truncated in ordered[:top]:
+        lines.append("%8s %8d %7s" % (pid if pid >= 0 else "?", samples,
+                                      whole_share(samples, truncated)))
+    if len(ordered) > top:
+        lines.append("%8s (%d more)" % ("", len(ordered) - top))
+    return lines
 
 
 def render(profile, options):
@@ -101,6 +119,7 @@ def render(profile, options):
                 100.0 * py_total.get(frame, 0) / samples, name_width,
                 _fit(_clean(name), name_width),
                 _fit(_clean(_short_path(filename)), file_width, tail=True)))
+    lines.extend(_process_lines(profile.processes, top))
     if native_self:
         name_width = 40
         under_width = WIDTH - 18 - name_width - 1
