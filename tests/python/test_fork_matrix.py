@@ -1,0 +1,176 @@
+"""Forked workers unwound through real perf: every shape of
+tests/python/forkshapes.py (fork before or after the parent made its
+trampolines, a grandchild, a fork from C, a fork while another thread runs
+Python, multiprocessing with fork, forkserver and spawn) in one recording,
+and of each worker's leaf-function samples at least 99% must carry the whole
+chain: from the worker's outermost Python frame (<module>) through
+run -> middle -> leaf, unwound to where the thread started.
+
+Each backend is recorded three ways: `perftramp record` + `perftramp report`
+with defaults; the same after compile_trampolines() and
+set_persist_after_fork(True), as a pre-fork server does; and plain
+`perf record` (+ `perf inject --jit` where the backend needs it) +
+`perf script`, switched on by PERFTRAMP_ACTIVATE.
+
+Interpreters: the oldest, 3.12 and 3.13 and the newest (without frame
+pointers: perf_elf and perf_jit), and every frame-pointer build (perf too).
+"""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import INTERPRETERS, cli, ready, register_pids, register_recorded_pids
+from perfscript import samples
+
+pytestmark = pytest.mark.skipif(shutil.which("perf") is None,
+                                reason="perf is not installed (apt-get install linux-perf)")
+
+PROGRAM = Path(__file__).with_name("forkshapes.py")
+SHAPES = ("before", "after", "grandchild", "cfork", "thread", "mp_fork", "mp_forkserver",
+          "mp_spawn")
+#: the leaves only workers run (leaf_parent is the parent's own)
+WORKER_LEAVES = ("leaf_before", "leaf_after", "leaf_child", "leaf_grandchild", "leaf_cfork",
+                 "leaf_thread", "leaf_mp_fork", "leaf_mp_forkserver", "leaf_mp_spawn")
+#: a worker runs its leaf for 0.4 s of CPU (0.2 s for leaf_child): about 400
+#: samples at 999 Hz; fewer than this means the worker was not sampled
+MIN_SAMPLES = 80
+#: the outermost frames of a whole stack (src/report/fold.h's list, in part)
+START_FRAMES = ("_start", "__libc_start_main", "__libc_start_main_impl",
+                "__libc_start_call_main", "start_thread", "clone", "clone3", "__clone3")
+
+
+def _chosen():
+    """(interpreter, backend) pairs: the versions the fork matrix is asked
+    for, and every frame-pointer build, which also meets the perf backend."""
+    if not INTERPRETERS:
+        return []
+    versions = {min(i.version for i in INTERPRETERS), max(i.version for i in INTERPRETERS)}
+    pairs = []
+    for interp in INTERPRETERS:
+        if interp.frame_pointers:
+            pairs.append((interp, "perf"))
+        if interp.frame_pointers or interp.version in versions or \
+                interp.version[:2] in ((3, 12), (3, 13)):
+            pairs += [(interp, "perf_elf"), (interp, "perf_jit")]
+    return pairs
+
+
+def pytest_generate_tests(metafunc):
+    if "interp_backend" in metafunc.fixturenames:
+        pairs = _chosen()
+        metafunc.parametrize("interp_backend", pairs, indirect=True,
+                             ids=["%s-%s" % (i.label, b) for i, b in pairs])
+
+
+@pytest.fixture
+def interp_backend(request):
+    interp, backend = request.param
+    return ready(interp), backend
+
+
+def python_names(frames):
+    """The Python function names of a stack, outermost first."""
+    return [f.split(":")[2] for f in frames if f.startswith("py::")]
+
+
+def whole(py, leaf):
+    """Whether a sample's Python frames (outermost first) are the whole chain
+    of a worker's sample in `leaf`."""
+    if leaf not in py:
+        return False
+    inner = py[py.index("run"):] if "run" in py else []
+    return py[0] == "<module>" and inner[:3] == ["run", "middle", leaf]
+
+
+def tally(stacks):
+    """{leaf: [whole, samples]} of (python names, reached the start) pairs."""
+    out = {leaf: [0, 0] for leaf in WORKER_LEAVES}
+    for (py, started), count in stacks:
+        for leaf in WORKER_LEAVES:
+            if leaf in py:
+                out[leaf][1] += count
+                out[leaf][0] += count if started and whole(py, leaf) else 0
+    return out
+
+
+def assert_whole(counts, how):
+    bad = {leaf: "%d of %d" % tuple(c) for leaf, c in counts.items()
+           if c[1] < MIN_SAMPLES or c[0] < 0.99 * c[1]}
+    assert not bad, "%s: whole chains / samples per worker leaf: %s (all: %s)" % (
+        how, bad, {leaf: "%d/%d" % tuple(c) for leaf, c in counts.items()})
+
+
+def run_record(python, backend, tmp_path, precompile):
+    args = ["record", "--backend", backend, "-o", "rec", "--", python.exe, str(PROGRAM)]
+    args += (["--precompile"] if precompile else []) + list(SHAPES)
+    cli(python, args, tmp_path)
+    rec = tmp_path / "rec"
+    register_pids(*json.loads((rec / "perftramp.json").read_text())["pids"])
+    return rec
+
+
+def folded_stacks(python, rec):
+    out = cli(python, ["report", str(rec), "--format", "collapsed"], rec.parent)
+    stacks = []
+    for line in out.stdout.splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        stacks.append(((python_names(frames), frames[1:2] != ["[truncated]"]), int(count)))
+    return stacks
+
+
+@pytest.mark.parametrize("precompile", [False, True], ids=["default", "precompiled"])
+def test_every_worker_has_whole_chains_through_perftramp_record(interp_backend, tmp_path,
+                                                                precompile):
+    python, backend = interp_backend
+    rec = run_record(python, backend, tmp_path, precompile)
+    assert_whole(tally(folded_stacks(python, rec)), "perftramp record, %s" % backend)
+    # report says so per process: every worker is there, each nearly whole
+    text = cli(python, ["report", str(rec)], tmp_path).stdout
+    table = text.split("Processes: ", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert int(table[0].split(";")[0]) >= len(WORKER_LEAVES) + 1, text
+    rows = [line.split() for line in table[2:] if line.split()[0].isdigit()]
+    assert rows and all(float(row[2].rstrip("%")) >= 90 for row in rows
+                        if int(row[1]) >= MIN_SAMPLES), table
+
+
+def plain_perf(python, backend, tmp_path, jit_dir):
+    """`perf record` of the program with PERFTRAMP_ACTIVATE, as the README
+    says for each backend, then inject where needed; the data perf script
+    reads."""
+    env = dict(os.environ, PERFTRAMP_ACTIVATE=backend)
+    for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PYTHONPATH"):
+        env.pop(name, None)
+    data = tmp_path / "perf.data"
+    flags = ["-g"] if backend == "perf" else ["--call-graph", "dwarf,65528"]
+    if backend == "perf_jit":
+        flags = ["-k", "1"] + flags
+        env["PERFTRAMP_JITDUMP_DIR"] = str(jit_dir)
+    if backend == "perf_elf":
+        env["PERFTRAMP_ELF_DIR"] = str(tmp_path / "elf")
+    out = subprocess.run(["perf", "record", "-q", "-N", "-F", "999"] + flags
+                         + ["-o", str(data), "--", python.exe, str(PROGRAM)] + list(SHAPES),
+                         capture_output=True, text=True, env=env, timeout=600,
+                         cwd=str(tmp_path))
+    register_recorded_pids(data)
+    assert out.returncode == 0, out.stderr
+    if backend != "perf_jit":
+        return data
+    injected = tmp_path / "perf.jit.data"
+    out = subprocess.run(["perf", "inject", "--jit", "-i", str(data), "-o", str(injected)],
+                         capture_output=True, text=True, timeout=600, cwd=str(jit_dir))
+    assert out.returncode == 0, out.stderr
+    return injected
+
+
+def test_every_worker_has_whole_chains_through_plain_perf(interp_backend, tmp_path, jit_dir):
+    python, backend = interp_backend
+    data = plain_perf(python, backend, tmp_path, jit_dir)
+    stacks = [((python_names(list(reversed(frames))), bool(frames) and
+                frames[-1].split("@")[0] in START_FRAMES), 1)
+              for frames in samples(data, ["--max-stack", "8192"])]
+    assert_whole(tally(stacks), "perf record + perf script, %s" % backend)
