@@ -79,11 +79,15 @@ strtab(const struct elfimage *img)
     return (char *)img->tables + (img->l.str_off - img->l.sym_off);
 }
 
-/* Reserves blocks so that [0, need) of a table (at file offset `off`) may be
- * stored to. */
+/* Reserves blocks so that [0, need) of a table may be stored to, and
+ * publishes the table's new size in its section header (elfimage.h). */
 static int
-reserve(struct elfimage *img, size_t off, size_t cap, size_t *alloc, size_t need)
+reserve(struct elfimage *img, int section, size_t need)
 {
+    int symtab = section == PT_ELF_SEC_SYMTAB;
+    size_t off = symtab ? img->l.sym_off : img->l.str_off;
+    size_t cap = symtab ? img->l.sym_cap : img->l.str_cap;
+    size_t *alloc = symtab ? &img->sym_alloc : &img->str_alloc;
     if (need <= *alloc) {
         return 0;
     }
@@ -93,6 +97,12 @@ reserve(struct elfimage *img, size_t off, size_t cap, size_t *alloc, size_t need
     size_t to = pt_round_up(need, ALLOC_STEP);
     to = to > cap ? cap : to;
     int rc = pt_elf_allocate(img->fd, off + *alloc, to - *alloc);
+    if (rc != 0) {
+        return rc;
+    }
+    struct pt_elf_extent extent;
+    pt_elf_table_extent(section, to, &extent);
+    rc = pt_elf_pwrite_all(img->fd, extent.bytes, sizeof(extent.bytes), extent.off);
     if (rc != 0) {
         return rc;
     }
@@ -145,10 +155,10 @@ write_fixed(struct elfimage *img, pid_t pid)
         rc = pt_elf_allocate(img->fd, l->text_off, PT_ELF_ALIGN);
     }
     if (rc == 0) {
-        rc = reserve(img, l->sym_off, l->sym_cap, &img->sym_alloc, 2 * sizeof(Elf64_Sym));
+        rc = reserve(img, PT_ELF_SEC_SYMTAB, 2 * sizeof(Elf64_Sym));
     }
     if (rc == 0) {
-        rc = reserve(img, l->str_off, l->str_cap, &img->str_alloc, 1);
+        rc = reserve(img, PT_ELF_SEC_STRTAB, 1);
     }
     return rc;
 }
@@ -422,11 +432,9 @@ reserve_entry(struct elfimage *img, size_t name_len)
     if (img->symbols >= img->l.slots) {
         return -ENOSPC;
     }
-    int rc = reserve(img, img->l.sym_off, img->l.sym_cap, &img->sym_alloc,
-                     (img->symbols + 2) * sizeof(Elf64_Sym));
+    int rc = reserve(img, PT_ELF_SEC_SYMTAB, (img->symbols + 2) * sizeof(Elf64_Sym));
     if (rc == 0) {
-        rc = reserve(img, img->l.str_off, img->l.str_cap, &img->str_alloc,
-                     img->str_used + name_len + 1);
+        rc = reserve(img, PT_ELF_SEC_STRTAB, img->str_used + name_len + 1);
     }
     return rc;
 }
@@ -462,10 +470,9 @@ copy_kept_symbols(struct elfimage *img, const struct elfimage *old)
     if (count == 0) {
         return 0;
     }
-    int rc = reserve(img, img->l.sym_off, img->l.sym_cap, &img->sym_alloc,
-                     (count + 1) * sizeof(Elf64_Sym));
+    int rc = reserve(img, PT_ELF_SEC_SYMTAB, (count + 1) * sizeof(Elf64_Sym));
     if (rc == 0) {
-        rc = reserve(img, img->l.str_off, img->l.str_cap, &img->str_alloc, 1 + bytes);
+        rc = reserve(img, PT_ELF_SEC_STRTAB, 1 + bytes);
     }
     Elf64_Sym *syms = rc == 0 ? calloc(count, sizeof(*syms)) : NULL;
     char *names = rc == 0 ? malloc(bytes) : NULL;

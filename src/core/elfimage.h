@@ -29,10 +29,14 @@
  *              (NOTYPE, which perf and readelf skip)
  *   .strtab    names, "py::qualname:filename", escaped as in perf maps
  *
- * Section sizes are the capacities, so perf reads the same headers whenever
- * it reads the file (when it is mapped, at the end of record, at report
- * time), and a process killed at any instant leaves a valid file: a symbol
- * becomes visible when its st_info byte, written last, turns from 0 to FUNC.
+ * Every section's size is its capacity, except .symtab's and .strtab's:
+ * theirs is the part with blocks reserved (64 KiB steps), published in the
+ * section header before anything is stored past the old size, so that a
+ * reader at any instant (perf maps the file, ends a record, reports) sees
+ * every symbol written, and reads the tables a worker used rather than their
+ * capacity (perf reads both sections whole: 150 MiB per image at capacity).
+ * A process killed at any instant leaves a valid file: a symbol becomes
+ * visible when its st_info byte, written last, turns from 0 to FUNC.
  */
 #ifndef PERFTRAMP_CORE_ELFIMAGE_H
 #define PERFTRAMP_CORE_ELFIMAGE_H
@@ -95,6 +99,15 @@ size_t pt_elf_headers_size(void);
 void pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
                           const uint8_t build_id[PT_ELF_BUILD_ID_LEN],
                           const struct pt_elf_owner *owner);
+
+/* The bytes of a table's section header that change as it grows (sh_size,
+ * and for .symtab sh_link and sh_info), for `bytes` of `section`
+ * (PT_ELF_SEC_SYMTAB or PT_ELF_SEC_STRTAB), and where they go in the file. */
+struct pt_elf_extent {
+    size_t off;
+    uint8_t bytes[16];
+};
+void pt_elf_table_extent(int section, size_t bytes, struct pt_elf_extent *out);
 
 /* Reads the owner note back from a header region written by the above; 0,
  * or -EINVAL when buf is not such a region. */

@@ -8,6 +8,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #define N_PHDRS 3
@@ -204,6 +205,23 @@ pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
     sh[PT_ELF_SEC_SHSTRTAB] = section(names[PT_ELF_SEC_SHSTRTAB], SHT_STRTAB, 0,
                                       SHSTRTAB_AT, shstrtab_size(), 1);
     memcpy(buf + shdrs_at(), sh, sizeof(sh));
+}
+
+void
+pt_elf_table_extent(int section, size_t bytes, struct pt_elf_extent *out)
+{
+    Elf64_Shdr sh = {0};
+    sh.sh_size = bytes;
+    if (section == PT_ELF_SEC_SYMTAB) {
+        /* whole entries: libelf refuses a symbol table that ends in one */
+        sh.sh_size = bytes / sizeof(Elf64_Sym) * sizeof(Elf64_Sym);
+        sh.sh_link = PT_ELF_SEC_STRTAB;
+        /* every symbol is local: the first global would come after them all */
+        sh.sh_info = (Elf64_Word)(bytes / sizeof(Elf64_Sym));
+    }
+    out->off = shdrs_at() + (size_t)section * sizeof(Elf64_Shdr) + offsetof(Elf64_Shdr, sh_size);
+    memcpy(out->bytes, (const uint8_t *)&sh + offsetof(Elf64_Shdr, sh_size),
+           sizeof(out->bytes));
 }
 
 int

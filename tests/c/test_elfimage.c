@@ -7,6 +7,7 @@
 #include "testhelp.h"
 #include "writer.h"
 
+#include <elf.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,23 @@ image_mappings(const char *path, uintptr_t base)
     return n;
 }
 
+/* sh_size of section `index` of the ELF file at `path`, read from its
+ * section header; 0 when it cannot be read. */
+static uint64_t
+section_size(const char *path, int index)
+{
+    FILE *f = fopen(path, "rb");
+    Elf64_Ehdr eh;
+    Elf64_Shdr sh;
+    int ok = f != NULL && fread(&eh, sizeof(eh), 1, f) == 1 &&
+             fseek(f, (long)(eh.e_shoff + (uint64_t)index * sizeof(sh)), SEEK_SET) == 0 &&
+             fread(&sh, sizeof(sh), 1, f) == 1;
+    if (f != NULL) {
+        fclose(f);
+    }
+    return ok ? sh.sh_size : 0;
+}
+
 /* The distance between stubs, as the arena hands them out (8 bytes on
  * x86_64, 24 on aarch64, whose stub is longer). */
 static size_t slot_bytes;
@@ -129,8 +147,14 @@ main(void)
     CHECK_EQ_INT(readelf("-h", path, "DYN (Shared object file)"), 1);
     CHECK_EQ_INT(readelf("-n", path, "Build ID"), 1);
     CHECK_EQ_INT(readelf("-s", path, "FUNC    LOCAL  DEFAULT    3 py::one:a.py"), 1);
+    CHECK_EQ_INT(readelf("-s", path, "readelf: Error"), 0);
+    CHECK_EQ_INT(readelf("-s", path, "readelf: Warning"), 0);
     CHECK_EQ_INT(readelf("-s", path, "py::two\\x0aevil:b.py"), 1);
     CHECK_EQ_INT(readelf("-l", path, "GNU_EH_FRAME"), 1);
+    /* the tables' sections are as large as their reserved part, not their
+     * capacity: perf reads them whole */
+    CHECK_EQ_INT(section_size(path, PT_ELF_SEC_SYMTAB), 65536 / 24 * 24);
+    CHECK_EQ_INT(section_size(path, PT_ELF_SEC_STRTAB), 65536);
     /* one FDE per slot of the first chunk (64 KiB / the slot) */
     CHECK(slot_bytes == 8 || slot_bytes == 24);
     CHECK_EQ_INT(readelf("--debug-dump=frames", path, " FDE cie="),
@@ -200,6 +224,9 @@ main(void)
     printf("test_elfimage: 100000 registrations, %.0f ns each, file %ld KiB on disk\n",
            ns, kb);
     CHECK_EQ_INT(readelf("-s", path, "py::function_"), 100000);
+    uint64_t symtab = section_size(path, PT_ELF_SEC_SYMTAB);
+    CHECK(symtab >= 100003 * sizeof(Elf64_Sym) && symtab < PT_ELF_SLOTS * sizeof(Elf64_Sym));
+    CHECK(section_size(child, PT_ELF_SEC_SYMTAB) == 65536 / 24 * 24);
 
     w->close(st);
     pt_arena_free(arena);
