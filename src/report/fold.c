@@ -254,6 +254,23 @@ is_start(const char *sym, size_t len)
     return 0;
 }
 
+/* Whether `dso` is the C library (".../libc.so.6", ".../libc-2.31.so",
+ * musl's ".../ld-musl-x86_64.so.1").  A distribution that strips its C
+ * library of local symbols (Debian sid's) leaves the start frames
+ * __libc_start_call_main and start_thread unnamed: an unnamed C library
+ * function outermost is where a thread started. */
+static int
+in_c_library(const char *dso, size_t len)
+{
+    size_t base = len;
+    while (base > 0 && dso[base - 1] != '/') {
+        base--;
+    }
+    return starts_with(dso + base, len - base, "libc.so") ||
+           starts_with(dso + base, len - base, "libc-") ||
+           starts_with(dso + base, len - base, "ld-musl");
+}
+
 /* Whether perf could not unwind the current sample to where its thread
  * started (fold.h). */
 static int
@@ -267,6 +284,9 @@ is_cut(const struct pt_fold *fold)
     for (size_t i = n; i-- > 0;) {
         const struct frame *f = &fold->frames[i];
         if (f->sym_len == 9 && memcmp(text + f->sym, "[unknown]", 9) == 0) {
+            if (in_c_library(text + f->dso, f->dso_len)) {
+                return 0;
+            }
             continue;
         }
         return !is_start(text + f->sym, f->sym_len);

@@ -353,10 +353,30 @@ test_processes(void)
     pt_fold_free(fold);
 }
 
+/* A C library stripped of local symbols: its unnamed function outermost is
+ * a thread's start (whole), another library's is not (cut). */
+static void
+test_stripped_c_library_start(void)
+{
+    static const char script[] =
+        "python 1/1 \n\t 1 py::f:/a.py (/tmp/perf-1.map)\n\t 2 Py_BytesMain (/lib/libpy.so)\n"
+        "\t 3 [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)\n\t 4 [unknown] ([unknown])\n\n"
+        "python 1/1 \n\t 1 py::f:/a.py (/tmp/perf-1.map)\n"
+        "\t 3 [unknown] (/usr/lib/libz.so.1)\n\n";
+    struct pt_fold *fold = NULL;
+    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    CHECK_EQ_INT(pt_fold_samples(fold), 2);
+    CHECK_EQ_INT(pt_fold_truncated(fold), 1);
+    pt_fold_free(fold);
+}
+
 int
 main(void)
 {
     test_processes();
+    test_stripped_c_library_start();
     test_separators_in_names();
     test_inlined_group_without_its_object();
     test_kernel_and_native_frames_inner_to_python();
