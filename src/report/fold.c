@@ -271,6 +271,23 @@ in_c_library(const char *dso, size_t len)
            starts_with(dso + base, len - base, "ld-musl");
 }
 
+/* Whether the C library's frame i calls code of another user-space object:
+ * a start frame calls main or a thread's function; a stack cut inside the
+ * C library (perf could not unwind out of it) has only the C library's
+ * frames, or the kernel's, inner to it. */
+static int
+called_out_of_c_library(const struct pt_fold *fold, size_t i)
+{
+    const char *text = fold->frames_text.data;
+    while (i-- > 0) {
+        const struct frame *f = &fold->frames[i];
+        if (!in_c_library(text + f->dso, f->dso_len)) {
+            return !f->kernel && f->dso_len > 0;
+        }
+    }
+    return 0;
+}
+
 /* Whether perf could not unwind the current sample to where its thread
  * started (fold.h). */
 static int
@@ -285,7 +302,7 @@ is_cut(const struct pt_fold *fold)
         const struct frame *f = &fold->frames[i];
         if (f->sym_len == 9 && memcmp(text + f->sym, "[unknown]", 9) == 0) {
             if (in_c_library(text + f->dso, f->dso_len)) {
-                return 0;
+                return !called_out_of_c_library(fold, i);
             }
             continue;
         }

@@ -66,8 +66,9 @@
  * Unresolved frames ("[unknown]") outer to the last named one are left out
  * of that test: a frame-pointer walk often reads one or two garbage return
  * addresses past _start.  An unresolved function of the C library counts as
- * a start frame: a C library stripped of local symbols (Debian sid's) has
- * no name for __libc_start_call_main or start_thread. */
+ * a start frame when it calls into another object (main, a thread's
+ * function): a C library stripped of local symbols (Debian sid's) has no
+ * name for __libc_start_call_main or start_thread. */
 #define PT_FOLD_START_FRAMES                                                             \
     "_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main",   \
         "_start_c", "libc_start_main_stage2", "_dl_start", "_dl_start_user",             \
