@@ -211,11 +211,31 @@ def pytest_generate_tests(metafunc):
         if metafunc.definition.get_closest_marker("free_threaded"):
             chosen = [i for i in chosen if i.free_threaded]
         metafunc.parametrize("python", chosen, ids=[i.label for i in chosen], indirect=True)
+    if "interp_backend" in metafunc.fixturenames:
+        pairs = matrix_pairs()
+        metafunc.parametrize("interp_backend", pairs, indirect=True,
+                             ids=["%s-%s" % (i.label, b) for i, b in pairs])
     if "fp_python" in metafunc.fixturenames:
         # every frame-pointer build; one None (skip or fail) when there is none
         fp = [i for i in INTERPRETERS if i.frame_pointers] or [None]
         metafunc.parametrize("fp_python", fp, ids=[i.label if i else "none" for i in fp],
                              indirect=True)
+
+
+def matrix_pairs():
+    """(interpreter, backend) pairs for the tests of forked workers and
+    servers (interp_backend): without frame pointers, the oldest
+    interpreter, 3.12, 3.13 and the newest, with the DWARF backends; every
+    frame-pointer build with the perf backend (what it is for)."""
+    plain = [i for i in INTERPRETERS if not i.frame_pointers]
+    wanted = {min(i.version for i in plain), max(i.version for i in plain)} if plain else set()
+    pairs = []
+    for interp in INTERPRETERS:
+        if interp.frame_pointers:
+            pairs.append((interp, "perf"))
+        elif interp.version in wanted or interp.version[:2] in ((3, 12), (3, 13)):
+            pairs += [(interp, "perf_elf"), (interp, "perf_jit")]
+    return pairs
 
 
 def ready(interp):
@@ -231,6 +251,13 @@ def ready(interp):
 @pytest.fixture
 def python(request):
     return ready(request.param)
+
+
+@pytest.fixture
+def interp_backend(request):
+    """(interpreter with perftramp installed, backend name): matrix_pairs()."""
+    interp, backend = request.param
+    return ready(interp), backend
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Reading `perf script` output in the tests: samples as lists of frame
 names, leaf first."""
 import functools
+import os
 import re
 import subprocess
 
@@ -8,8 +9,9 @@ FRAME = re.compile(r"^\s+([0-9a-f]+)\s+(.*?)\s+\((.*)\)$")
 OFFSET = re.compile(r"\+0x[0-9a-f]+$")
 
 
-def samples(perf_data, extra=()):
-    """[[symbol, ...]] per sample, leaf first, from `perf script`."""
+def samples(perf_data, extra=(), dsos=False):
+    """[[symbol, ...]] per sample, leaf first, from `perf script`; with dsos,
+    [(symbol, object), ...]."""
     out = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "comm,ip,sym,dso"]
                          + list(extra), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
@@ -24,7 +26,8 @@ def samples(perf_data, extra=()):
         if m:
             if current is None:
                 current = []
-            current.append(OFFSET.sub("", m.group(2)))
+            symbol = OFFSET.sub("", m.group(2))
+            current.append((symbol, m.group(3)) if dsos else symbol)
         else:
             if current is not None:
                 result.append(current)
@@ -32,6 +35,29 @@ def samples(perf_data, extra=()):
     if current is not None:
         result.append(current)
     return result
+
+
+#: the outermost frames of a whole stack, as perf script names them (a part
+#: of src/report/fold.h's list)
+START_FRAMES = ("_start", "__libc_start_main", "__libc_start_main_impl",
+                "__libc_start_call_main", "start_thread", "clone", "clone3", "__clone3")
+
+
+def reaches_start(frames):
+    """Whether a sample of samples(dsos=True) was unwound to where its thread
+    started, as the report's folder decides (src/report/fold.h): its
+    outermost named frame is a start frame, or an unnamed function of a C
+    library stripped of local symbols that calls into another object."""
+    named = [(i, f) for i, f in enumerate(frames) if f[0] != "[unknown]" or
+             os.path.basename(f[1]).startswith(("libc.so", "libc-"))]
+    if not named:
+        return False
+    i, (symbol, dso) = named[-1]
+    if symbol != "[unknown]":
+        return symbol.split("@")[0] in START_FRAMES
+    inner = [f for f in frames[:i] if not os.path.basename(f[1]).startswith(("libc.so",
+                                                                              "libc-"))]
+    return bool(inner) and not inner[-1][1].startswith("[kernel")
 
 
 def python_frames(frames):
@@ -59,3 +85,21 @@ def libdw_unwinder_only():
                          text=True).stdout
     on = {m.group(1) for m in re.finditer(r"^\s*([\w-]+): \[ on  \]", out, re.M)}
     return "libunwind" not in on and "libdw-dwarf-unwind" in on
+
+
+def python_names(frames):
+    """The function names of a stack's Python frames ("py::NAME:FILE"), in
+    the stack's order."""
+    return [f.split(":")[2] for f in frames if f.startswith("py::")]
+
+
+def collapsed(text):
+    """[(python names outermost first, whole, count)] of `perftramp report
+    --format collapsed` output; whole: not cut ([truncated] after the
+    command)."""
+    out = []
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        out.append((python_names(frames), frames[1:2] != ["[truncated]"], int(count)))
+    return out

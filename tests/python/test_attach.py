@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import INTERPRETERS, cli, jitdump_loads, map_entries, popen, register_pids
+from perfscript import python_names, reaches_start, samples
 
 pytestmark = pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
 
@@ -212,6 +213,85 @@ def test_a_worker_forked_after_attach_names_what_it_inherited(python, tmp_path, 
         for name in names[:3]:
             assert child_at.get(name) == parent_at.get(name) is not None, (name, child_at)
         assert names[3] in child_at and names[3] not in parent_at, child_at
+    finally:
+        stop(proc)
+
+
+FORK_WHEN_ACTIVE = """\
+import os, sys, time
+
+def leaf():
+    total = 0
+    for i in range(2000):
+        total += i
+    return total
+
+def middle():
+    return leaf()
+
+def work(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        middle()
+
+print("ready", flush=True)
+deadline = time.monotonic() + 300
+while time.monotonic() < deadline:
+    middle()
+    module = sys.modules.get("perftramp")
+    if module is not None and module.is_stack_trampoline_active():
+        break
+    time.sleep(0.001)
+pid = os.fork()
+if pid == 0:
+    work(1.0)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("child %d" % pid, flush=True)
+while time.monotonic() < deadline:  # Python often enough for record's detach
+    time.sleep(0.001)
+"""
+
+
+@pytest.mark.versions(min=(3, 14))
+@pytest.mark.edge_versions
+def test_a_worker_forked_after_attach_unwinds_whole(python, tmp_path):
+    """A server attached to with the perf backend forks a worker once the
+    backend is active in it; a system-wide `perf record -g` (perf record -p
+    would not follow the worker: it samples the threads it is given) sees
+    the worker, and >= 99% of its samples in leaf are whole: unwound to the
+    thread's start, work -> middle -> leaf named (<module> began before the
+    attach and has no trampoline).  The worker takes its stubs from a chunk
+    of its own, named in its own perf map, which perf reads for it."""
+    if not python.frame_pointers:
+        pytest.skip("the perf backend unwinds with frame pointers; this build has none")
+    script = tmp_path / "server.py"
+    script.write_text(FORK_WHEN_ACTIVE)
+    out = tmp_path / "server.out"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE")}
+    with open(out, "w") as f:
+        proc = popen([python.exe, str(script)], stdout=f, stderr=subprocess.STDOUT, env=env)
+    data = tmp_path / "perf.data"
+    try:
+        wait_for_line(out, "ready")
+        perf = popen(["perf", "record", "-q", "-a", "-g", "-F", "999", "-o", str(data), "--",
+                      "sleep", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1)
+        cli(python, ["attach", str(proc.pid), "--backend", "perf"], tmp_path)
+        _, err = perf.communicate(timeout=120)
+        assert perf.returncode == 0, err
+        line = [w for w in out.read_text().splitlines() if w.startswith("child ")]
+        assert line, out.read_text()
+        child = int(line[0].split()[1])
+        register_pids(child)
+        leaf = whole = 0
+        for frames in samples(data, ["--pid", str(child)], dsos=True):
+            py = python_names([symbol for symbol, _ in reversed(frames)])
+            if "leaf" in py:
+                leaf += 1
+                whole += reaches_start(frames) and py[-3:] == ["work", "middle", "leaf"]
+        assert leaf > 300 and whole >= 0.99 * leaf, (leaf, whole)
     finally:
         stop(proc)
 
