@@ -79,7 +79,8 @@ SID_TOOLS := $(BUILD)/sid-tools
 SID_ROOT ?= /opt/perftramp-sid
 PY314_PREFIX ?= /opt/perftramp-py314
 HOST_PERF := $(BUILD)/host-perf
-SID_PERF61_TESTS ?= tests/python/test_perf_e2e.py tests/python/test_cli.py -k "chain or perf_e2e"
+SID_PERF61_TESTS ?= tests/python/test_perf_e2e.py tests/python/test_cli.py tests/python/test_fork_matrix.py \
+	-k "chain or perf_e2e or plain_perf"
 # CPython's source tarball beside the repository, for the conformance suite
 # (tests/python/test_cpython_perf_suite.py), is mounted in too.
 SHARED_CPYTHON := $(abspath $(CURDIR)/../shared/cpython)
@@ -105,12 +106,14 @@ test-py-sid:
 # The host's interpreters (3.8-3.13, the system's, the frame-pointer builds)
 # with the sid root's perf 7.x (scripts/perf-bundle.sh --from), which they
 # meet nowhere else: CPython's suite (its DWARF class needs perf >= 6.6), the
-# end-to-end chains of each backend, perf_elf without inject.  PERF7_TESTS
+# end-to-end chains of each backend, perf_elf without inject, forked workers
+# through plain perf, a worker forked after attach.  PERF7_TESTS
 # narrows it.
 SID_PERF := $(BUILD)/sid-perf
 PERF7_TESTS ?= tests/python/test_cpython_perf_suite.py tests/python/test_perf_e2e.py \
-	tests/python/test_elf.py tests/python/test_cli.py \
-	-k "cpython_perf_suite or perf_e2e or test_elf or chain"
+	tests/python/test_elf.py tests/python/test_cli.py tests/python/test_fork_matrix.py \
+	tests/python/test_attach.py \
+	-k "cpython_perf_suite or perf_e2e or test_elf or chain or plain_perf or forked_after_attach_unwinds"
 test-py-perf7:
 	@$(CHECK_TOOLS) pytest
 	@if [ ! -f $(SID_ROOT)/.perftramp-sid ]; then \

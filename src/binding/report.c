@@ -85,9 +85,9 @@ process_list(const struct pt_fold *fold)
     const struct pt_fold_process *procs = pt_fold_processes(fold, &count);
     PyObject *list = PyList_New((Py_ssize_t)count);
     for (size_t i = 0; list != NULL && i < count; i++) {
-        PyObject *item = Py_BuildValue("(lKK)", procs[i].pid,
-                                       (unsigned long long)procs[i].samples,
-                                       (unsigned long long)procs[i].truncated);
+        PyObject *item =
+            Py_BuildValue("(lKK)", procs[i].pid, (unsigned long long)procs[i].samples,
+                          (unsigned long long)procs[i].truncated);
         if (item == NULL) {
             Py_CLEAR(list);
             break;

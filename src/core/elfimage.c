@@ -293,11 +293,11 @@ map_image(struct elfimage *img, unsigned char *at)
     }
     void *exec = mmap(base, l->exec_end, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
                       img->fd, 0);
-    void *tables = exec == MAP_FAILED
-                       ? MAP_FAILED
-                       : mmap(base + l->sym_off, l->file_size - l->sym_off,
-                              PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, img->fd,
-                              (off_t)l->sym_off);
+    void *tables =
+        exec == MAP_FAILED
+            ? MAP_FAILED
+            : mmap(base + l->sym_off, l->file_size - l->sym_off, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_FIXED, img->fd, (off_t)l->sym_off);
     if (tables == MAP_FAILED) {
         int err = errno;
         if (at == NULL) {

@@ -219,7 +219,8 @@ pt_elf_table_extent(int section, size_t bytes, struct pt_elf_extent *out)
         /* every symbol is local: the first global would come after them all */
         sh.sh_info = (Elf64_Word)(bytes / sizeof(Elf64_Sym));
     }
-    out->off = shdrs_at() + (size_t)section * sizeof(Elf64_Shdr) + offsetof(Elf64_Shdr, sh_size);
+    out->off =
+        shdrs_at() + (size_t)section * sizeof(Elf64_Shdr) + offsetof(Elf64_Shdr, sh_size);
     memcpy(out->bytes, (const uint8_t *)&sh + offsetof(Elf64_Shdr, sh_size),
            sizeof(out->bytes));
 }

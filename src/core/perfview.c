@@ -66,7 +66,8 @@ read_maps(pid_t pid, int named_only, struct ranges *out)
     while (rc == 0 && fgets(line, sizeof(line), maps) != NULL) {
         unsigned long lo, hi;
         int name_at = 0;
-        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &name_at) < 2 || lo >= hi) {
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &name_at) < 2 ||
+            lo >= hi) {
             continue;
         }
         const char *name = name_at > 0 ? line + name_at : "";
@@ -86,8 +87,9 @@ static int
 cover(uintptr_t lo, uintptr_t hi)
 {
     void *want = (void *)lo;
-    void *got = mmap(want, hi - lo, PROT_READ,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    void *got =
+        mmap(want, hi - lo, PROT_READ,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     if (got == MAP_FAILED) {
         return 0;
     }

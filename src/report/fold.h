@@ -11,8 +11,9 @@
  *     <blank line>
  *
  * (fields -F comm,tid,ip,sym,dso; with -F comm,pid,tid,... the header says
- * "python 4242/4243", and samples are counted per process too).  The folder turns every sample into one
- * stack, outermost first, "comm;frame;frame;...", and counts equal stacks.
+ * "python 4242/4243", and samples are counted per process too).  The folder turns every
+ * sample into one stack, outermost first, "comm;frame;frame;...", and counts equal
+ * stacks.
  *
  * It counts two views of every sample in the same pass, so that one run of
  * perf script serves every report:

@@ -225,7 +225,8 @@ main(void)
            ns, kb);
     CHECK_EQ_INT(readelf("-s", path, "py::function_"), 100000);
     uint64_t symtab = section_size(path, PT_ELF_SEC_SYMTAB);
-    CHECK(symtab >= 100003 * sizeof(Elf64_Sym) && symtab < PT_ELF_SLOTS * sizeof(Elf64_Sym));
+    CHECK(symtab >= 100003 * sizeof(Elf64_Sym) &&
+          symtab < PT_ELF_SLOTS * sizeof(Elf64_Sym));
     CHECK(section_size(child, PT_ELF_SEC_SYMTAB) == 65536 / 24 * 24);
 
     w->close(st);

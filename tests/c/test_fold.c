@@ -361,13 +361,16 @@ static void
 test_stripped_c_library_start(void)
 {
     static const char script[] =
-        "python 1/1 \n\t 1 py::f:/a.py (/tmp/perf-1.map)\n\t 2 Py_BytesMain (/lib/libpy.so)\n"
-        "\t 3 [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)\n\t 4 [unknown] ([unknown])\n\n"
+        "python 1/1 \n\t 1 py::f:/a.py (/tmp/perf-1.map)\n\t 2 Py_BytesMain "
+        "(/lib/libpy.so)\n"
+        "\t 3 [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)\n\t 4 [unknown] "
+        "([unknown])\n\n"
         "python 1/1 \n\t 1 py::f:/a.py (/tmp/perf-1.map)\n"
         "\t 3 [unknown] (/usr/lib/libz.so.1)\n\n"
         "python 1/1 \n\t ffffffff81000130 entry_SYSCALL_64 ([kernel.kallsyms])\n"
         "\t 3 [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)\n\n"
-        "python 1/2 \n\t 1 py::f:/a.py (/tmp/perf-1.map)\n\t 2 [unknown] (/lib/libpy.so)\n"
+        "python 1/2 \n\t 1 py::f:/a.py (/tmp/perf-1.map)\n\t 2 [unknown] "
+        "(/lib/libpy.so)\n"
         "\t 3 [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)\n"
         "\t 4 [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)\n\n";
     struct pt_fold *fold = NULL;

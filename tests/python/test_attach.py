@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INTERPRETERS, cli, jitdump_loads, map_entries, popen, register_pids
+from conftest import (
+    INTERPRETERS,
+    cli,
+    in_sid_root,
+    jitdump_loads,
+    map_entries,
+    popen,
+    register_pids,
+)
 from perfscript import python_names, reaches_start, samples
 
 pytestmark = pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
@@ -265,6 +273,9 @@ def test_a_worker_forked_after_attach_unwinds_whole(python, tmp_path):
     of its own, named in its own perf map, which perf reads for it."""
     if not python.frame_pointers:
         pytest.skip("the perf backend unwinds with frame pointers; this build has none")
+    if in_sid_root():
+        pytest.skip("a system-wide perf record in the sid root's chroot names no perf-map "
+                    "frame (make test-py-perf7 runs this with perf 7.2 on the host)")
     script = tmp_path / "server.py"
     script.write_text(FORK_WHEN_ACTIVE)
     out = tmp_path / "server.out"
@@ -286,7 +297,9 @@ def test_a_worker_forked_after_attach_unwinds_whole(python, tmp_path):
         child = int(line[0].split()[1])
         register_pids(child)
         leaf = whole = 0
-        for frames in samples(data, ["--pid", str(child)], dsos=True):
+        # leaf named: the worker's samples (the parent calls leaf only until
+        # the attach has made its trampolines, then forks and waits)
+        for frames in samples(data, dsos=True):
             py = python_names([symbol for symbol, _ in reversed(frames)])
             if "leaf" in py:
                 leaf += 1
