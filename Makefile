@@ -18,7 +18,7 @@ export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
 RUFF ?= ruff
 C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/perftramp/include/*.h src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
-PY_SOURCES = src tests benchmarks scripts
+PY_SOURCES = src tests benchmarks scripts examples
 
 .PHONY: all tools demo test test-c test-c-asan test-c-aarch64 test-py test-py-sid test-py-perf7 test-stress-asan \
 	test-stress-tsan fuzz fp-python py314 sid-root lint format clean

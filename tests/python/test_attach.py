@@ -183,6 +183,19 @@ time.sleep(300)
 """
 
 
+def start_forking_server(python, tmp_path, source):
+    """`source` run by the venv's interpreter (perftramp importable, no
+    switch on), its stdout in a file; returns (proc, stdout path)."""
+    script = tmp_path / "server.py"
+    script.write_text(source)
+    out = tmp_path / "server.out"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE")}
+    with open(out, "w") as f:
+        proc = popen([python.exe, str(script)], stdout=f, stderr=subprocess.STDOUT, env=env)
+    return proc, out
+
+
 @pytest.mark.versions(min=(3, 14))
 @pytest.mark.edge_versions
 @pytest.mark.parametrize("backend", ["perf", "perf_jit"])
@@ -190,13 +203,7 @@ def test_a_worker_forked_after_attach_names_what_it_inherited(python, tmp_path, 
     """A pre-fork server attached to before it forks: attach turns
     persistence on, so the worker's own file names the trampolines the
     parent made (at the parent's addresses, none made again) and its own."""
-    script = tmp_path / "server.py"
-    script.write_text(FORKING_SERVER)
-    out = tmp_path / "server.out"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE")}
-    with open(out, "w") as f:
-        proc = popen([python.exe, str(script)], stdout=f, stderr=subprocess.STDOUT, env=env)
+    proc, out = start_forking_server(python, tmp_path, FORKING_SERVER)
     try:
         wait_for_line(out, "ready")
         cli(python, ["attach", str(proc.pid), "--backend", backend], tmp_path)
@@ -207,6 +214,7 @@ def test_a_worker_forked_after_attach_names_what_it_inherited(python, tmp_path, 
         assert line, out.read_text()
         child = int(line[0].split()[1])
         register_pids(child)
+        script = tmp_path / "server.py"
         names = ["py::%s:%s" % (n, script) for n in ("foo", "bar", "baz", "in_child")]
         if backend == "perf":
             parent_at = {name: start for start, _, name in map_entries(proc.pid)}
@@ -276,13 +284,7 @@ def test_a_worker_forked_after_attach_unwinds_whole(python, tmp_path):
     if in_sid_root():
         pytest.skip("a system-wide perf record in the sid root's chroot names no perf-map "
                     "frame (make test-py-perf7 runs this with perf 7.2 on the host)")
-    script = tmp_path / "server.py"
-    script.write_text(FORK_WHEN_ACTIVE)
-    out = tmp_path / "server.out"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE")}
-    with open(out, "w") as f:
-        proc = popen([python.exe, str(script)], stdout=f, stderr=subprocess.STDOUT, env=env)
+    proc, out = start_forking_server(python, tmp_path, FORK_WHEN_ACTIVE)
     data = tmp_path / "perf.data"
     try:
         wait_for_line(out, "ready")

@@ -1,7 +1,7 @@
 """Pre-fork servers under HTTP load on loopback, started by `perftramp
 record` with its defaults, unwound through real perf: gunicorn (from PyPI)
 with two sync workers, and an HTTP server handing requests to a
-multiprocessing.Pool of forked workers (servers/poolserver.py).  Of the
+multiprocessing.Pool of forked workers (examples/servers/poolserver.py).  Of the
 samples in the request's leaf function (compute), at least 99% carry the
 whole chain: from the master's <module>, across the fork into the worker
 and its request loop, down to compute.
@@ -25,7 +25,7 @@ import pytest
 from conftest import cli, popen, register_pids, run
 from perfscript import collapsed
 
-SERVERS = Path(__file__).with_name("servers")
+SERVERS = Path(__file__).resolve().parents[2] / "examples" / "servers"
 REQUESTS = 1500       # at most, across all client threads
 LOAD_SECONDS = 12     # at most
 CLIENTS = 4
