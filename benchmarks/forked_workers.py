@@ -123,13 +123,17 @@ def whole_share(exe, rec, leaf, tail):
 
 
 def files_cost(rec):
-    apparent = real = images = 0
-    for name in os.listdir(rec):
-        st = os.stat(os.path.join(rec, name))
-        apparent += st.st_size
-        real += st.st_blocks * 512
-        images += name.startswith(("perf-elf-", "perf-"))
-    return images, apparent, real
+    """(per-process files, apparent bytes, bytes on disk) of a recording:
+    perf_elf's images, the perf maps record keeps under maps/, a jitdump
+    pack counts as one."""
+    apparent = real = files = 0
+    for top, _, names in os.walk(rec):
+        for name in names:
+            st = os.stat(os.path.join(top, name))
+            apparent += st.st_size
+            real += st.st_blocks * 512
+            files += name.startswith(("perf-elf-", "perf-")) or name.endswith(".tar.xz")
+    return files, apparent, real
 
 
 def gunicorn(exe, backend, where, requests=5000, seconds=20):
