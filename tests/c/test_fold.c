@@ -327,6 +327,17 @@ test_many_stacks(void)
     pt_fold_free(fold);
 }
 
+/* A folder fed `len` bytes of `script`, finished. */
+static struct pt_fold *
+folded(const char *script, size_t len)
+{
+    struct pt_fold *fold = NULL;
+    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, len), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    return fold;
+}
+
 /* "comm pid/tid" headers (perf script -F comm,pid,tid,...): samples and cut
  * samples counted per process, in the order first seen; a lone tid ("comm
  * tid") has no pid (-1). */
@@ -340,10 +351,7 @@ test_processes(void)
         "python 20/20 \n\t 1 f (/bin/x)\n\t 2 _start (/bin/x)\n\n"
         "py thon 7 \n\t 1 f (/bin/x)\n\n"
         "python x/1 \n\t 1 f (/bin/x)\n\n";
-    struct pt_fold *fold = NULL;
-    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
-    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
-    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    struct pt_fold *fold = folded(script, sizeof(script) - 1);
     size_t n = 0;
     const struct pt_fold_process *p = pt_fold_processes(fold, &n);
     CHECK_EQ_INT(n, 3);
@@ -373,10 +381,7 @@ test_stripped_c_library_start(void)
         "(/lib/libpy.so)\n"
         "\t 3 [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)\n"
         "\t 4 [unknown] (/usr/lib/x86_64-linux-gnu/libc.so.6)\n\n";
-    struct pt_fold *fold = NULL;
-    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
-    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
-    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    struct pt_fold *fold = folded(script, sizeof(script) - 1);
     CHECK_EQ_INT(pt_fold_samples(fold), 4);
     CHECK_EQ_INT(pt_fold_truncated(fold), 2);
     pt_fold_free(fold);
