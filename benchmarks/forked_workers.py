@@ -90,8 +90,13 @@ for k in range(n):
 
 
 def venv_with_perftramp(python, where, extra=()):
+    """A venv in `where` with perftramp (and `extra`) pip-installed; its own
+    TMPDIR there, since ensurepip's pip on 3.8 and 3.9 leaves a CA bundle in
+    $TMPDIR."""
     venv = os.path.join(where, "venv")
-    subprocess.run([python, "-m", "venv", venv], check=True)
+    tmp = os.path.join(where, "tmp")
+    os.makedirs(tmp, exist_ok=True)
+    subprocess.run([python, "-m", "venv", venv], check=True, env=dict(os.environ, TMPDIR=tmp))
     exe = os.path.join(venv, "bin", "python")
     subprocess.run([exe, "-m", "pip", "install", "-q", "--disable-pip-version-check", ROOT]
                    + list(extra), check=True)
