@@ -40,8 +40,8 @@ def measure(python, backend, work):
     graph = ["-g"] if backend == "perf" else ["-k", "1", "--call-graph", "dwarf"]
     env = dict(conftest.os.environ, PERFTRAMP_JITDUMP_DIR=str(work))
     since = conftest.time.time()
-    run = subprocess.run(["perf", "record", "-q", "-F", "999"] + graph + ["-o", str(data), "--",
-                    python.exe, "-c", RUN, str(script), backend],
+    run = subprocess.run(["perf", "record", "-q", "-N", "-F", "999"] + graph
+                         + ["-o", str(data), "--", python.exe, "-c", RUN, str(script), backend],
                          check=True, env=env, capture_output=True, text=True)
     if backend == "perf_jit":
         jit = work / "perf.jit.data"

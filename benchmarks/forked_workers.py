@@ -107,8 +107,10 @@ def record(exe, backend, where, argv):
     rec = os.path.join(where, "rec-%d" % time.monotonic_ns())
     cmd = [exe, "-m", "perftramp", "record", "-o", rec]
     cmd += ["--backend", backend] if backend else []
+    # gunicorn 27's control socket: here, not in $HOME/.gunicorn
+    env = dict(os.environ, XDG_RUNTIME_DIR=where)
     return subprocess.Popen(cmd + ["--"] + argv, cwd=where, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True), rec
+                            stderr=subprocess.PIPE, text=True, env=env), rec
 
 
 def whole_share(exe, rec, leaf, tail):

@@ -288,8 +288,9 @@ def test_a_worker_forked_after_attach_unwinds_whole(python, tmp_path):
     data = tmp_path / "perf.data"
     try:
         wait_for_line(out, "ready")
-        perf = popen(["perf", "record", "-q", "-a", "-g", "-F", "999", "-o", str(data), "--",
-                      "sleep", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # -N: no copy of every object the machine ran into ~/.debug
+        perf = popen(["perf", "record", "-q", "-N", "-a", "-g", "-F", "999", "-o", str(data),
+                      "--", "sleep", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(1)
         cli(python, ["attach", str(proc.pid), "--backend", "perf"], tmp_path)
         _, err = perf.communicate(timeout=120)

@@ -123,7 +123,10 @@ def plain_perf(python, backend, tmp_path, jit_dir):
     if backend != "perf_jit":
         return data
     injected = tmp_path / "perf.jit.data"
-    out = subprocess.run(["perf", "inject", "--jit", "-i", str(data), "-o", str(injected)],
+    # --buildid-dir under /dev/null: perf inject would copy every jitted-*.so
+    # into ~/.debug
+    out = subprocess.run(["perf", "--buildid-dir", "/dev/null/perftramp-no-build-id-cache",
+                          "inject", "--jit", "-i", str(data), "-o", str(injected)],
                          capture_output=True, text=True, timeout=600, cwd=str(jit_dir))
     assert out.returncode == 0, out.stderr
     return injected

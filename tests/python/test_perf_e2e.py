@@ -34,7 +34,8 @@ def perf_record(tmp_path, call_graph, argv, env=None):
     for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT"):
         full_env.pop(name, None)
     full_env.update(env or {})
-    out = subprocess.run(["perf", "record", "-q", "-F", "999"] + call_graph
+    # -N: no copy of the objects it touched into ~/.debug
+    out = subprocess.run(["perf", "record", "-q", "-N", "-F", "999"] + call_graph
                          + ["-o", str(data), "--"] + argv,
                          capture_output=True, text=True, env=full_env, timeout=600)
     register_recorded_pids(data)
@@ -116,7 +117,9 @@ def test_x_perf_before_312_uses_perftramp(python, tmp_path):
 
 def perf_inject(tmp_path, data):
     jit = tmp_path / "perf.jit.data"
-    out = subprocess.run(["perf", "inject", "-i", str(data), "--jit", "-o", str(jit)],
+    # --buildid-dir under /dev/null: inject would copy every jitted-*.so into ~/.debug
+    out = subprocess.run(["perf", "--buildid-dir", "/dev/null/perftramp-no-build-id-cache",
+                          "inject", "-i", str(data), "--jit", "-o", str(jit)],
                          capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr
     return jit
@@ -187,8 +190,9 @@ def test_sigkill_loses_nothing(python, tmp_path, jit_dir, backend):
     graph = JIT_RECORD  # DWARF: names without frame pointers, for both backends
     data = tmp_path / "perf.data"
     full_env = dict(os.environ, **env)
-    out = subprocess.run(["perf", "record", "-q", "-F", "999"] + graph + ["-o", str(data), "--",
-                          python.exe, "-c", KILLED, str(script), backend],
+    out = subprocess.run(["perf", "record", "-q", "-N", "-F", "999"] + graph
+                         + ["-o", str(data), "--", python.exe, "-c", KILLED, str(script),
+                            backend],
                          capture_output=True, text=True, env=full_env, timeout=600)
     assert data.exists(), out.stderr
     register_recorded_pids(data)

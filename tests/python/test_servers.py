@@ -93,7 +93,9 @@ def record_server(python, backend, tmp_path, command, port, server_pid):
     rec = tmp_path / "rec"
     argv = [python.exe, "-m", "perftramp", "record", "--backend", backend, "-o", str(rec),
             "--"] + command
-    env = dict(os.environ)
+    # gunicorn 27 puts its control socket in $XDG_RUNTIME_DIR, else in
+    # $HOME/.gunicorn: in the test's directory, not under $HOME
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
     env.pop("PYTHONPATH", None)
     with popen(argv, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
                stderr=subprocess.PIPE, text=True) as proc:
