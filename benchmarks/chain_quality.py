@@ -45,7 +45,8 @@ def measure(python, backend, work):
                          check=True, env=env, capture_output=True, text=True)
     if backend == "perf_jit":
         jit = work / "perf.jit.data"
-        subprocess.run(["perf", "inject", "-i", str(data), "--jit", "-o", str(jit)],
+        subprocess.run(["perf", "--buildid-dir", "/dev/null/perftramp-no-build-id-cache",
+                        "inject", "-i", str(data), "--jit", "-o", str(jit)],
                        check=True, capture_output=True)
         data = jit
     got = samples(data)
