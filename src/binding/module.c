@@ -127,8 +127,10 @@ keeps_inherited_stub(void *ctx, uintptr_t addr)
  * hold the parent's mappings in this process's view (perfview.h), which cut
  * every DWARF-unwound stack in a process started by fork and exec (a
  * multiprocessing spawn or forkserver worker).  A forked child that did not
- * exec has a real copy of its parent's and keeps its writers, so it never
- * gets here. */
+ * exec has a real copy of its parent's mappings and keeps its writers, so it
+ * gets here only for a backend its parent never used; the ranges free in it
+ * are then ones its parent mapped after the fork, which perf never gave it,
+ * and covering them changes nothing. */
 static void
 forget_parent_in_perf(const struct pt_backend_info *info)
 {

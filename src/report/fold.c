@@ -254,18 +254,25 @@ is_start(const char *sym, size_t len)
     return 0;
 }
 
-/* Whether `dso` is the C library (".../libc.so.6", ".../libc-2.31.so",
- * musl's ".../ld-musl-x86_64.so.1").  A distribution that strips its C
- * library of local symbols (Debian sid's) leaves the start frames
- * __libc_start_call_main and start_thread unnamed: an unnamed C library
- * function outermost is where a thread started. */
-static int
-in_c_library(const char *dso, size_t len)
+/* Where the base name of the path `dso` (len bytes) starts. */
+static size_t
+base_name_at(const char *dso, size_t len)
 {
     size_t base = len;
     while (base > 0 && dso[base - 1] != '/') {
         base--;
     }
+    return base;
+}
+
+/* Whether `dso` is the C library (".../libc.so.6", ".../libc-2.31.so",
+ * musl's ".../ld-musl-x86_64.so.1").  A distribution that strips its C
+ * library of local symbols (Debian sid's) leaves the start frames
+ * __libc_start_call_main and start_thread unnamed (see is_cut). */
+static int
+in_c_library(const char *dso, size_t len)
+{
+    size_t base = base_name_at(dso, len);
     return starts_with(dso + base, len - base, "libc.so") ||
            starts_with(dso + base, len - base, "libc-") ||
            starts_with(dso + base, len - base, "ld-musl");
@@ -352,10 +359,7 @@ append_frame(struct pt_fold *fold, const struct frame *f)
     const char *sym = text + f->sym, *dso = text + f->dso;
     if (f->sym_len == 9 && memcmp(sym, "[unknown]", 9) == 0 && f->dso_len > 0 &&
         dso[0] != '[') {
-        size_t base = f->dso_len;
-        while (base > 0 && dso[base - 1] != '/') {
-            base--;
-        }
+        size_t base = base_name_at(dso, f->dso_len);
         if (base < f->dso_len) {
             return append_name(&fold->key, "[", dso + base, f->dso_len - base, 0, "]");
         }

@@ -48,15 +48,16 @@ def reaches_start(frames):
     started, as the report's folder decides (src/report/fold.h): its
     outermost named frame is a start frame, or an unnamed function of a C
     library stripped of local symbols that calls into another object."""
-    named = [(i, f) for i, f in enumerate(frames) if f[0] != "[unknown]" or
-             os.path.basename(f[1]).startswith(("libc.so", "libc-"))]
+    def in_c_library(dso):
+        return os.path.basename(dso).startswith(("libc.so", "libc-", "ld-musl"))
+
+    named = [(i, f) for i, f in enumerate(frames) if f[0] != "[unknown]" or in_c_library(f[1])]
     if not named:
         return False
     i, (symbol, dso) = named[-1]
     if symbol != "[unknown]":
         return symbol.split("@")[0] in START_FRAMES
-    inner = [f for f in frames[:i] if not os.path.basename(f[1]).startswith(("libc.so",
-                                                                              "libc-"))]
+    inner = [f for f in frames[:i] if not in_c_library(f[1])]
     return bool(inner) and not inner[-1][1].startswith("[kernel")
 
 

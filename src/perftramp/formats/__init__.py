@@ -141,11 +141,6 @@ def truncation_advice(profile):
     return said + " " + remedy
 
 
-def whole_share(samples, truncated):
-    """The share of whole stacks, as the reports print it."""
-    return "%.1f%%" % (100.0 * (samples - truncated) / samples) if samples else "-"
-
-
 def split_python(frame):
     """("foo", "/app.py") for "py::foo:/app.py"; None for other frames."""
     if not frame.startswith("py::"):

@@ -14,7 +14,7 @@ import os
 import re
 import textwrap
 
-from . import KERNEL_SUFFIX, frame_kind, split_python, truncation_advice, whole_share
+from . import KERNEL_SUFFIX, frame_kind, split_python, truncation_advice
 
 DESCRIPTION = "top Python functions by self and total samples, with files; native ones by self"
 SHOWS_TRUNCATION = True
@@ -66,8 +66,8 @@ def _process_lines(processes, top):
              "%8s %8s %7s" % ("pid", "samples", "whole")]
     ordered = sorted(processes, key=lambda p: ((p[1] - p[2]) / p[1], -p[1], p[0]))
     for pid, samples, truncated in ordered[:top]:
-        lines.append("%8s %8d %7s" % (pid if pid >= 0 else "?", samples,
-                                      whole_share(samples, truncated)))
+        lines.append("%8s %8d %6.1f%%" % (pid if pid >= 0 else "?", samples,
+                                          100.0 * (samples - truncated) / samples))
     if len(ordered) > top:
         lines.append("%8s (%d more)" % ("", len(ordered) - top))
     return lines
