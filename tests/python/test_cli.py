@@ -31,8 +31,12 @@ def test_version_and_help(python, tmp_path):
 
 
 def test_check(python, tmp_path):
-    out = cli(python, ["check"], tmp_path, check=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    out = cli(python, ["check"], tmp_path, check=False, env={"HOME": str(home)})
     assert out.returncode == 0, out.stdout + out.stderr
+    # its perf runs fill no build-id cache in $HOME (~/.debug)
+    assert list(home.iterdir()) == [], list(home.iterdir())
     backend = "perf" if python.frame_pointers else "perf_jit"
     assert "verdict: profiling works here, with the %s backend" % backend in out.stdout
     assert "[ok  ] perf record" in out.stdout

@@ -99,8 +99,9 @@ def elf_self_test(perf):
         env = dict(os.environ, **{row["dir_env"]: tmp})
         data = os.path.join(tmp, "perf.data")
         command = [sys.executable, "-c", ELF_SELF_TEST]
-        # -N: the image is big and sparse; perf's build-id cache would copy it
-        rec = subprocess.run([perf, "record", "-q", "-N", "-F", "999"]
+        # record_flags' -N: the image is big and sparse; perf's build-id cache
+        # would copy it
+        rec = subprocess.run(_perf.perf_argv(perf, "record") + ["-q", "-F", "999"]
                              + _perf.record_flags(row) + ["-o", data, "--"] + command,
                              capture_output=True, text=True, env=env, cwd=tmp)
         if rec.returncode != 0:
@@ -199,8 +200,10 @@ def main(args):
         text, version = _perf.version(perf)
         line(True, "perf", "%s (%s)" % (perf, text))
         with tempfile.TemporaryDirectory(prefix="perftramp-check-") as tmp:
-            rec = subprocess.run([perf, "record", "-q", "-o", os.path.join(tmp, "p.data"),
-                                  "--", "true"], capture_output=True, text=True)
+            # perf_argv and -N: no copy of ld.so, the kernel and the vDSO into ~/.debug
+            rec = subprocess.run(_perf.perf_argv(perf, "record")
+                                 + ["-q", "-N", "-o", os.path.join(tmp, "p.data"), "--", "true"],
+                                 capture_output=True, text=True)
         can_record = rec.returncode == 0
         line(can_record, "perf record",
              "works" if can_record else (rec.stderr.strip().splitlines() or ["failed"])[-1])
