@@ -33,8 +33,8 @@ if grep -q no-omit-frame-pointer <<<"$config"; then
 else
     CALL_GRAPH=(--call-graph dwarf)
 fi
-echo "demo: perf record -F 9999 ${CALL_GRAPH[*]} -- python -X perf examples/my_script.py" >&2
-perf record -q -F 9999 "${CALL_GRAPH[@]}" -o "$OUT/perf.data" \
+echo "demo: perf record -N -F 9999 ${CALL_GRAPH[*]} -- python -X perf examples/my_script.py" >&2
+perf record -q -N -F 9999 "${CALL_GRAPH[@]}" -o "$OUT/perf.data" \
     -- "$OUT/venv/bin/python" -X perf examples/my_script.py
 echo "demo: perf report --children --sort sym, the Python functions:" >&2
 perf report -i "$OUT/perf.data" --stdio --children --sort sym -g none 2>/dev/null \
