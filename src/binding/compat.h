@@ -260,11 +260,10 @@ typedef struct {
  * load pairs with a release store of the same field; relaxed ones are for
  * fields ordered with nothing else.  Free-threaded builds need them.  With
  * the GIL, which orders every access to these fields (each runs with it
- * held), loads stay the plain loads they were before these fields became
- * atomic: GCC schedules atomic loads, even relaxed ones, more conservatively
- * (an indirect tail call through a relaxed load takes a register move more),
- * and the hot path of a GIL build should not change.  Stores, none of them on
- * the hot path, are atomic in every build. */
+ * held), loads stay plain loads: GCC schedules atomic loads, even relaxed
+ * ones, more conservatively (an indirect tail call through a relaxed load
+ * takes a register move more), and a GIL build's hot path needs none of
+ * that.  Stores, none of them on the hot path, are atomic in every build. */
 #if PT_FREE_THREADED
 #    define PT_LOAD_ACQUIRE(lvalue) __atomic_load_n(&(lvalue), __ATOMIC_ACQUIRE)
 #    define PT_LOAD_RELAXED(lvalue) __atomic_load_n(&(lvalue), __ATOMIC_RELAXED)
@@ -307,8 +306,9 @@ pt_code_extra_fast(PyCodeObject *co, Py_ssize_t index)
                : NULL;
 }
 
-/* A lock for the rare paths the GIL used to serialize: a code object's first
- * call through the hook, and module.c's activation and deactivation.
+/* A lock for the rare paths that a GIL, where there is one, serializes: a
+ * code object's first call through the hook, and module.c's activation and
+ * deactivation.
  * Free-threaded: a PyMutex (public from 3.13), whose lock detaches the
  * thread state while it waits, so that a thread blocked here never holds up
  * a stop-the-world pause (which setting the evaluator makes) that the holder
@@ -405,6 +405,23 @@ pt_module_declare_no_gil(PyObject *module)
     (void)module;
     return 0;
 #endif
+}
+
+/* Adds value to the module as `name` and takes the reference whatever
+ * happens, as 3.13's PyModule_Add does (PyModule_AddObject leaves it with
+ * the caller on failure), so a maker's result is passed straight in: a NULL
+ * one (the maker failed) is -1.  0, or -1 with an exception. */
+static inline int
+pt_module_add(PyObject *module, const char *name, PyObject *value)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, name, value) < 0) {
+        Py_DECREF(value);
+        return -1;
+    }
+    return 0;
 }
 
 static inline PyObject *

@@ -181,8 +181,8 @@ make_trampoline(struct pt_backend *backend, PyCodeObject *co)
 {
     void *stub;
     size_t size;
-    /* Only the first byte is set: zeroing all 1 KiB cost a tenth of a first
-     * call. */
+    /* Only the first byte is set: zeroing all 1 KiB would weigh on every
+     * first call, and only a failure writes the line. */
     struct pt_failure_line line;
     line.text[0] = '\0';
     pt_mutex_lock(&first_call_lock);

@@ -12,7 +12,7 @@
  *     acquire, pairing with that, and next_eval relaxed (see there).
  *     installed is only read and written under the module lock, but
  *     is_active reads it without: atomic for that.  With the GIL the loads
- *     compile to the plain loads they were (compat.h).
+ *     compile to plain loads (compat.h).
  *   - activate, deactivate, _after_fork_child, _floor and _stats (module.c)
  *     hold one module-level lock (a PyMutex; nothing with the GIL, which
  *     never lets go inside them: the one call there that can run Python,
@@ -35,8 +35,9 @@
  *     release stores, arrays freed by QSBR (compat.h; 3.14.7's codeobject.c;
  *     check the 3.14.x releases before it, and 3.13t, which realloc'd);
  *   - arena stubs (pt_arena_take_stub holds the arena's mutex) and the
- *     writers (add() holds the outfile's mutex; neither calls into Python
- *     while holding it, so a blocked, attached thread delays no pause).
+ *     writers (add() holds its file's mutex, outfile.h's pt_procfile;
+ *     neither calls into Python while holding it, so a blocked, attached
+ *     thread delays no pause).
  *   - a forked child frees both locks first (the forking thread is its only
  *     one), from a pthread_atfork handler, so also in a child of a C
  *     library's fork() that runs no Python callback.  State a lock guarded

@@ -503,20 +503,6 @@ backends_tuple(void)
     return tuple;
 }
 
-static int
-add_backends(PyObject *module)
-{
-    PyObject *tuple = backends_tuple();
-    if (tuple == NULL) {
-        return -1;
-    }
-    if (PyModule_AddObject(module, "BACKENDS", tuple) < 0) {
-        Py_DECREF(tuple);
-        return -1;
-    }
-    return 0;
-}
-
 PT_MODINIT_FUNC
 PyInit__perftramp(void)
 {
@@ -551,8 +537,8 @@ PyInit__perftramp(void)
         return NULL;
     }
     if (PyModule_AddStringConstant(module, "ARCH", PT_STUB_ARCH) < 0 ||
-        add_backends(module) < 0 || register_fork_handler(module) < 0 ||
-        pt_capi_add(module) < 0) {
+        pt_module_add(module, "BACKENDS", backends_tuple()) < 0 ||
+        register_fork_handler(module) < 0 || pt_capi_add(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -264,29 +264,41 @@ pt_arena_take_stub(struct pt_arena *arena, void **out_stub, size_t *out_size)
     return 0;
 }
 
-int
-pt_arena_owns(const struct pt_arena *arena, uintptr_t addr)
+/* The chunk whose slots hold `addr`, or NULL. */
+static const struct pt_chunk *
+chunk_holding(const struct pt_arena *arena, uintptr_t addr)
 {
     for (const struct pt_chunk *c = arena->chunks; c != NULL; c = c->next) {
         uintptr_t base = (uintptr_t)c->base;
-        if (addr >= base && addr < base + c->used * arena->stride) {
-            return (addr - base) % arena->stride == 0;
+        if (addr >= base && addr < base + c->slots * arena->stride) {
+            return c;
         }
     }
-    return 0;
+    return NULL;
+}
+
+/* Whether `addr`, in chunk c's slots, is the start of one of its first
+ * `count` stubs. */
+static int
+starts_one_of_first(const struct pt_arena *arena, const struct pt_chunk *c,
+                    uintptr_t addr, size_t count)
+{
+    uintptr_t base = (uintptr_t)c->base;
+    return addr < base + count * arena->stride && (addr - base) % arena->stride == 0;
+}
+
+int
+pt_arena_owns(const struct pt_arena *arena, uintptr_t addr)
+{
+    const struct pt_chunk *c = chunk_holding(arena, addr);
+    return c != NULL && starts_one_of_first(arena, c, addr, c->used);
 }
 
 int
 pt_arena_inherited(const struct pt_arena *arena, uintptr_t addr)
 {
-    for (const struct pt_chunk *c = arena->chunks; c != NULL; c = c->next) {
-        uintptr_t base = (uintptr_t)c->base;
-        if (addr >= base && addr < base + c->slots * arena->stride) {
-            return addr < base + c->inherited * arena->stride &&
-                   (addr - base) % arena->stride == 0;
-        }
-    }
-    return 0;
+    const struct pt_chunk *c = chunk_holding(arena, addr);
+    return c != NULL && starts_one_of_first(arena, c, addr, c->inherited);
 }
 
 size_t

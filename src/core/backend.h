@@ -5,10 +5,10 @@
  * learn about trampolines.  Each name brings a writer (the file format), the
  * file's name and directory, how far apart stubs must be, and what perf then
  * needs: which unwinder, and whether `perf inject --jit` must run.  All of it
- * used to be spread over the binding, the CLI and the writers; here it is one
- * row of constant data per backend, read by the binding (which keeps the
- * run-time state beside it, one entry per row) and, through it, by the Python
- * package.  Adding a backend is adding a row.
+ * is one row of constant data per backend, so that the binding, the CLI and
+ * the writers cannot disagree about a backend: the binding reads the rows
+ * (and keeps the run-time state beside them, one entry per row), the Python
+ * package reads them through it.  Adding a backend is adding a row.
  *
  * The file name lives in the row rather than in the writer: one writer can
  * serve several rows (the test build's "test_map" row writes a perf map under

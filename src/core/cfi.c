@@ -120,10 +120,10 @@ extern void __deregister_frame(void *begin);
  * unwinder meets a stub only as a return address: it unwinds the thread
  * that asks (a C++ exception, glibc's backtrace(), 3.14's faulthandler C
  * stack), and a stub is on the stack then only while inside its call.  One
- * FDE per stub, exact at every instruction, cost 32 bytes of table for each
- * 16-byte stub and, made for a chunk at once, a tenth of a first call; the
- * exact tables are kept for perf, which samples anywhere (jitdump and the
- * ELF image). */
+ * FDE per stub, exact at every instruction, would take 32 bytes of table for
+ * each 16-byte stub, and making them for a whole chunk at once would weigh
+ * on the first call that maps the chunk; the exact tables are for perf,
+ * which samples anywhere (jitdump and the ELF image). */
 int
 pt_cfi_register_chunk(void **handle, uintptr_t base, size_t slots, size_t stride)
 {

@@ -10,7 +10,8 @@
  * of use, so an add() costs no system call and a full filesystem is an error
  * return, never a SIGBUS.
  *
- * Fork: a pthread_atfork handler bumps a generation; the child's first call
+ * Fork: as for the other writers (outfile.h's pt_procfile), a
+ * pthread_atfork handler bumps a generation; the child's first call
  * (after_fork, add, or a chunk for its arena) moves it to its own file: the
  * same fixed parts, the FDEs of every chunk it has, the symbols of the stubs
  * it inherited (keep()), then its own file mapped over the executable range
@@ -35,9 +36,7 @@
 
 #include <elf.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -48,8 +47,7 @@
 #define ALLOC_STEP ((size_t)64 * 1024)
 
 struct elfimage {
-    pthread_mutex_t lock;
-    int fd;
+    struct pt_procfile file; /* first: pt_procfile_path() reads it there */
     struct pt_elf_layout l;
     unsigned char *exec;         /* [0, exec_end) of the file, PROT_READ|PROT_EXEC */
     unsigned char *tables;       /* [sym_off, file_size), read-write */
@@ -59,13 +57,8 @@ struct elfimage {
     size_t symbols;              /* symbols written (indices 1..symbols) */
     size_t str_used;             /* .strtab bytes used (byte 0 is the empty name) */
     size_t sym_alloc, str_alloc; /* bytes of each with blocks reserved */
-    unsigned generation;
-    const char *pattern;
-    pt_keep_fn keep;
-    void *keep_ctx;
-    char dir[PATH_MAX];
-    char path[PATH_MAX];
 };
+_Static_assert(offsetof(struct elfimage, file) == 0, "pt_procfile_path reads it first");
 
 static Elf64_Sym *
 symbol(const struct elfimage *img, size_t index)
@@ -96,13 +89,13 @@ reserve(struct elfimage *img, int section, size_t need)
     }
     size_t to = pt_round_up(need, ALLOC_STEP);
     to = to > cap ? cap : to;
-    int rc = pt_elf_allocate(img->fd, off + *alloc, to - *alloc);
+    int rc = pt_allocate(img->file.fd, off + *alloc, to - *alloc);
     if (rc != 0) {
         return rc;
     }
     struct pt_elf_extent extent;
     pt_elf_table_extent(section, to, &extent);
-    rc = pt_elf_pwrite_all(img->fd, extent.bytes, sizeof(extent.bytes), extent.off);
+    rc = pt_pwrite_all(img->file.fd, extent.bytes, sizeof(extent.bytes), extent.off);
     if (rc != 0) {
         return rc;
     }
@@ -115,7 +108,7 @@ static int
 write_fixed(struct elfimage *img, pid_t pid)
 {
     const struct pt_elf_layout *l = &img->l;
-    if (ftruncate(img->fd, (off_t)l->file_size) != 0) {
+    if (ftruncate(img->file.fd, (off_t)l->file_size) != 0) {
         return -errno;
     }
     size_t head = pt_elf_headers_size();
@@ -135,12 +128,12 @@ write_fixed(struct elfimage *img, pid_t pid)
     pt_elf_write_headers(buf, l, id, &owner);
     pt_elf_write_cie(buf + head, l);
     pt_elf_write_hdr_fixed(buf + head + cie, l);
-    int rc = pt_elf_pwrite_all(img->fd, buf, head, 0);
+    int rc = pt_pwrite_all(img->file.fd, buf, head, 0);
     if (rc == 0) {
-        rc = pt_elf_pwrite_all(img->fd, buf + head, cie, l->eh_off);
+        rc = pt_pwrite_all(img->file.fd, buf + head, cie, l->eh_off);
     }
     if (rc == 0) {
-        rc = pt_elf_pwrite_all(img->fd, buf + head + cie, PT_ELF_HDR_FIXED, l->hdr_off);
+        rc = pt_pwrite_all(img->file.fd, buf + head + cie, PT_ELF_HDR_FIXED, l->hdr_off);
     }
     free(buf);
     img->text_used = 0;
@@ -152,7 +145,7 @@ write_fixed(struct elfimage *img, pid_t pid)
     /* The first chunk's worth of blocks now, so that a full filesystem
      * refuses the backend at activation rather than at the first call. */
     if (rc == 0) {
-        rc = pt_elf_allocate(img->fd, l->text_off, PT_ELF_ALIGN);
+        rc = pt_allocate(img->file.fd, l->text_off, PT_ELF_ALIGN);
     }
     if (rc == 0) {
         rc = reserve(img, PT_ELF_SEC_SYMTAB, 2 * sizeof(Elf64_Sym));
@@ -170,21 +163,21 @@ continue_file(struct elfimage *img, pid_t pid)
 {
     const struct pt_elf_layout *l = &img->l;
     struct stat st;
-    if (fstat(img->fd, &st) != 0) {
+    if (fstat(img->file.fd, &st) != 0) {
         return -errno;
     }
     uint8_t head[4096];
     size_t head_len = pt_elf_headers_size();
     struct pt_elf_owner owner;
     if ((size_t)st.st_size != l->file_size || head_len > sizeof(head) ||
-        pread(img->fd, head, head_len, 0) != (ssize_t)head_len ||
+        pread(img->file.fd, head, head_len, 0) != (ssize_t)head_len ||
         pt_elf_read_owner(head, head_len, &owner) != 0 || owner.pid != (uint64_t)pid ||
         owner.start_ticks == 0 || owner.start_ticks != pt_process_start_ticks() ||
         owner.slots != l->slots || owner.str_cap != l->str_cap) {
         return -ESTALE;
     }
     uint32_t count;
-    if (pread(img->fd, &count, 4, (off_t)(l->hdr_off + PT_ELF_HDR_COUNT_AT)) != 4 ||
+    if (pread(img->file.fd, &count, 4, (off_t)(l->hdr_off + PT_ELF_HDR_COUNT_AT)) != 4 ||
         count > l->slots) {
         return -ESTALE;
     }
@@ -194,7 +187,7 @@ continue_file(struct elfimage *img, pid_t pid)
         /* The last FDE's range ends the text handed out. */
         uint32_t fde[4];
         size_t at = l->eh_off + pt_elf_cie_size() + (count - 1) * pt_elf_fde_size();
-        if (pread(img->fd, fde, sizeof(fde), (off_t)at) != (ssize_t)sizeof(fde)) {
+        if (pread(img->file.fd, fde, sizeof(fde), (off_t)at) != (ssize_t)sizeof(fde)) {
             return -ESTALE;
         }
         size_t begin = at + 8 + (size_t)(int32_t)fde[2];
@@ -232,12 +225,11 @@ static int
 open_file(struct elfimage *img, pid_t pid, int *continued)
 {
     char name[64];
-    snprintf(name, sizeof(name), img->pattern, (long)pid);
-    int n = snprintf(img->path, sizeof(img->path), "%s/%s", img->dir, name);
-    if (n < 0 || (size_t)n >= sizeof(img->path)) {
-        return -ENAMETOOLONG;
+    int rc = pt_procfile_name(&img->file, pid, name, sizeof(name));
+    if (rc != 0) {
+        return rc;
     }
-    int dirfd = pt_elf_open_dir(img->dir);
+    int dirfd = pt_elf_open_dir(img->file.dir);
     if (dirfd < 0) {
         return dirfd;
     }
@@ -246,7 +238,7 @@ open_file(struct elfimage *img, pid_t pid, int *continued)
     if (fd == -EEXIST) {
         fd = pt_elf_open_existing(dirfd, name);
         if (fd >= 0) {
-            img->fd = fd;
+            img->file.fd = fd;
             if (continue_file(img, pid) == 0) {
                 *continued = 1;
             }
@@ -254,7 +246,7 @@ open_file(struct elfimage *img, pid_t pid, int *continued)
                 /* Another process's (an earlier one with our pid): ours is
                  * made anew, never written into theirs. */
                 close(fd);
-                img->fd = -1;
+                img->file.fd = -1;
                 fd = unlinkat(dirfd, name, 0) == 0 ? pt_elf_create(dirfd, name) : -errno;
             }
         }
@@ -263,8 +255,7 @@ open_file(struct elfimage *img, pid_t pid, int *continued)
     if (fd < 0) {
         return fd;
     }
-    img->fd = fd;
-    img->generation = pt_fork_generation();
+    pt_procfile_opened(&img->file, fd);
     return 0;
 }
 
@@ -292,12 +283,12 @@ map_image(struct elfimage *img, unsigned char *at)
         base = range;
     }
     void *exec = mmap(base, l->exec_end, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
-                      img->fd, 0);
+                      img->file.fd, 0);
     void *tables =
         exec == MAP_FAILED
             ? MAP_FAILED
             : mmap(base + l->sym_off, l->file_size - l->sym_off, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_FIXED, img->fd, (off_t)l->sym_off);
+                   MAP_SHARED | MAP_FIXED, img->file.fd, (off_t)l->sym_off);
     if (tables == MAP_FAILED) {
         int err = errno;
         if (at == NULL) {
@@ -317,9 +308,9 @@ close_file(struct elfimage *img)
         munmap(img->tables, img->l.file_size - img->l.sym_off);
         img->tables = NULL;
     }
-    if (img->fd >= 0) {
-        close(img->fd);
-        img->fd = -1;
+    if (img->file.fd >= 0) {
+        close(img->file.fd);
+        img->file.fd = -1;
     }
 }
 
@@ -327,30 +318,17 @@ static int
 elf_open(void **state, const char *dir, const char *pattern, pid_t pid, pt_keep_fn keep,
          void *keep_ctx)
 {
-    int watched = pt_fork_watch(); /* outfile.h: the one fork counter */
-    if (watched != 0) {
-        return watched;
-    }
     struct elfimage *img = calloc(1, sizeof(*img));
     if (img == NULL) {
         return -ENOMEM;
     }
-    size_t len = strlen(dir);
-    if (len >= sizeof(img->dir)) {
-        free(img);
-        return -ENAMETOOLONG;
-    }
-    memcpy(img->dir, dir, len + 1);
-    img->fd = -1;
-    img->pattern = pattern;
-    img->keep = keep;
-    img->keep_ctx = keep_ctx;
-    pt_elf_layout_for(&img->l, PT_ELF_SLOTS, PT_ELF_STRTAB);
-    int rc = -pthread_mutex_init(&img->lock, NULL);
+    /* outfile.h: the one fork counter, and the move to a child's file */
+    int rc = pt_procfile_init(&img->file, dir, pattern, keep, keep_ctx);
     if (rc != 0) {
         free(img);
         return rc;
     }
+    pt_elf_layout_for(&img->l, PT_ELF_SLOTS, PT_ELF_STRTAB);
     int continued = 0;
     rc = open_file(img, pid, &continued);
     if (rc == 0 && !continued) {
@@ -364,7 +342,7 @@ elf_open(void **state, const char *dir, const char *pattern, pid_t pid, pt_keep_
     }
     if (rc != 0) {
         close_file(img);
-        pthread_mutex_destroy(&img->lock);
+        pthread_mutex_destroy(&img->file.lock);
         free(img);
         return rc;
     }
@@ -392,19 +370,19 @@ write_chunk(struct elfimage *img, size_t text_at, size_t first, size_t bytes,
     pt_elf_write_chunk_fdes(buf + bytes, l, first, code_off, slots, stride);
     pt_elf_write_chunk_index(buf + bytes + slots * fde, l, first, code_off, slots,
                              stride);
-    int rc = pt_elf_pwrite_all(img->fd, buf, bytes, code_off);
+    int rc = pt_pwrite_all(img->file.fd, buf, bytes, code_off);
     if (rc == 0) {
-        rc = pt_elf_pwrite_all(img->fd, buf + bytes, slots * fde,
-                               l->eh_off + pt_elf_cie_size() + first * fde);
+        rc = pt_pwrite_all(img->file.fd, buf + bytes, slots * fde,
+                           l->eh_off + pt_elf_cie_size() + first * fde);
     }
     if (rc == 0) {
-        rc = pt_elf_pwrite_all(img->fd, buf + bytes + slots * fde, slots * 8,
-                               l->hdr_off + PT_ELF_HDR_FIXED + first * 8);
+        rc = pt_pwrite_all(img->file.fd, buf + bytes + slots * fde, slots * 8,
+                           l->hdr_off + PT_ELF_HDR_FIXED + first * 8);
     }
     free(buf);
     if (rc == 0) {
         uint32_t count = (uint32_t)(first + slots);
-        rc = pt_elf_pwrite_all(img->fd, &count, 4, l->hdr_off + PT_ELF_HDR_COUNT_AT);
+        rc = pt_pwrite_all(img->file.fd, &count, 4, l->hdr_off + PT_ELF_HDR_COUNT_AT);
     }
     return rc;
 }
@@ -446,7 +424,7 @@ kept_name(const struct elfimage *img, const struct elfimage *old, size_t i, size
 {
     const Elf64_Sym *sym = symbol(old, i);
     if (sym->st_info == 0 || sym->st_name >= old->l.str_cap ||
-        !img->keep(img->keep_ctx, (uintptr_t)old->exec + sym->st_value)) {
+        !img->file.keep(img->file.keep_ctx, (uintptr_t)old->exec + sym->st_value)) {
         return NULL;
     }
     const char *name = strtab(old) + sym->st_name;
@@ -492,11 +470,11 @@ copy_kept_symbols(struct elfimage *img, const struct elfimage *old)
         at += len + 1;
     }
     if (rc == 0) {
-        rc = pt_elf_pwrite_all(img->fd, names, bytes, img->l.str_off + 1);
+        rc = pt_pwrite_all(img->file.fd, names, bytes, img->l.str_off + 1);
     }
     if (rc == 0) {
-        rc = pt_elf_pwrite_all(img->fd, syms, count * sizeof(*syms),
-                               img->l.sym_off + sizeof(Elf64_Sym));
+        rc = pt_pwrite_all(img->file.fd, syms, count * sizeof(*syms),
+                           img->l.sym_off + sizeof(Elf64_Sym));
     }
     if (rc == 0) {
         img->symbols = count;
@@ -507,13 +485,17 @@ copy_kept_symbols(struct elfimage *img, const struct elfimage *old)
     return rc;
 }
 
-/* Lock held: in a forked child, to the child's own file, which replaces
- * the parent's at the same addresses (identical code bytes). */
+/* pt_move_fn, lock held: in a forked child, to the child's own file, which
+ * replaces the parent's at the same addresses (identical code bytes). */
 static int
-move_to_child(struct elfimage *img)
+move_to_child(void *writer)
 {
+    struct elfimage *img = writer;
+    if (img->file.fd < 0) {
+        return -EBADF; /* an earlier move failed: no file to take over */
+    }
     struct elfimage old = *img;
-    img->fd = -1;
+    img->file.fd = -1;
     img->tables = NULL;
     int continued = 0;
     int rc = open_file(img, getpid(), &continued);
@@ -552,35 +534,13 @@ move_to_child(struct elfimage *img)
 }
 
 static int
-lock(struct elfimage *img)
-{
-    int stale = img->generation != pt_fork_generation();
-    if (stale) {
-        /* A forked child has one thread: this one. */
-        pthread_mutex_init(&img->lock, NULL);
-    }
-    int rc = -pthread_mutex_lock(&img->lock);
-    if (rc == 0 && stale) {
-        img->generation = pt_fork_generation();
-        rc = img->fd >= 0 ? move_to_child(img) : -EBADF;
-    }
-    if (rc == 0 && img->fd < 0) {
-        rc = -EBADF;
-    }
-    if (rc != 0) {
-        pthread_mutex_unlock(&img->lock);
-    }
-    return rc;
-}
-
-static int
 elf_map_chunk(void *ctx, size_t bytes, size_t stride, void **base)
 {
     struct elfimage *img = ctx;
     if (stride < PT_ELF_MIN_STRIDE || bytes % PT_ELF_ALIGN != 0) {
         return -EINVAL;
     }
-    int rc = lock(img);
+    int rc = pt_procfile_lock(&img->file, move_to_child, img);
     if (rc != 0) {
         return rc;
     }
@@ -602,7 +562,7 @@ elf_map_chunk(void *ctx, size_t bytes, size_t stride, void **base)
         img->chunk_bytes = bytes;
         img->stride = stride;
     }
-    pthread_mutex_unlock(&img->lock);
+    pt_procfile_unlock(&img->file);
     return rc;
 }
 
@@ -622,7 +582,7 @@ elf_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name)
         escaped += pt_escape_name(name->part[i], name->len[i], NULL, 0);
     }
     size_t len = escaped > PT_ELF_NAME_MAX ? PT_ELF_NAME_MAX : escaped;
-    int rc = lock(img);
+    int rc = pt_procfile_lock(&img->file, move_to_child, img);
     if (rc != 0) {
         return rc;
     }
@@ -644,7 +604,7 @@ elf_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name)
         put_symbol(img, (uint32_t)img->str_used, addr - (uintptr_t)img->exec, size);
         img->str_used += len + 1;
     }
-    pthread_mutex_unlock(&img->lock);
+    pt_procfile_unlock(&img->file);
     return rc;
 }
 
@@ -652,20 +612,7 @@ static int
 elf_after_fork(void *state)
 {
     struct elfimage *img = state;
-    if (img->generation == pt_fork_generation()) {
-        return 0;
-    }
-    int rc = lock(img);
-    if (rc == 0) {
-        pthread_mutex_unlock(&img->lock);
-    }
-    return rc;
-}
-
-static const char *
-elf_path(const void *state)
-{
-    return ((const struct elfimage *)state)->path;
+    return pt_procfile_after_fork(&img->file, move_to_child, img);
 }
 
 /* The executable range stays mapped: stubs may still be running (this is
@@ -678,7 +625,7 @@ elf_close(void *state)
         return;
     }
     close_file(img);
-    pthread_mutex_destroy(&img->lock);
+    pthread_mutex_destroy(&img->file.lock);
     free(img);
 }
 
@@ -689,6 +636,6 @@ const struct pt_writer_ops pt_elfimage_writer = {
     .add = elf_add,
     .after_fork = elf_after_fork,
     .pause = NULL,
-    .path = elf_path,
+    .path = pt_procfile_path,
     .close = elf_close,
 };

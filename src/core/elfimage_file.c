@@ -1,6 +1,6 @@
 /*
  * File handling for the perf_elf image: its directory, creating or
- * continuing the file, reserving blocks, writing whole.  See elfimage_file.h.
+ * continuing the file, its build-id.  See elfimage_file.h.
  */
 #include "elfimage_file.h"
 #include "fileio.h"
@@ -61,48 +61,6 @@ int
 pt_elf_open_existing(int dirfd, const char *name)
 {
     return pt_openat_private(dirfd, name, O_RDWR);
-}
-
-int
-pt_elf_pwrite_all(int fd, const void *buf, size_t len, size_t off)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (n == 0) {
-            return -ENOSPC;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += (size_t)n;
-    }
-    return 0;
-}
-
-int
-pt_elf_allocate(int fd, size_t off, size_t len)
-{
-    int err;
-    do {
-        err = fallocate(fd, 0, (off_t)off, (off_t)len) == 0 ? 0 : errno;
-    } while (err == EINTR);
-    if (err == EOPNOTSUPP || err == ENOSYS) {
-        /* No fallocate (some network and FUSE filesystems): zeros allocate
-         * just as surely.  The range holds nothing yet. */
-        static const char zeros[65536];
-        err = 0;
-        for (size_t at = 0; at < len && err == 0; at += sizeof(zeros)) {
-            size_t n = len - at < sizeof(zeros) ? len - at : sizeof(zeros);
-            err = -pt_elf_pwrite_all(fd, zeros, n, off + at);
-        }
-    }
-    return -err;
 }
 
 void

@@ -1,7 +1,8 @@
 /*
  * The perf_elf image's file system side: a private directory, a file made
- * only by us, blocks reserved before they are written through a mapping.
- * Every function returns 0 (or a descriptor) or a negative errno.
+ * only by us, a build-id no other file shares.  (Writing whole and reserving
+ * blocks are fileio.h's, shared with the other writers.)  Every function
+ * returns 0 (or a descriptor) or a negative errno.
  */
 #ifndef PERFTRAMP_CORE_ELFIMAGE_FILE_H
 #define PERFTRAMP_CORE_ELFIMAGE_FILE_H
@@ -21,12 +22,6 @@ int pt_elf_create(int dirfd, const char *name);
 /* Opens an existing dir/name that must be a regular file of ours with no
  * other link (-ELOOP for a symlink, -EPERM, -EINVAL). */
 int pt_elf_open_existing(int dirfd, const char *name);
-
-int pt_elf_pwrite_all(int fd, const void *buf, size_t len, size_t off);
-
-/* Gives [off, off + len) real blocks, so that a store through a shared
- * mapping there cannot SIGBUS on a full filesystem. */
-int pt_elf_allocate(int fd, size_t off, size_t len);
 
 /* Fills id with random bytes (pid and time when the kernel has none). */
 void pt_elf_new_build_id(uint8_t *id, size_t len);

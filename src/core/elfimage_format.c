@@ -120,12 +120,9 @@ section(Elf64_Word name, Elf64_Word type, Elf64_Xword flags, size_t off, size_t 
     return s;
 }
 
-void
-pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
-                     const uint8_t build_id[PT_ELF_BUILD_ID_LEN],
-                     const struct pt_elf_owner *owner)
+static void
+write_elf_header(uint8_t *buf)
 {
-    memset(buf, 0, pt_elf_headers_size());
     Elf64_Ehdr eh = {
         .e_ident = {ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS64, ELFDATA2LSB,
                     EV_CURRENT, ELFOSABI_SYSV},
@@ -142,6 +139,12 @@ pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
         .e_shstrndx = PT_ELF_SEC_SHSTRTAB,
     };
     memcpy(buf, &eh, sizeof(eh));
+}
+
+/* The executable range as one segment, the unwind index, and the notes. */
+static void
+write_program_headers(uint8_t *buf, const struct pt_elf_layout *l)
+{
     Elf64_Phdr ph[N_PHDRS] = {
         {.p_type = PT_LOAD,
          .p_flags = PF_R | PF_X,
@@ -169,11 +172,12 @@ pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
          .p_align = 4},
     };
     memcpy(buf + PHDRS_AT, ph, sizeof(ph));
-    uint8_t *p = put_note(buf + NOTES_AT, NOTE_GNU, NT_GNU_BUILD_ID, build_id,
-                          PT_ELF_BUILD_ID_LEN);
-    put_note(p, NOTE_OWNER, NT_PERFTRAMP_OWNER, owner, sizeof(*owner));
+}
 
-    Elf64_Word names[PT_ELF_SECTIONS];
+/* Writes .shstrtab and sets names[i] to section i's name's offset in it. */
+static void
+write_section_names(uint8_t *buf, Elf64_Word names[PT_ELF_SECTIONS])
+{
     char *strs = (char *)buf + SHSTRTAB_AT;
     size_t at = 0;
     for (int i = 0; i < PT_ELF_SECTIONS; i++) {
@@ -182,6 +186,13 @@ pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
         memcpy(strs + at, section_names[i], n);
         at += n;
     }
+}
+
+static void
+write_section_headers(uint8_t *buf, const struct pt_elf_layout *l)
+{
+    Elf64_Word names[PT_ELF_SECTIONS];
+    write_section_names(buf, names);
     Elf64_Shdr sh[PT_ELF_SECTIONS] = {{0}};
     sh[PT_ELF_SEC_BUILD_ID] = section(names[PT_ELF_SEC_BUILD_ID], SHT_NOTE, SHF_ALLOC,
                                       NOTES_AT, BUILD_ID_NOTE, 4);
@@ -205,6 +216,20 @@ pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
     sh[PT_ELF_SEC_SHSTRTAB] = section(names[PT_ELF_SEC_SHSTRTAB], SHT_STRTAB, 0,
                                       SHSTRTAB_AT, shstrtab_size(), 1);
     memcpy(buf + shdrs_at(), sh, sizeof(sh));
+}
+
+void
+pt_elf_write_headers(uint8_t *buf, const struct pt_elf_layout *l,
+                     const uint8_t build_id[PT_ELF_BUILD_ID_LEN],
+                     const struct pt_elf_owner *owner)
+{
+    memset(buf, 0, pt_elf_headers_size());
+    write_elf_header(buf);
+    write_program_headers(buf, l);
+    uint8_t *p = put_note(buf + NOTES_AT, NOTE_GNU, NT_GNU_BUILD_ID, build_id,
+                          PT_ELF_BUILD_ID_LEN);
+    put_note(p, NOTE_OWNER, NT_PERFTRAMP_OWNER, owner, sizeof(*owner));
+    write_section_headers(buf, l);
 }
 
 void

@@ -29,8 +29,9 @@ word_needs_escape(uint64_t w)
  * at a time.  The last few bytes are read as the word that ends the text
  * (overlapping the one before), or for a text under eight bytes ("py::", a
  * one-letter function) put into a word in registers, padded with a byte
- * that needs none: copying them into a word in memory instead stalled the
- * load that followed, a tenth of a first call. */
+ * that needs none: copied into a word in memory instead, they would make
+ * the load that follows wait for the stores to land (a store-forwarding
+ * stall), on every first call's path. */
 static int
 is_clean(const char *in, size_t len)
 {

@@ -43,6 +43,52 @@ pt_open_private(const char *path)
 }
 
 int
+pt_pwrite_all(int fd, const void *buf, size_t len, size_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        if (n == 0) {
+            return -ENOSPC;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+/* fallocate() reserves the blocks in one call on most filesystems (ext4,
+ * xfs, btrfs, tmpfs).  Where it is not supported (EOPNOTSUPP: some network
+ * and FUSE filesystems) zeros are written, which allocates just as surely.
+ * posix_fallocate() would fall back the same way, but glibc's refuses an
+ * O_APPEND descriptor, and the perf map's and jitdump's are. */
+int
+pt_allocate(int fd, size_t off, size_t len)
+{
+    int err;
+    do {
+        err = fallocate(fd, 0, (off_t)off, (off_t)len) == 0 ? 0 : errno;
+    } while (err == EINTR);
+    if (err != EOPNOTSUPP && err != ENOSYS) {
+        return -err;
+    }
+    static const char zeros[65536];
+    int rc = 0;
+    for (size_t at = 0; at < len && rc == 0; at += sizeof(zeros)) {
+        size_t n = len - at < sizeof(zeros) ? len - at : sizeof(zeros);
+        rc = pt_pwrite_all(fd, zeros, n, off + at);
+    }
+    return rc;
+}
+
+int
 pt_read_prefix(int fd, size_t len, char **out, size_t *out_len)
 {
     char *buf = malloc(len ? len : 1);

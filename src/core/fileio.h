@@ -25,6 +25,19 @@ int pt_open_private(const char *path);
  * and O_CLOEXEC added; 0600 when created): e.g. O_RDWR | O_CREAT | O_EXCL. */
 int pt_openat_private(int dirfd, const char *name, int flags);
 
+/* Writes all `len` bytes of buf at file offset `off` (pwrite, retried after
+ * a signal and after a short write; a write of nothing is -ENOSPC).  0 or
+ * -errno. */
+int pt_pwrite_all(int fd, const void *buf, size_t len, size_t off);
+
+/* Gives [off, off + len) of fd real blocks, so that a store through a shared
+ * mapping there cannot SIGBUS: a full filesystem, a quota or RLIMIT_FSIZE is
+ * an error return here instead.  The range holds nothing yet (it may be
+ * zeroed), and on an O_APPEND descriptor `off` is the file's end (there
+ * pwrite appends wherever it is told to write).  0 or -errno; on an error the
+ * file may have grown part of the way. */
+int pt_allocate(int fd, size_t off, size_t len);
+
 /* Reads the first `len` bytes of fd into a new malloc'd buffer (pread, the
  * descriptor's offset is left alone).  *out_len may be less than len when the
  * file is shorter.  0 or -errno. */

@@ -77,7 +77,7 @@ struct jitdump {
     uint64_t next_index;
     uint64_t salt;
 };
-/* pt_outfile_path() reads the state as its first member. */
+/* pt_procfile_path() reads the state as its first member. */
 _Static_assert(offsetof(struct jitdump, file) == 0, "outfile first");
 
 static uint64_t
@@ -129,7 +129,7 @@ dump_data_end(const char *data, size_t len)
 static int
 start_dump(struct jitdump *dump, pid_t pid)
 {
-    int fd = dump->file.fd;
+    int fd = dump->file.proc.fd;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         return -errno;
@@ -317,7 +317,7 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
         pt_round_up(sizeof(struct pt_jitdump_unwinding) + pt_jitdump_unwinding_size(),
                     8) +
         sizeof(struct pt_jitdump_code_load) + name_len + 1 + pt_jitdump_code_size();
-    int rc = pt_outfile_lock(&dump->file, move_to_child, dump);
+    int rc = pt_procfile_lock(&dump->file.proc, move_to_child, dump);
     if (rc != 0) {
         return rc;
     }
@@ -331,7 +331,7 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
                                name, name_len, ts);
         pt_outfile_commit(&dump->file, len);
     }
-    pt_outfile_unlock(&dump->file);
+    pt_procfile_unlock(&dump->file.proc);
     return rc;
 }
 
@@ -340,8 +340,8 @@ jitdump_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
 static int
 copy_inherited(struct jitdump *dump, const uint8_t *buf, size_t len)
 {
-    pt_keep_fn keep = dump->file.keep;
-    void *ctx = dump->file.keep_ctx;
+    pt_keep_fn keep = dump->file.proc.keep;
+    void *ctx = dump->file.proc.keep_ctx;
     char *window;
     int rc = pt_outfile_reserve(&dump->file, len, &window);
     if (rc != 0) {
@@ -419,7 +419,7 @@ static int
 jitdump_after_fork(void *state)
 {
     struct jitdump *dump = state;
-    return pt_outfile_after_fork(&dump->file, move_to_child, dump);
+    return pt_procfile_after_fork(&dump->file.proc, move_to_child, dump);
 }
 
 static void
@@ -449,6 +449,6 @@ const struct pt_writer_ops pt_jitdump_writer = {
     .add = jitdump_add,
     .after_fork = jitdump_after_fork,
     .pause = jitdump_pause,
-    .path = pt_outfile_path,
+    .path = pt_procfile_path,
     .close = jitdump_close,
 };

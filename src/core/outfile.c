@@ -92,26 +92,114 @@ drop_stale_content(int fd)
     return 0;
 }
 
+int
+pt_procfile_init(struct pt_procfile *p, const char *dir, const char *pattern,
+                 pt_keep_fn keep, void *keep_ctx)
+{
+    int watched = pt_fork_watch();
+    if (watched != 0) {
+        return watched;
+    }
+    size_t len = strlen(dir);
+    if (len >= sizeof(p->dir)) {
+        return -ENAMETOOLONG;
+    }
+    memcpy(p->dir, dir, len + 1);
+    p->pattern = pattern;
+    p->keep = keep;
+    p->keep_ctx = keep_ctx;
+    p->fd = -1;
+    return -pthread_mutex_init(&p->lock, NULL);
+}
+
+int
+pt_procfile_name(struct pt_procfile *p, pid_t pid, char *name, size_t name_size)
+{
+    snprintf(name, name_size, p->pattern, (long)pid);
+    int n = snprintf(p->path, sizeof(p->path), "%s/%s", p->dir, name);
+    if (n < 0 || (size_t)n >= sizeof(p->path)) {
+        return -ENAMETOOLONG;
+    }
+    return 0;
+}
+
+void
+pt_procfile_opened(struct pt_procfile *p, int fd)
+{
+    p->fd = fd;
+    p->generation = pt_fork_generation();
+}
+
+int
+pt_procfile_lock(struct pt_procfile *p, pt_move_fn move, void *writer)
+{
+    int stale = pt_procfile_stale(p);
+    if (stale) {
+        /* A forked child has one thread: this one. */
+        pthread_mutex_init(&p->lock, NULL);
+    }
+    int rc = pthread_mutex_lock(&p->lock);
+    if (rc != 0) {
+        return -rc;
+    }
+    if (stale) {
+        p->generation = pt_fork_generation();
+        rc = move(writer);
+    }
+    if (rc == 0 && p->fd < 0) {
+        rc = -EBADF;
+    }
+    if (rc != 0) {
+        pthread_mutex_unlock(&p->lock);
+    }
+    return rc;
+}
+
+void
+pt_procfile_unlock(struct pt_procfile *p)
+{
+    pthread_mutex_unlock(&p->lock);
+}
+
+int
+pt_procfile_after_fork(struct pt_procfile *p, pt_move_fn move, void *writer)
+{
+    if (!pt_procfile_stale(p)) {
+        return 0;
+    }
+    int rc = pt_procfile_lock(p, move, writer);
+    if (rc == 0) {
+        pt_procfile_unlock(p);
+    }
+    return rc;
+}
+
+const char *
+pt_procfile_path(const void *writer_state)
+{
+    return ((const struct pt_procfile *)writer_state)->path;
+}
+
+_Static_assert(offsetof(struct pt_outfile, proc) == 0, "pt_procfile_path reads it first");
+
 static int
 open_for_pid(struct pt_outfile *f, pid_t pid)
 {
     char name[64];
-    snprintf(name, sizeof(name), f->pattern, (long)pid);
-    int n = snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, name);
-    if (n < 0 || (size_t)n >= sizeof(f->path)) {
-        return -ENAMETOOLONG;
+    int rc = pt_procfile_name(&f->proc, pid, name, sizeof(name));
+    if (rc != 0) {
+        return rc;
     }
-    int fd = pt_open_private(f->path);
+    int fd = pt_open_private(f->proc.path);
     if (fd < 0) {
         return fd;
     }
-    int rc = pid == getpid() ? drop_stale_content(fd) : 0;
+    rc = pid == getpid() ? drop_stale_content(fd) : 0;
     if (rc != 0) {
         close(fd);
         return rc;
     }
-    f->fd = fd;
-    f->generation = pt_fork_generation();
+    pt_procfile_opened(&f->proc, fd);
     return 0;
 }
 
@@ -119,77 +207,15 @@ int
 pt_outfile_open(struct pt_outfile *f, const char *dir, const char *pattern, pid_t pid,
                 pt_keep_fn keep, void *keep_ctx)
 {
-    int watched = pt_fork_watch();
-    if (watched != 0) {
-        return watched;
-    }
-    size_t len = strlen(dir);
-    if (len >= sizeof(f->dir)) {
-        return -ENAMETOOLONG;
-    }
-    memcpy(f->dir, dir, len + 1);
-    f->pattern = pattern;
-    f->keep = keep;
-    f->keep_ctx = keep_ctx;
-    f->fd = -1;
-    int rc = pthread_mutex_init(&f->lock, NULL);
+    int rc = pt_procfile_init(&f->proc, dir, pattern, keep, keep_ctx);
     if (rc != 0) {
-        return -rc;
+        return rc;
     }
     rc = open_for_pid(f, pid);
     if (rc != 0) {
-        pthread_mutex_destroy(&f->lock);
+        pthread_mutex_destroy(&f->proc.lock);
     }
     return rc;
-}
-
-int
-pt_outfile_lock(struct pt_outfile *f, pt_move_fn move, void *writer)
-{
-    int stale = pt_outfile_stale(f);
-    if (stale) {
-        /* A forked child has one thread: this one. */
-        pthread_mutex_init(&f->lock, NULL);
-    }
-    int rc = pthread_mutex_lock(&f->lock);
-    if (rc != 0) {
-        return -rc;
-    }
-    if (stale) {
-        rc = move(writer);
-    }
-    if (rc == 0 && f->fd < 0) {
-        rc = -EBADF;
-    }
-    if (rc != 0) {
-        pthread_mutex_unlock(&f->lock);
-    }
-    return rc;
-}
-
-void
-pt_outfile_unlock(struct pt_outfile *f)
-{
-    pthread_mutex_unlock(&f->lock);
-}
-
-int
-pt_outfile_after_fork(struct pt_outfile *f, pt_move_fn move, void *writer)
-{
-    if (!pt_outfile_stale(f)) {
-        return 0;
-    }
-    int rc = pt_outfile_lock(f, move, writer);
-    if (rc == 0) {
-        pt_outfile_unlock(f);
-    }
-    return rc;
-}
-
-const char *
-pt_outfile_path(const void *writer_state)
-{
-    return ((const struct pt_outfile *)writer_state)->path;
 }
 
 static void
@@ -209,59 +235,28 @@ window_is_last(const struct pt_outfile *f, off_t size)
 }
 
 /* Makes the file `to` bytes long with real blocks behind [from, to), from
- * being its current end.
- *
- * A store into a page of a shared mapping that the filesystem has no block
- * for (a hole made by ftruncate) faults when no block can be found: SIGBUS,
- * which kills the program.  Blocks reserved here first turn a full disk, a
- * quota or RLIMIT_FSIZE into an error return instead.  fallocate() does it
- * in one call on most filesystems (ext4, xfs, btrfs, tmpfs); where it is not
- * supported (EOPNOTSUPP: e.g. some network and FUSE filesystems) zeros are
- * written, which allocates just as surely.  posix_fallocate() would do that
- * too, but glibc's refuses an O_APPEND descriptor, and ours is one; on it
- * write() appends at the end, which is `from`.  A failure leaves the file
- * `from` bytes long again (fallocate may have grown it part of the way). */
+ * being its current end (pt_allocate).  A store into a page of a shared
+ * mapping that the filesystem has no block for (a hole made by ftruncate)
+ * faults when no block can be found: SIGBUS, which kills the program.  A
+ * failure leaves the file `from` bytes long again. */
 static int
 allocate(int fd, off_t from, off_t to)
 {
-    int err;
-    do {
-        err = fallocate(fd, 0, from, to - from) == 0 ? 0 : errno;
-    } while (err == EINTR);
-    if (err == EOPNOTSUPP || err == ENOSYS) {
-        static const char zeros[65536];
-        err = 0;
-        for (off_t at = from; at < to && err == 0;) {
-            size_t n = to - at < (off_t)sizeof(zeros) ? (size_t)(to - at) : sizeof(zeros);
-            ssize_t put = write(fd, zeros, n);
-            if (put > 0) {
-                at += put;
-            }
-            else if (put == 0) {
-                err = ENOSPC;
-            }
-            else if (errno != EINTR) {
-                err = errno;
-            }
-        }
+    int rc = pt_allocate(fd, (size_t)from, (size_t)(to - from));
+    if (rc != 0 && ftruncate(fd, from) != 0) {
+        /* the file stays longer, with zeros the readers take as its end */
     }
-    if (err != 0) {
-        if (ftruncate(fd, from) != 0) {
-            /* the file stays longer, with zeros the readers take as its end */
-        }
-        return -err;
-    }
-    return 0;
+    return rc;
 }
 
 /* Makes the window's pages up to `end` (and a step beyond) writable in one
- * system call.  A store into a page of a shared file mapping would
- * otherwise fault twice on ext4 (in, then page_mkwrite), every 4 KiB: a
- * fifth of a first call's time was spent there.  Stepped rather than the
+ * system call.  A store into a page of a shared file mapping otherwise
+ * faults twice on ext4 (in, then page_mkwrite), every 4 KiB, and those
+ * faults are a large part of a first call's time.  Stepped rather than the
  * whole window at once, which would make 1 MiB resident for a process that
  * names a few functions.  Where the kernel lacks it (EINVAL before 5.14) or
- * refuses, stores fault as before: nothing is lost, and it is not asked
- * again for this window. */
+ * refuses, stores fault a page at a time: nothing is lost, and it is not
+ * asked again for this window. */
 static void
 populate_ahead(struct pt_outfile *f, size_t end)
 {
@@ -296,12 +291,12 @@ pt_outfile_reserve(struct pt_outfile *f, size_t need, char **at)
     }
     long page = sysconf(_SC_PAGESIZE);
     struct stat st;
-    if (page <= 0 || fstat(f->fd, &st) != 0) {
+    if (page <= 0 || fstat(f->proc.fd, &st) != 0) {
         return -errno;
     }
     if (window_is_last(f, st.st_size)) {
         st.st_size = f->window_off + (off_t)f->used;
-        if (ftruncate(f->fd, st.st_size) != 0) {
+        if (ftruncate(f->proc.fd, st.st_size) != 0) {
             return -errno;
         }
     }
@@ -314,20 +309,20 @@ pt_outfile_reserve(struct pt_outfile *f, size_t need, char **at)
     off_t off = st.st_size / page * page;
     size_t start = (size_t)(st.st_size - off);
     size_t len = pt_round_up(start + (need > WINDOW ? need : WINDOW), (size_t)page);
-    int rc = allocate(f->fd, st.st_size, off + (off_t)len);
+    int rc = allocate(f->proc.fd, st.st_size, off + (off_t)len);
     if (rc == -ENOSPC || rc == -EFBIG || rc == -EDQUOT) {
         /* Nearly full: as many pages as this entry needs, so that what fits
          * is still written. */
         len = pt_round_up(start + need, (size_t)page);
-        rc = allocate(f->fd, st.st_size, off + (off_t)len);
+        rc = allocate(f->proc.fd, st.st_size, off + (off_t)len);
     }
     if (rc != 0) {
         return rc;
     }
-    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, off);
+    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->proc.fd, off);
     if (mem == MAP_FAILED) {
         int err = errno;
-        if (ftruncate(f->fd, st.st_size) != 0) {
+        if (ftruncate(f->proc.fd, st.st_size) != 0) {
             /* zeros, as above */
         }
         return -err;
@@ -348,9 +343,8 @@ pt_outfile_move_to_child(struct pt_outfile *f, char **parent, size_t *parent_len
 {
     /* The window is shared with the parent's file: let go of it untouched. */
     drop_window(f);
-    int parent_fd = f->fd;
-    f->fd = -1;
-    f->generation = pt_fork_generation();
+    int parent_fd = f->proc.fd;
+    f->proc.fd = -1;
     if (parent_fd < 0) {
         return -EBADF;
     }
@@ -376,11 +370,11 @@ static void
 end_window(struct pt_outfile *f)
 {
     struct stat st;
-    if (f->window == NULL || f->fd < 0 || fstat(f->fd, &st) != 0) {
+    if (f->window == NULL || f->proc.fd < 0 || fstat(f->proc.fd, &st) != 0) {
         return;
     }
     if (!window_is_last(f, st.st_size) ||
-        ftruncate(f->fd, f->window_off + (off_t)f->used) != 0) {
+        ftruncate(f->proc.fd, f->window_off + (off_t)f->used) != 0) {
         memset(f->window + f->used, f->gap_fill, f->window_len - f->used);
     }
     drop_window(f);
@@ -390,30 +384,30 @@ void
 pt_outfile_pause(struct pt_outfile *f)
 {
     /* A forked child's window is its parent's: left alone. */
-    if (pt_outfile_stale(f) || pthread_mutex_lock(&f->lock) != 0) {
+    if (pt_procfile_stale(&f->proc) || pthread_mutex_lock(&f->proc.lock) != 0) {
         return;
     }
     end_window(f);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->proc.lock);
 }
 
 int
 pt_outfile_drop_tail(struct pt_outfile *f, pt_data_end_fn data_end)
 {
     struct stat st;
-    if (fstat(f->fd, &st) != 0) {
+    if (fstat(f->proc.fd, &st) != 0) {
         return -errno;
     }
     if (st.st_size == 0) {
         return 0;
     }
-    void *mem = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, f->fd, 0);
+    void *mem = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, f->proc.fd, 0);
     if (mem == MAP_FAILED) {
         return -errno;
     }
     size_t end = data_end(mem, (size_t)st.st_size);
     munmap(mem, (size_t)st.st_size);
-    if (end < (size_t)st.st_size && ftruncate(f->fd, (off_t)end) != 0) {
+    if (end < (size_t)st.st_size && ftruncate(f->proc.fd, (off_t)end) != 0) {
         return -errno;
     }
     return 0;
@@ -422,13 +416,13 @@ pt_outfile_drop_tail(struct pt_outfile *f, pt_data_end_fn data_end)
 void
 pt_outfile_close(struct pt_outfile *f)
 {
-    if (!pt_outfile_stale(f)) {
+    if (!pt_procfile_stale(&f->proc)) {
         end_window(f);
     }
     drop_window(f);
-    if (f->fd >= 0) {
-        close(f->fd);
-        f->fd = -1;
+    if (f->proc.fd >= 0) {
+        close(f->proc.fd);
+        f->proc.fd = -1;
     }
-    pthread_mutex_destroy(&f->lock);
+    pthread_mutex_destroy(&f->proc.lock);
 }

@@ -32,7 +32,10 @@
  * writable 64 KiB ahead of the data in one system call
  * (MADV_POPULATE_WRITE), not by a fault each.
  *
- * The lock is the writer's: the functions below expect it held.
+ * The part that follows the process across fork() (struct pt_procfile: the
+ * file's place, descriptor, lock and generation) serves the ELF image's
+ * writer too (elfimage.c), whose file is no window.  The lock is the
+ * writer's: the pt_outfile functions expect it held.
  */
 #ifndef PERFTRAMP_CORE_OUTFILE_H
 #define PERFTRAMP_CORE_OUTFILE_H
@@ -44,17 +47,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct pt_outfile {
+/* A file of one process (perf-PID.map, jit-PID.dump, perf-elf-PID.so) and
+ * the lock of its writer: what every writer, this file's and the ELF
+ * image's, keeps to move to a forked child's own file. */
+struct pt_procfile {
     pthread_mutex_t lock;
     int fd;
-    char *window; /* MAP_SHARED, [window_off, window_off + window_len) */
-    off_t window_off;
-    size_t window_len;
-    size_t used;         /* bytes of the window holding data */
-    size_t populated;    /* bytes of the window made writable ahead, and */
-    size_t dropped;      /* bytes behind the data let go of (populate_ahead) */
-    char gap_fill;       /* written over an abandoned window's rest when the file
-                          * cannot be trimmed (another writer appended after it) */
     unsigned generation; /* pt_fork_generation() when fd was opened */
     const char *pattern; /* file name with %ld for the pid */
     pt_keep_fn keep;
@@ -64,42 +62,70 @@ struct pt_outfile {
 };
 
 /* Increases in a child each time the process forks, once pt_fork_watch()
- * has run (every writer's open calls it; 0 or -errno). */
+ * has run (pt_procfile_init calls it; 0 or -errno). */
 unsigned pt_fork_generation(void);
 int pt_fork_watch(void);
 
-/* Makes the lock and opens dir/pattern(pid) with pt_open_private();
- * remembers dir and keep for the move after a fork.  0 or -errno (nothing
- * to undo). */
-int pt_outfile_open(struct pt_outfile *f, const char *dir, const char *pattern, pid_t pid,
-                    pt_keep_fn keep, void *keep_ctx);
+/* Starts the fork watch, remembers dir, pattern and keep for the move after
+ * a fork, and makes the lock; no file yet (fd -1).  0 or -errno (nothing to
+ * undo). */
+int pt_procfile_init(struct pt_procfile *p, const char *dir, const char *pattern,
+                     pt_keep_fn keep, void *keep_ctx);
+
+/* Sets p->path to dir/pattern(pid), and name (name_size bytes) to the file's
+ * name in dir.  0 or -ENAMETOOLONG. */
+int pt_procfile_name(struct pt_procfile *p, pid_t pid, char *name, size_t name_size);
+
+/* Records fd as the file of this process, as it is now (since its last
+ * fork). */
+void pt_procfile_opened(struct pt_procfile *p, int fd);
+
+/* Whether the process forked since the file was opened. */
+static inline int
+pt_procfile_stale(const struct pt_procfile *p)
+{
+    return p->generation != pt_fork_generation();
+}
 
 /* The writer's move to a forked child's own file (lock held). */
 typedef int (*pt_move_fn)(void *writer);
 
 /* Takes the lock.  In a forked child (the first call there) the lock is made
  * anew first, since its holder may not have come along, and move(writer)
- * runs.  0 with the lock held, or -errno without it. */
-int pt_outfile_lock(struct pt_outfile *f, pt_move_fn move, void *writer);
-void pt_outfile_unlock(struct pt_outfile *f);
+ * runs, once: the generation is brought up to date before it.  0 with the
+ * lock held, or -errno without it (-EBADF when there is no file, a move
+ * having failed). */
+int pt_procfile_lock(struct pt_procfile *p, pt_move_fn move, void *writer);
+void pt_procfile_unlock(struct pt_procfile *p);
 
 /* A writer's after_fork: the move, now, if this is a forked child. */
-int pt_outfile_after_fork(struct pt_outfile *f, pt_move_fn move, void *writer);
+int pt_procfile_after_fork(struct pt_procfile *p, pt_move_fn move, void *writer);
 
-/* A writer's path(), for writers whose state starts with a pt_outfile. */
-const char *pt_outfile_path(const void *writer_state);
+/* A writer's path(), for writers whose state starts with a pt_procfile (or
+ * a pt_outfile). */
+const char *pt_procfile_path(const void *writer_state);
 
-/* Whether the process forked since the file was opened. */
-static inline int
-pt_outfile_stale(const struct pt_outfile *f)
-{
-    return f->generation != pt_fork_generation();
-}
+struct pt_outfile {
+    struct pt_procfile proc; /* first: pt_procfile_path() reads it there */
+    char *window;            /* MAP_SHARED, [window_off, window_off + window_len) */
+    off_t window_off;
+    size_t window_len;
+    size_t used;      /* bytes of the window holding data */
+    size_t populated; /* bytes of the window made writable ahead, and */
+    size_t dropped;   /* bytes behind the data let go of (populate_ahead) */
+    char gap_fill;    /* written over an abandoned window's rest when the file
+                       * cannot be trimmed (another writer appended after it) */
+};
 
-/* In a forked child: opens the child's own file and returns the parent's
- * content in a malloc'd buffer (the caller copies what it inherited).  The
- * parent's descriptor is closed in the child.  0 or -errno; on error fd is
- * -1 and every later write fails. */
+/* pt_procfile_init, then opens dir/pattern(pid) with pt_open_private().
+ * 0 or -errno (nothing to undo). */
+int pt_outfile_open(struct pt_outfile *f, const char *dir, const char *pattern, pid_t pid,
+                    pt_keep_fn keep, void *keep_ctx);
+
+/* What a writer's move (pt_move_fn) starts with: opens the forked child's
+ * own file and returns the parent's content in a malloc'd buffer (the caller
+ * copies what it inherited).  The parent's descriptor is closed in the
+ * child.  0 or -errno; on error fd is -1 and every later write fails. */
 int pt_outfile_move_to_child(struct pt_outfile *f, char **parent, size_t *parent_len);
 
 /* Room for `need` more bytes: *at is where to write them; pt_outfile_commit

@@ -34,7 +34,7 @@
 struct perfmap {
     struct pt_outfile file;
 };
-/* pt_outfile_path() reads the state as its first member. */
+/* pt_procfile_path() reads the state as its first member. */
 _Static_assert(offsetof(struct perfmap, file) == 0, "outfile first");
 
 /* After the last newline: the NUL rest of an unclosed window and any line
@@ -120,8 +120,9 @@ move_to_child(void *writer)
     char *at;
     rc = pt_outfile_reserve(&map->file, parent_len + 1, &at);
     if (rc == 0) {
-        pt_outfile_commit(&map->file, filter_lines(parent, parent_len, at, map->file.keep,
-                                                   map->file.keep_ctx));
+        pt_outfile_commit(&map->file,
+                          filter_lines(parent, parent_len, at, map->file.proc.keep,
+                                       map->file.proc.keep_ctx));
     }
     free(parent);
     return rc;
@@ -154,7 +155,7 @@ perfmap_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
         need += PT_ESCAPED_MAX(name->len[i]);
     }
 
-    int rc = pt_outfile_lock(&map->file, move_to_child, map);
+    int rc = pt_procfile_lock(&map->file.proc, move_to_child, map);
     if (rc != 0) {
         return rc;
     }
@@ -172,7 +173,7 @@ perfmap_add(void *state, uintptr_t addr, size_t size, const struct pt_name *name
         *p++ = '\n';
         pt_outfile_commit(&map->file, (size_t)(p - start));
     }
-    pt_outfile_unlock(&map->file);
+    pt_procfile_unlock(&map->file.proc);
     return rc;
 }
 
@@ -180,7 +181,7 @@ static int
 perfmap_after_fork(void *state)
 {
     struct perfmap *map = state;
-    return pt_outfile_after_fork(&map->file, move_to_child, map);
+    return pt_procfile_after_fork(&map->file.proc, move_to_child, map);
 }
 
 static void
@@ -207,6 +208,6 @@ const struct pt_writer_ops pt_perfmap_writer = {
     .add = perfmap_add,
     .after_fork = perfmap_after_fork,
     .pause = perfmap_pause,
-    .path = pt_outfile_path,
+    .path = pt_procfile_path,
     .close = perfmap_close,
 };

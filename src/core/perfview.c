@@ -93,7 +93,7 @@ cover(uintptr_t lo, uintptr_t hi)
     if (got == MAP_FAILED) {
         return 0;
     }
-    munmap(got, hi - lo); /* elsewhere (a kernel before 4.17 took it as a hint) too */
+    munmap(got, hi - lo); /* elsewhere (a kernel before 4.17 takes it as a hint) too */
     return got == want;
 }
 

@@ -46,6 +46,23 @@ buf_append(struct buf *b, const char *s, size_t n)
     return rc;
 }
 
+/* Room for one more item in an array of `count` items of `size` bytes with
+ * room for *cap, doubling it (from `first`) when full: the array, perhaps
+ * moved, or NULL with the old one left as it was. */
+static void *
+room_for_one(void *items, size_t count, size_t *cap, size_t size, size_t first)
+{
+    if (count < *cap) {
+        return items;
+    }
+    size_t more = *cap ? 2 * *cap : first;
+    void *grown = realloc(items, more * size);
+    if (grown != NULL) {
+        *cap = more;
+    }
+    return grown;
+}
+
 /* A frame of the current sample: offsets into fold->frames_text. */
 struct frame {
     size_t ip, ip_len, sym, sym_len, dso, dso_len;
@@ -87,6 +104,10 @@ struct pt_fold {
 
 static const char *const default_internal[] = {"python", "libpython", "_perftramp", NULL};
 static const char *const start_frames[] = {PT_FOLD_START_FRAMES, NULL};
+
+/* What perf script prints for a function or an object it cannot name. */
+#define UNKNOWN "[unknown]"
+#define UNKNOWN_LEN (sizeof(UNKNOWN) - 1)
 
 static int
 table_init(struct table *t, size_t cap)
@@ -200,9 +221,15 @@ starts_with(const char *s, size_t n, const char *prefix)
 }
 
 static int
+is_unknown(const char *s, size_t n)
+{
+    return n == UNKNOWN_LEN && memcmp(s, UNKNOWN, UNKNOWN_LEN) == 0;
+}
+
+static int
 is_internal(const struct pt_fold *fold, const char *dso, size_t len)
 {
-    if (len == 0 || (len == 9 && memcmp(dso, "[unknown]", 9) == 0)) {
+    if (len == 0 || is_unknown(dso, len)) {
         return 1;
     }
     const char *base = dso;
@@ -233,8 +260,7 @@ is_kernel(const char *ip, size_t ip_len, const char *dso, size_t len)
     }
     int kernel_address = ip_len == 16 && ((ip[0] >= '8' && ip[0] <= '9') ||
                                           (ip[0] >= 'a' && ip[0] <= 'f'));
-    int module = len > 2 && dso[0] == '[' && dso[len - 1] == ']' &&
-                 !(len == 9 && memcmp(dso, "[unknown]", 9) == 0);
+    int module = len > 2 && dso[0] == '[' && dso[len - 1] == ']' && !is_unknown(dso, len);
     return kernel_address && module;
 }
 
@@ -307,7 +333,7 @@ is_cut(const struct pt_fold *fold)
     const char *text = fold->frames_text.data;
     for (size_t i = n; i-- > 0;) {
         const struct frame *f = &fold->frames[i];
-        if (f->sym_len == 9 && memcmp(text + f->sym, "[unknown]", 9) == 0) {
+        if (is_unknown(text + f->sym, f->sym_len)) {
             if (in_c_library(text + f->dso, f->dso_len)) {
                 return !called_out_of_c_library(fold, i);
             }
@@ -357,8 +383,7 @@ append_frame(struct pt_fold *fold, const struct frame *f)
 {
     const char *text = fold->frames_text.data;
     const char *sym = text + f->sym, *dso = text + f->dso;
-    if (f->sym_len == 9 && memcmp(sym, "[unknown]", 9) == 0 && f->dso_len > 0 &&
-        dso[0] != '[') {
+    if (is_unknown(sym, f->sym_len) && f->dso_len > 0 && dso[0] != '[') {
         size_t base = base_name_at(dso, f->dso_len);
         if (base < f->dso_len) {
             return append_name(&fold->key, "[", dso + base, f->dso_len - base, 0, "]");
@@ -412,15 +437,12 @@ count_process(struct pt_fold *fold, int cut)
         }
     }
     if (i == fold->nprocs) {
-        if (fold->nprocs == fold->procs_cap) {
-            size_t cap = fold->procs_cap ? 2 * fold->procs_cap : 16;
-            struct pt_fold_process *more = realloc(fold->procs, cap * sizeof(*more));
-            if (more == NULL) {
-                return -ENOMEM;
-            }
-            fold->procs = more;
-            fold->procs_cap = cap;
+        struct pt_fold_process *procs =
+            room_for_one(fold->procs, fold->nprocs, &fold->procs_cap, sizeof(*procs), 16);
+        if (procs == NULL) {
+            return -ENOMEM;
         }
+        fold->procs = procs;
         fold->procs[i] = (struct pt_fold_process){.pid = fold->pid};
         fold->nprocs++;
     }
@@ -502,69 +524,103 @@ trim(const char **s, size_t *n)
     }
 }
 
+/* The fields of a frame line, "ip sym+0x1f (dso)", pointing into it. */
+struct frame_fields {
+    const char *ip, *sym, *dso;
+    size_t ip_len, sym_len, dso_len;
+};
+
+/* Sets the fields' sym and dso from "sym (dso)": the object is in the last
+ * parentheses, and there may be none. */
+static void
+split_object(const char *rest, size_t rest_len, struct frame_fields *out)
+{
+    out->sym = rest;
+    out->sym_len = rest_len;
+    out->dso = "";
+    out->dso_len = 0;
+    if (rest_len == 0 || rest[rest_len - 1] != ')') {
+        return;
+    }
+    for (size_t k = rest_len - 1; k-- > 0;) {
+        if (rest[k] == '(' && (k == 0 || rest[k - 1] == ' ')) {
+            out->dso = rest + k + 1;
+            out->dso_len = rest_len - k - 2;
+            out->sym_len = k;
+            return;
+        }
+    }
+}
+
+/* The length of sym without its "+0x1f" offset (-F symoff): an offset does
+ * not make a different function. */
+static size_t
+without_offset(const char *sym, size_t len)
+{
+    for (size_t k = len; k-- > 0;) {
+        if (sym[k] == '+' && k + 2 < len && sym[k + 1] == '0' && sym[k + 2] == 'x') {
+            return k;
+        }
+    }
+    return len;
+}
+
+/* Splits a sample's frame line (perf script indents it) into its fields; a
+ * function perf printed no name for is UNKNOWN. */
+static void
+split_frame_line(const char *s, size_t n, struct frame_fields *out)
+{
+    trim(&s, &n);
+    size_t ip_len = 0;
+    while (ip_len < n && s[ip_len] != ' ') {
+        ip_len++;
+    }
+    const char *rest = s + ip_len;
+    size_t rest_len = n - ip_len;
+    trim(&rest, &rest_len);
+    split_object(rest, rest_len, out);
+    out->ip = s;
+    out->ip_len = ip_len;
+    trim(&out->sym, &out->sym_len);
+    out->sym_len = without_offset(out->sym, out->sym_len);
+    if (out->sym_len == 0) {
+        out->sym = UNKNOWN;
+        out->sym_len = UNKNOWN_LEN;
+    }
+}
+
+/* Appends text to the buffer; *at is where it starts there. */
+static int
+append_at(struct buf *b, const char *text, size_t len, size_t *at)
+{
+    *at = b->len;
+    return buf_append(b, text, len);
+}
+
 static int
 add_frame(struct pt_fold *fold, const char *s, size_t n)
 {
-    trim(&s, &n);
-    /* ip */
-    size_t i = 0;
-    while (i < n && s[i] != ' ') {
-        i++;
+    struct frame_fields in;
+    split_frame_line(s, n, &in);
+    struct frame *frames =
+        room_for_one(fold->frames, fold->nframes, &fold->frames_cap, sizeof(*frames), 64);
+    if (frames == NULL) {
+        return -ENOMEM;
     }
-    const char *rest = s + i;
-    size_t rest_len = n - i;
-    trim(&rest, &rest_len);
-    /* "sym (dso)": the object is in the last parentheses. */
-    const char *sym = rest;
-    size_t sym_len = rest_len;
-    const char *dso = "";
-    size_t dso_len = 0;
-    if (rest_len > 0 && rest[rest_len - 1] == ')') {
-        for (size_t k = rest_len - 1; k-- > 0;) {
-            if (rest[k] == '(' && (k == 0 || rest[k - 1] == ' ')) {
-                dso = rest + k + 1;
-                dso_len = rest_len - k - 2;
-                sym_len = k;
-                break;
-            }
-        }
-    }
-    trim(&sym, &sym_len);
-    /* "+0x1f" offsets (-F symoff) do not make a different function. */
-    for (size_t k = sym_len; k-- > 0;) {
-        if (sym[k] == '+' && k + 2 < sym_len && sym[k + 1] == '0' && sym[k + 2] == 'x') {
-            sym_len = k;
-            break;
-        }
-    }
-    if (sym_len == 0) {
-        sym = "[unknown]";
-        sym_len = 9;
-    }
-    if (fold->nframes == fold->frames_cap) {
-        size_t cap = fold->frames_cap ? fold->frames_cap * 2 : 64;
-        struct frame *frames = realloc(fold->frames, cap * sizeof(*frames));
-        if (frames == NULL) {
-            return -ENOMEM;
-        }
-        fold->frames = frames;
-        fold->frames_cap = cap;
-    }
-    struct frame *f = &fold->frames[fold->nframes];
-    f->inlined = dso_len == 7 && memcmp(dso, "inlined", 7) == 0;
-    f->kernel = is_kernel(s, i, dso, dso_len);
-    f->ip = fold->frames_text.len;
-    f->ip_len = i;
-    int rc = buf_append(&fold->frames_text, s, i);
-    f->sym = fold->frames_text.len;
-    f->sym_len = sym_len;
+    fold->frames = frames;
+    struct frame *f = &frames[fold->nframes];
+    f->inlined = in.dso_len == 7 && memcmp(in.dso, "inlined", 7) == 0;
+    f->kernel = is_kernel(in.ip, in.ip_len, in.dso, in.dso_len);
+    f->ip_len = in.ip_len;
+    f->sym_len = in.sym_len;
+    f->dso_len = in.dso_len;
+    /* The line is gone by the next one: the frame keeps copies. */
+    int rc = append_at(&fold->frames_text, in.ip, in.ip_len, &f->ip);
     if (rc == 0) {
-        rc = buf_append(&fold->frames_text, sym, sym_len);
+        rc = append_at(&fold->frames_text, in.sym, in.sym_len, &f->sym);
     }
-    f->dso = fold->frames_text.len;
-    f->dso_len = dso_len;
     if (rc == 0) {
-        rc = buf_append(&fold->frames_text, dso, dso_len);
+        rc = append_at(&fold->frames_text, in.dso, in.dso_len, &f->dso);
     }
     if (rc == 0) {
         fold->nframes++;
