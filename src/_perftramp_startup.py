@@ -6,8 +6,8 @@ has loaded, and loads perftramp only when a switch could be on (any -X
 option, PERFTRAMP_ACTIVATE, or a PYTHON...PERF... environment variable) or
 a sys function is called.  Which -X options and variables are switches, and
 for which backend, comes from the extension's registry once it is loaded.
-The findings are handed to perftramp._activate_at_startup(); the package
-never imports this module.
+The findings are handed to perftramp._cpython, the named internal API for
+this hook; the package never imports this module.
 
 What it does:
 - CPython < 3.12: puts activate/deactivate/is_stack_trampoline_active into sys
@@ -69,12 +69,12 @@ def requested(rows):
     """(backend, asked): the backend the command line and environment ask for
     (or None), and the names of every backend some switch asks for.
 
-    rows is the extension's backend registry; its "xoption" and "env" name
+    rows are perftramp._backends.rows(); their xoption and env name
     CPython's switches.  -X beats the environment; of two -X options the
     later one wins; of two environment variables the later row's wins
     (PYTHON_PERF_JIT_SUPPORT over PYTHONPERFSUPPORT, as in CPython 3.13).
     """
-    by_option = {row["xoption"]: row["name"] for row in rows if row["xoption"]}
+    by_option = {row.xoption: row.name for row in rows if row.xoption}
     from_options = from_env = None
     asked = set()
     for option in sys._xoptions:
@@ -82,8 +82,8 @@ def requested(rows):
             from_options = by_option[option]
             asked.add(from_options)
     for row in rows:
-        if row["env"] and _env_switch(row["env"]):
-            from_env = row["name"]
+        if row.env and _env_switch(row.env):
+            from_env = row.name
             asked.add(from_env)
     return from_options or from_env, asked
 
@@ -131,8 +131,9 @@ def _start():
     if forced:
         try:
             import perftramp
+            from perftramp import _cpython
 
-            perftramp._keep_jit_off_at_startup()
+            _cpython.keep_jit_off_at_startup()
             # perftramp's own tools want whole chains in forked children.
             perftramp.set_persist_after_fork(_persist_choice(True))
             perftramp.activate_stack_trampoline(forced)
@@ -148,15 +149,15 @@ def _start():
         return
     try:
         import perftramp
-        from perftramp import _backends
+        from perftramp import _backends, _cpython
 
         if take_over:
-            perftramp._take_over_cpython()
+            _cpython.take_over()
         backend, asked = requested(_backends.rows())
         if _persist_choice(False):
             perftramp.set_persist_after_fork(True)
         if backend is not None:
-            perftramp._activate_at_startup(backend, asked)
+            _cpython.activate_at_startup(backend, asked)
     except Exception as exc:  # never stop the program from starting
         sys.stderr.write("perftramp: profiling support not started: %s\n" % (exc,))
 

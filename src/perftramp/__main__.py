@@ -1,7 +1,7 @@
 """`perftramp` / `python -m perftramp`: check, run, record, report, attach,
 detach.
 
-A subcommand that cannot go on raises commands._errors.CliError; main prints
+A subcommand that cannot go on raises recording.errors.Failure; main prints
 it here, once, as "perftramp: MESSAGE" on stderr and returns its exit code.
 """
 import argparse
@@ -9,7 +9,7 @@ import sys
 
 import perftramp
 from perftramp.commands import attach, check, record, report, run
-from perftramp.commands._errors import CliError
+from perftramp.recording.errors import Failure
 
 
 def main(argv=None):
@@ -25,9 +25,9 @@ def main(argv=None):
     try:
         if args.command is None:
             parser.print_help()
-            raise CliError("give a command: check, run, record, report, attach or detach")
+            raise Failure("give a command: check, run, record, report, attach or detach")
         return args.func(args)
-    except CliError as error:
+    except Failure as error:
         sys.stderr.write("perftramp: %s\n" % error.message)
         sys.stderr.flush()
         return error.exit_code

@@ -248,7 +248,7 @@ TAKE_OVER_PROBE = """
     from perftramp import _perftramp as native
     if len(sys.argv) > 1:
         sys.activate_stack_trampoline(sys.argv[1])
-    print(json.dumps([native.backend(), perftramp._cpython_active()]))
+    print(json.dumps([native.backend(), perftramp._cpython.cpython_active()]))
 """
 
 

@@ -45,17 +45,18 @@ def test_derived_from_a_new_row(python):
     r = run_json(python, ADD_ROW + """
 import json, _perftramp_startup
 from perftramp import _backends
-from perftramp.commands import _perf, record
+from perftramp.recording import choice, perf as _perf
 from perftramp.__main__ import main
 row = _backends.find("test_map")
 out = {
-    "record": _perf.record_command("perf", row, 99, "o", ["py"]),
-    "jit": _perf.record_command("perf", _backends.find("perf_jit"), 99, "o", ["py"], 4096),
+    "record": _perf.record_command("perf", row, _perf.Sampling(99), "o", ["py"]),
+    "jit": _perf.record_command("perf", _backends.find("perf_jit"), _perf.Sampling(99, 4096),
+                                "o", ["py"]),
     "path": _backends.file_path(row, 42, {"PERFTRAMP_TEST_MAP_DIR": "/x"}),
     "default_path": _backends.file_path(row, 42, {}),
-    "chosen": record.choose_backend("test_map", ["py"], "perf")["name"],
-    "auto_fp": _backends.auto(True)["name"],
-    "auto_dwarf": _backends.auto(False)["name"],
+    "chosen": choice.choose_backend("test_map", ["py"], "perf").name,
+    "auto_fp": _backends.auto(True).name,
+    "auto_dwarf": _backends.auto(False).name,
     "startup": sorted(_perftramp_startup.requested(_backends.rows())[1]),
 }
 try:
@@ -83,13 +84,13 @@ def test_help_lists_a_new_row(python):
 
 
 def test_package_never_imports_the_hook(python):
-    """The hook hands its findings to perftramp._activate_at_startup; the
+    """The hook hands its findings to perftramp._cpython.activate_at_startup; the
     package does not import it back.  (-S: no site, so no hook ran.)"""
     purelib = run(python, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
                   ).stdout.strip()
     out = run(python, ["-S", "-c", "import sys\nsys.path.insert(0, %r)\n"
                        "import perftramp\n"
-                       "perftramp._activate_at_startup('perf', {'perf'})\n"
+                       "perftramp._cpython.activate_at_startup('perf', {'perf'})\n"
                        "print('_perftramp_startup' in sys.modules)" % purelib])
     assert out.stdout.strip() == "False"
 
@@ -194,3 +195,40 @@ def test_test_map_record(test_build, test_map_row, tmp_path):
     assert meta["backend"] == "test_map" and meta["data"] == "perf.data"
     pid = int(out.stdout)
     assert os.path.exists(written(test_map_row, rec, pid)), os.listdir(str(rec))
+
+
+CHOOSE = """
+import json, sys
+from perftramp import _backends
+from perftramp.recording import choice
+from perftramp.recording.errors import Failure
+row = _backends.find("test_map")
+# auto ranks the row first among the backends that unwind as it does; the
+# interpreter is taken to be of that kind (choice asks the one it records)
+choice.has_frame_pointers = lambda python=None: row.unwind == "fp"
+out = {}
+_backends.CHOICES["test_map"] = _backends.Choice(rank=-1, needs_proof=False)
+out["unproven"] = choice.choose_backend("auto", [sys.executable], "perf").name
+_backends.CHOICES["test_map"] = _backends.Choice(rank=-1, needs_proof=True)
+out["proven"] = choice.choose_backend("auto", [sys.executable], "perf").name
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.edge_versions
+@pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
+def test_test_map_chosen_and_self_tested(test_build, test_map_row, tmp_path):
+    """A row's place in auto's choice is a column of its row (_backends.
+    CHOICES), not code: ranked first, the test build's row is what auto
+    picks; needing proof, it is self-tested through real perf first.  perf
+    reads maps from /tmp only and test_map writes its map elsewhere, so perf
+    names none of its frames: the self-test fails, says why, and auto takes
+    the next backend."""
+    out = run(test_build, ["-c", CHOOSE], cwd=str(tmp_path), timeout=300)
+    got = json.loads(out.stdout)
+    assert got["unproven"] == "test_map"
+    names = [row["name"] for row in registry(test_build)]
+    assert got["proven"] in names and got["proven"] != "test_map"
+    assert "test_map cannot be used here (perf named no Python frame of a test run" \
+        in out.stderr, out.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,1 +1,2 @@
-"""The subcommands of `perftramp`, one module each."""
+"""perftramp's subcommands, one thin module each: parse arguments, call the
+domain layer (perftramp.recording), print."""

@@ -6,21 +6,19 @@ The first report of a recording runs `perf script` over DIR's data once and
 folds the samples in C (perftramp._perftramp.fold) into two views: the
 interpreter's own frames folded away, and (for --keep-internal) every
 frame; native frames of other libraries and the kernel's stay in both.
-Both are stored in DIR (_folded.py), so every later report, in any format,
+Both are stored in DIR (recording/folded.py), so every later report, in any format,
 reads them without perf.  The folded stacks go to one of the formats of
 perftramp/formats/ (text, collapsed, html, speedscope, ...: one module
 each).  When some stacks are cut, every format says so (formats.
 truncation_advice()): the text report in its output, the others on stderr.
 """
 import os
-import stat
 import sys
 
 from perftramp import formats
-
-from . import _folded, _recording
-from ._common import say
-from ._errors import CliError
+from perftramp.recording import folded, layout
+from perftramp.recording.errors import Failure
+from perftramp.recording.progress import say
 
 #: where --format html goes when it would go to a terminal
 HTML_NAME = "flamegraph.html"
@@ -42,26 +40,36 @@ def add_parser(subparsers):
 
 def fold(directory, keep_internal):
     """The recording in `directory`, folded into a formats.Profile."""
-    if not os.path.exists(directory):
-        raise CliError("report: no such directory: %s" % directory)
-    if not os.path.isdir(directory):
-        raise CliError("report: %s is not a directory" % directory)
-    meta = _recording.read_meta(directory)
-    data = _recording.data_path(directory, meta)
-    if not os.path.lexists(data):
-        raise CliError("no %s: is %s a perftramp record directory?"
-                       % (os.path.basename(data), directory))
-    if not stat.S_ISREG(os.lstat(data).st_mode):
-        raise CliError("%s is not a regular file (a recording's perf data is)" % data)
-    view = "internal" if keep_internal else "default"
-    got = _folded.get(directory, meta, view, say)
+    meta, got = folded.of_recording(directory, keep_internal)
     return formats.Profile(got.stacks, got.samples, meta, got.truncated, got.processes)
 
 
+def _write(output, out, args):
+    try:
+        with open(output, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(out)
+    except OSError as exc:
+        raise Failure("report: cannot write %s: %s%s" % (
+            output, exc.strerror or exc, "; give -o FILE" if args.output is None else "")) from None
+    say("wrote %s%s" % (output, "; open it in a web browser" if args.format == "html" else ""))
+
+
+def _print(out):
+    """The bytes perf gave, names that are not UTF-8 too (the folder
+    decodes with surrogateescape)."""
+    raw = getattr(sys.stdout, "buffer", None)
+    if raw is None:
+        sys.stdout.write(out)
+    else:
+        sys.stdout.flush()
+        raw.write(out.encode("utf-8", "surrogateescape"))
+        raw.flush()
+
+
 def main(args):
-    directory = args.directory or _recording.newest()
+    directory = args.directory or layout.newest()
     if directory is None:
-        raise CliError("report: no perftramp-* directory here; give one, or run "
+        raise Failure("report: no perftramp-* directory here; give one, or run "
                        "perftramp record")
     directory = os.path.abspath(directory)
     profile = fold(directory, args.keep_internal)
@@ -75,23 +83,7 @@ def main(args):
     if advice and (output or not getattr(module, "SHOWS_TRUNCATION", False)):
         say(advice)
     if output:
-        try:
-            with open(output, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write(out)
-        except OSError as exc:
-            raise CliError("report: cannot write %s: %s%s" % (
-                output, exc.strerror or exc,
-                "; give -o FILE" if args.output is None else ""))
-        say("wrote %s%s" % (output, "; open it in a web browser"
-                            if args.format == "html" else ""))
+        _write(output, out, args)
     else:
-        # the bytes perf gave, names that are not UTF-8 too (the folder
-        # decodes with surrogateescape)
-        raw = getattr(sys.stdout, "buffer", None)
-        if raw is None:
-            sys.stdout.write(out)
-        else:
-            sys.stdout.flush()
-            raw.write(out.encode("utf-8", "surrogateescape"))
-            raw.flush()
+        _print(out)
     return 0

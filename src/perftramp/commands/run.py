@@ -3,7 +3,7 @@
     perftramp run [--backend NAME] -- script.py [args...]
     perftramp run [--backend NAME] -m module [args...]
 
-NAME is any backend of the extension's registry (default: perf).
+NAME is any backend of the extension's registry (default: its first).
 
 For 3.12+ users who want perftramp's backend rather than CPython's.
 """
@@ -11,9 +11,9 @@ import argparse
 import runpy
 import sys
 
-from perftramp import _backends
-
-from ._errors import CliError
+import perftramp
+from perftramp import _backends, _cpython
+from perftramp.recording.errors import Failure
 
 
 def add_parser(subparsers):
@@ -30,13 +30,11 @@ def main(args):
     if argv and argv[0] == "--":
         argv = argv[1:]
     if args.module is None and not argv:
-        raise CliError("run: give a script or -m module")
-    import perftramp
-
-    if perftramp.jit_enabled():
+        raise Failure("run: give a script or -m module")
+    if _cpython.jit_enabled():
         # too late to switch the JIT off in this process
-        raise CliError("run: %s: start Python without PYTHON_JIT=1 (`perftramp record` "
-                       "switches the JIT off by itself)" % perftramp.JIT_REFUSAL)
+        raise Failure("run: %s: start Python without PYTHON_JIT=1 (`perftramp record` "
+                       "switches the JIT off by itself)" % _cpython.JIT_REFUSAL)
     # as under `record`: the program's forked children keep whole chains
     perftramp.set_persist_after_fork(True)
     perftramp.activate_stack_trampoline(args.backend)

@@ -18,9 +18,12 @@ so adding a format is adding a file: `perftramp report --format NAME` finds
 it through pkgutil, with no table to edit.  Package data a format needs
 (html's flamegraph.html) sits beside it.
 """
+from __future__ import annotations
+
 import importlib
 import pkgutil
 import re
+from typing import Optional, Union
 
 _CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f]")
 
@@ -77,29 +80,34 @@ class Profile:
                             " ".join(self.meta.get("command", [])))
 
 
-#: perf's largest stack copy per sample for DWARF unwinding (perf record
-#: --call-graph dwarf,SIZE takes at most 65528: 64 KiB less 8)
-MAX_STACK_SIZE = 65528
-_MAX_STACK_SYSCTL = "/proc/sys/kernel/perf_event_max_stack"
+class _Facts:
+    """What the advice needs to know beyond the profile: how the recording
+    was unwound ("fp", "dwarf" or None), this kernel's perf_event_max_stack,
+    perf's largest DWARF stack copy, and the backends to advise."""
+    unwind: Optional[str] = None
+    limit: Optional[int] = None
+    largest: Union[int, str] = "LARGEST"
+    fp_backend: str = "FP_BACKEND"
+    dwarf_backend: str = "DWARF_BACKEND"
 
 
-def _kernel_max_stack():
-    """This machine's kernel.perf_event_max_stack, or None."""
-    try:
-        with open(_MAX_STACK_SYSCTL) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _unwind(meta):
-    """How the recording was unwound: "fp", "dwarf" or None (unknown)."""
+def _facts(meta):
+    """Imported here, not at the top: the formats load without perftramp's
+    C extension too (the flame graph's browser tests read them from the
+    source tree), and then only placeholders are known."""
+    facts = _Facts()
     try:
         from perftramp import _backends
-        row = _backends.find(meta.get("backend"))
+        from perftramp.recording import perf, procfs
     except ImportError:
-        row = None
-    return row["unwind"] if row else None
+        return facts
+    row = _backends.find(meta.get("backend"))
+    facts.unwind = row.unwind if row else None
+    facts.limit = procfs.read_int("kernel.perf_event_max_stack")
+    facts.largest = perf.DWARF_STACK_MAX
+    facts.fp_backend = _backends.auto(True).name
+    facts.dwarf_backend = _backends.auto(False).name
+    return facts
 
 
 def truncation_advice(profile):
@@ -115,21 +123,22 @@ def truncation_advice(profile):
         pid, samples, cut = max(profile.processes, key=lambda p: (p[2], -p[0]))
         said += (" Most are in process %d: %d of its %d samples (%.1f%%)."
                  % (pid, cut, samples, 100.0 * cut / samples))
-    unwind = _unwind(profile.meta)
+    facts = _facts(profile.meta)
+    unwind, limit, largest = facts.unwind, facts.limit, facts.largest
     stack_size = profile.meta.get("stack_size")
-    limit = _kernel_max_stack()
     sysctl = "sudo sysctl kernel.perf_event_max_stack=%d" % max(1024, 4 * (limit or 256))
-    dwarf = ("record again with a larger stack copy: perftramp record --stack-size %d "
-             "-- %s (DWARF unwinding; %d is perf's maximum)"
-             % (MAX_STACK_SIZE, profile.command or "...", MAX_STACK_SIZE))
-    fp = "a frame-pointer build of Python with --backend perf"
+    dwarf = ("record again with a larger stack copy: perftramp record --stack-size %s "
+             "-- %s (DWARF unwinding; %s is perf's maximum)"
+             % (largest, profile.command or "...", largest))
+    fp = "a frame-pointer build of Python with --backend %s" % facts.fp_backend
     if unwind == "fp":
         remedy = ("Frame-pointer unwinding stops at the kernel's limit of %s frames "
                   "(kernel.perf_event_max_stack): raise it while recording, %s; it also "
                   "stops at native code built without frame pointers: for that, record "
-                  "with --backend perf_jit --stack-size %d (DWARF)."
-                  % (limit if limit else "127 (by default)", sysctl, MAX_STACK_SIZE))
-    elif isinstance(stack_size, int) and stack_size >= MAX_STACK_SIZE:
+                  "with --backend %s --stack-size %s (DWARF)."
+                  % (limit if limit else "127 (by default)", sysctl, facts.dwarf_backend,
+                     largest))
+    elif isinstance(stack_size, int) and isinstance(largest, int) and stack_size >= largest:
         remedy = ("The stack copy is at perf's maximum already (%d bytes): %s unwinds "
                   "stacks of any size (raise the kernel's limit for very deep ones: %s)."
                   % (stack_size, fp[0].upper() + fp[1:], sysctl))

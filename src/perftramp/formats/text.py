@@ -73,11 +73,12 @@ def _process_lines(processes, top):
     return lines
 
 
-def render(profile, options):
-    top = getattr(options, "top", 25)
-    samples = profile.samples
+def _count(stacks):
+    """(py_self, py_total, native_self, native_under) of the folded stacks:
+    samples per Python function innermost and anywhere, per native leaf, and
+    per native leaf by its innermost Python caller."""
     py_self, py_total, native_self, native_under = {}, {}, {}, {}
-    for stack, count in profile.stacks.items():
+    for stack, count in stacks.items():
         frames = stack.split(";")[1:]  # the first is the command
         py = [f for f in frames if f.startswith("py::")]
         if py:
@@ -90,6 +91,53 @@ def render(profile, options):
             under = native_under.setdefault(leaf, {})
             caller = py[-1] if py else None
             under[caller] = under.get(caller, 0) + count
+    return py_self, py_total, native_self, native_under
+
+
+def _python_lines(py_self, py_total, samples, top):
+    name_width = 36
+    file_width = WIDTH - 19 - name_width - 1
+    lines = []
+    for title, counts in (("by self samples", py_self), ("by total samples", py_total)):
+        if not counts:
+            continue
+        lines.append("")
+        lines.append("Python functions %s:" % title)
+        lines.append("%8s %8s  %-*s %s" % ("self", "total", name_width, "function", "file"))
+        for frame in sorted(counts, key=lambda f: (-counts[f], f))[:top]:
+            name, filename = split_python(frame)
+            lines.append("%7.2f%% %7.2f%%  %-*s %s" % (
+                100.0 * py_self.get(frame, 0) / samples,
+                100.0 * py_total.get(frame, 0) / samples, name_width,
+                _fit(_clean(name), name_width),
+                _fit(_clean(_short_path(filename)), file_width, tail=True)))
+    return lines
+
+
+def _native_lines(native_self, native_under, samples, top):
+    if not native_self:
+        return []
+    name_width = 40
+    under_width = WIDTH - 18 - name_width - 1
+    lines = ["", "Native functions by self samples (C extensions, libraries, kernel):",
+             "%8s  %-6s  %-*s %s" % ("self", "kind", name_width, "function",
+                                     "under Python function")]
+    for frame in sorted(native_self, key=lambda f: (-native_self[f], f))[:top]:
+        under = native_under[frame]
+        caller = max(under, key=lambda f: (under[f], f or ""))
+        kind = frame_kind(frame)
+        name = frame[:-len(KERNEL_SUFFIX)] if kind == "kernel" else frame
+        lines.append("%7.2f%%  %-6s  %-*s %s" % (
+            100.0 * native_self[frame] / samples, kind, name_width,
+            _fit(_clean(name), name_width),
+            _python_name(caller, under_width) if caller else "(no Python frame)"))
+    return lines
+
+
+def render(profile, options):
+    top = getattr(options, "top", 25)
+    samples = profile.samples
+    py_self, py_total, native_self, native_under = _count(profile.stacks)
     meta = profile.meta
     lines = ["perftramp report: %d samples%s" % (
         samples, ", %s backend, command: %s" % (meta["backend"], profile.command)
@@ -104,36 +152,7 @@ def render(profile, options):
     if not py_total:
         lines.append("")
         lines.append("no Python frames in this recording")
-    name_width = 36
-    file_width = WIDTH - 19 - name_width - 1
-    for title, counts in (("by self samples", py_self), ("by total samples", py_total)):
-        if not counts:
-            continue
-        lines.append("")
-        lines.append("Python functions %s:" % title)
-        lines.append("%8s %8s  %-*s %s" % ("self", "total", name_width, "function", "file"))
-        for frame in sorted(counts, key=lambda f: (-counts[f], f))[:top]:
-            name, filename = split_python(frame)
-            lines.append("%7.2f%% %7.2f%%  %-*s %s" % (
-                100.0 * py_self.get(frame, 0) / samples,
-                100.0 * py_total.get(frame, 0) / samples, name_width,
-                _fit(_clean(name), name_width),
-                _fit(_clean(_short_path(filename)), file_width, tail=True)))
+    lines.extend(_python_lines(py_self, py_total, samples, top))
     lines.extend(_process_lines(profile.processes, top))
-    if native_self:
-        name_width = 40
-        under_width = WIDTH - 18 - name_width - 1
-        lines.append("")
-        lines.append("Native functions by self samples (C extensions, libraries, kernel):")
-        lines.append("%8s  %-6s  %-*s %s" % ("self", "kind", name_width, "function",
-                                            "under Python function"))
-        for frame in sorted(native_self, key=lambda f: (-native_self[f], f))[:top]:
-            under = native_under[frame]
-            caller = max(under, key=lambda f: (under[f], f or ""))
-            kind = frame_kind(frame)
-            name = frame[:-len(KERNEL_SUFFIX)] if kind == "kernel" else frame
-            lines.append("%7.2f%%  %-6s  %-*s %s" % (
-                100.0 * native_self[frame] / samples, kind, name_width,
-                _fit(_clean(name), name_width),
-                _python_name(caller, under_width) if caller else "(no Python frame)"))
+    lines.extend(_native_lines(native_self, native_under, samples, top))
     return "\n".join(lines) + "\n"

@@ -29,6 +29,8 @@ counts adding up to the header's samples.  A file that is not so is folded
 again, with a one-line warning.  A directory that cannot be written to
 (read-only, someone else's) still gets its report: the folds stay in memory.
 """
+from __future__ import annotations
+
 import collections
 import contextlib
 import os
@@ -37,9 +39,13 @@ import stat
 import subprocess
 import sys
 import tempfile
+from typing import Any, Dict, List, Optional, Tuple
 
-from . import _perf, _recording
-from ._errors import CliError
+from perftramp import _perftramp
+
+from . import layout, perf, staging, untrusted
+from .errors import Failure
+from .progress import say
 
 #: the folder's version: a change in what fold() gives makes every stored
 #: fold stale
@@ -73,12 +79,12 @@ View = collections.namedtuple("View", "stacks samples truncated processes")
 #: {view: {stack: count}}.
 
 
-def view_of(folds, view):
+def view_of(folds: View, view: str) -> View:
     """The View `view` of both views' `folds`."""
     return folds._replace(stacks=folds.stacks[view])
 
 
-def stamp(data):
+def stamp(data: str) -> Dict[str, Any]:
     """What a fold of the perf data file `data` is valid for, and the mode
     its stored folds get (as readable as the data they come from)."""
     st = os.lstat(data)
@@ -86,7 +92,7 @@ def stamp(data):
             "mode": stat.S_IMODE(st.st_mode) & 0o666}
 
 
-def _header(view, folds, data_stamp):
+def _header(view: str, folds: View, data_stamp: Dict[str, Any]) -> str:
     return ("# perftramp-folded %d view=%s samples=%d truncated=%d max_stack=%d "
             "data=%s size=%d mtime_ns=%d processes=%s\n"
             % (FORMAT, view, folds.samples, folds.truncated, MAX_STACK, data_stamp["data"],
@@ -94,7 +100,7 @@ def _header(view, folds, data_stamp):
                ",".join("%d:%d:%d" % process for process in folds.processes)))
 
 
-def _processes(text, samples, truncated):
+def _processes(text: str, samples: int, truncated: int) -> List[Tuple[int, ...]]:
     """[(pid, samples, truncated)] of a header's processes= field; Invalid
     unless they add up to the header's counts."""
     processes = [tuple(int(n) for n in m.groups()) for m in _PROCESS.finditer(text)]
@@ -105,22 +111,22 @@ def _processes(text, samples, truncated):
     return processes
 
 
-def _read_text(path):
+def _read_text(path: str) -> Optional[str]:
     """The file at `path` as text, or None when there is none; Invalid when
     it is not a regular file of at most LIMIT bytes."""
     try:
-        raw = _recording.read_untrusted(path, LIMIT)
-    except _recording.NotReadable as exc:
-        raise Invalid(str(exc))
+        raw = untrusted.read_untrusted(path, LIMIT)
+    except untrusted.NotReadable as exc:
+        raise Invalid(str(exc)) from None
     except OSError as exc:
         raise Invalid("cannot be read (%s)" % (
-            "a symbolic link" if os.path.islink(path) else exc.strerror))
+            "a symbolic link" if os.path.islink(path) else exc.strerror)) from None
     if raw is None:
         return None
     return raw.decode("utf-8", "surrogateescape")
 
 
-def load(directory, view, data_stamp):
+def load(directory: str, view: str, data_stamp: Dict[str, Any]) -> Optional[View]:
     """The View of `view` stored in `directory`, or None
     when there is none or it is stale (folded from other data, by another
     version); Invalid when the file is not what store() writes."""
@@ -163,7 +169,7 @@ def load(directory, view, data_stamp):
     return View(stacks, samples, truncated, processes)
 
 
-def store(directory, folds, data_stamp):
+def store(directory: str, folds: View, data_stamp: Dict[str, Any]) -> None:
     """Writes both views into `directory`, each to a temporary file renamed
     over the old one; OSError when the directory cannot take them."""
     for view in VIEWS:
@@ -180,19 +186,19 @@ def store(directory, folds, data_stamp):
             raise
 
 
-def fold_with_perf(directory, meta, say):
+def fold_with_perf(directory: str, meta: Dict[str, Any]) -> View:
     """Runs perf script once over the recording and folds both views
     (perftramp._perftramp.fold)."""
-    from perftramp import _perftramp
-
-    perf = _perf.require()
-    with _recording.staged(directory, meta, say) as data:
+    perf_path = perf.require()
+    with staging.staged(directory, meta, say) as data:
         say("folding %s with perf script (once: later reports read %s)"
             % (os.path.basename(data), FILES["default"]))
-        command = _perf.script_command(perf, data, "comm,pid,tid,ip,sym,dso") + [
+        command = perf.script_command(perf_path, data, "comm,pid,tid,ip,sym,dso") + [
             "--max-stack", str(MAX_STACK)]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=directory)
+        # both are pipes (PIPE above), never None
+        assert proc.stdout is not None and proc.stderr is not None
         try:
             stacks, internal, samples, truncated, processes = _perftramp.fold(
                 proc.stdout.fileno(), max_stack=MAX_STACK)
@@ -202,16 +208,16 @@ def fold_with_perf(directory, meta, say):
             proc.wait()
     if proc.returncode != 0:
         sys.stderr.write(err)
-        raise CliError("perf script failed", 1)
+        raise Failure("perf script failed", 1)
     return View({"default": stacks, "internal": internal}, samples, truncated, processes)
 
 
-def get(directory, meta, view, say):
+def get(directory: str, meta: Dict[str, Any], view: str) -> View:
     """The View of `view` for the recording in
-    `directory` (meta as _recording.read_meta checked it): the stored fold
+    `directory` (meta as layout.read_meta checked it): the stored fold
     when it is there and current, otherwise perf script's, stored for the
     next report when the directory takes it."""
-    data = _recording.data_path(directory, meta)
+    data = layout.data_path(directory, meta)
     data_stamp = stamp(data)
     try:
         stored = load(directory, view, data_stamp)
@@ -221,10 +227,27 @@ def get(directory, meta, view, say):
         stored = None
     if stored is not None:
         return stored
-    folds = fold_with_perf(directory, meta, say)
+    folds = fold_with_perf(directory, meta)
     try:
         store(directory, folds, data_stamp)
     except OSError as exc:
         say("cannot store the folded stacks in %s (%s): every report folds again"
             % (directory, exc.strerror or exc))
     return view_of(folds, view)
+
+
+def of_recording(directory: str, keep_internal: bool) -> Tuple[Dict[str, Any], View]:
+    """(meta, View): the recording in `directory`, checked, and its folded
+    stacks (every frame with `keep_internal`, else the default view)."""
+    if not os.path.exists(directory):
+        raise Failure("report: no such directory: %s" % directory)
+    if not os.path.isdir(directory):
+        raise Failure("report: %s is not a directory" % directory)
+    meta = layout.read_meta(directory)
+    data = layout.data_path(directory, meta)
+    if not os.path.lexists(data):
+        raise Failure("no %s: is %s a perftramp record directory?"
+                      % (os.path.basename(data), directory))
+    if not stat.S_ISREG(os.lstat(data).st_mode):
+        raise Failure("%s is not a regular file (a recording's perf data is)" % data)
+    return meta, get(directory, meta, "internal" if keep_internal else "default")

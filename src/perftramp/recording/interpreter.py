@@ -1,18 +1,13 @@
-"""What the subcommands share: progress messages, and asking interpreters
-about themselves.  (perf is in _perf.py, a recording's layout in
-_recording.py, failures in _errors.py.)"""
+"""Asking interpreters about themselves: this one, or another by its path."""
+from __future__ import annotations
+
 import os
 import subprocess
 import sys
+import sysconfig
+from typing import Optional
 
-
-def say(message):
-    """Progress and advice go to stderr; stdout is for results."""
-    sys.stderr.write("perftramp: %s\n" % message)
-    sys.stderr.flush()
-
-
-# One test, run in this interpreter or (as source) in another.
+#: One test, run in this interpreter or (as source) in another.
 _FRAME_POINTER_TEST = (
     "import sysconfig\n"
     "flags = (sysconfig.get_config_var('CFLAGS') or '') + "
@@ -21,16 +16,20 @@ _FRAME_POINTER_TEST = (
 )
 
 
-def has_frame_pointers(python=None):
+def has_frame_pointers(python: Optional[str] = None) -> bool:
     """Whether an interpreter was built with frame pointers."""
     if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
-        namespace = {}
+        namespace: dict = {}
         exec(_FRAME_POINTER_TEST, namespace)
-        return namespace["result"]
+        return bool(namespace["result"])
     out = subprocess.run([python, "-c", _FRAME_POINTER_TEST + "print(result)"],
                          capture_output=True, text=True)
     return out.stdout.strip() == "True"
 
 
-def looks_like_python(program):
+def looks_like_python(program: str) -> bool:
     return os.path.basename(program).startswith("python")
+
+
+def this_is_free_threaded() -> bool:
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))

@@ -18,11 +18,18 @@ perf record's -z (zstd) cannot be used before perf inject --jit: perf 6.1
 and 7.2 inject pass the compressed chunks through unread and write no
 jitted object at all, so only recordings without inject are compressed.
 """
+from __future__ import annotations
+
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
-from ._errors import CliError
+from .errors import Failure
+
+if TYPE_CHECKING:
+    from perftramp._backends import Backend
 
 INSTALL_HINT = "Debian/Ubuntu: apt-get install linux-perf"
 #: perf looks for perf-PID.map files here and nowhere else.
@@ -37,26 +44,26 @@ DWARF_STACK_MAX = 65528
 FP_MAX_STACK = 1024
 
 
-def perf_argv(perf, subcommand):
+def perf_argv(perf: str, subcommand: str) -> List[str]:
     """The start of every perf command line perftramp runs."""
     return [perf, "--buildid-dir", NO_BUILD_ID_CACHE, subcommand]
 
 
-def find():
+def find() -> Optional[str]:
     """perf's path, or None."""
     return shutil.which("perf")
 
 
-def require():
-    """perf's path; a CliError saying how to install it when it is missing."""
+def require() -> str:
+    """perf's path; a Failure saying how to install it when it is missing."""
     perf = find()
     if perf is None:
-        raise CliError("perf is not installed (%s); `perftramp check` tells what else "
+        raise Failure("perf is not installed (%s); `perftramp check` tells what else "
                        "is needed" % INSTALL_HINT)
     return perf
 
 
-def version(perf):
+def version(perf: str) -> Tuple[str, Optional[Tuple[int, int]]]:
     """(text, (major, minor) or None): `perf version` as printed, and what it
     says for sure.  Distributions append their own revision after a '-'
     ("6.7-3" is 6.7 with Debian's third revision, not 6.7.3), so only
@@ -69,42 +76,51 @@ def version(perf):
     return text, (int(m.group(1)), int(m.group(2)))
 
 
-def has_zstd(perf):
+def has_zstd(perf: str) -> bool:
     """Whether this perf can compress what it records (-z)."""
     out = subprocess.run([perf, "version", "--build-options"], capture_output=True,
                          text=True)
     return re.search(r"zstd:\s*\[\s*on", out.stdout) is not None
 
 
-def record_flags(row, stack_size=DWARF_STACK_MAX, compress=False):
-    """perf record's flags for sampling a program using backend `row`;
-    `compress` (-z) is only taken for a row without inject."""
+@dataclass
+class Sampling:
+    """How perf samples: `record`'s -F and --stack-size, and whether it
+    compresses what it writes (-z; taken only for a backend without inject)."""
+    freq: int = 999
+    stack_size: int = DWARF_STACK_MAX
+    compress: bool = False
+
+
+def record_flags(row: Backend, sampling: Sampling) -> List[str]:
+    """perf record's flags for sampling a program using backend `row`."""
     flags = ["-N"]  # no build-id cache, even were the global option ignored
-    if compress and not row["inject"]:
+    if sampling.compress and not row.inject:
         flags += ["-z"]
-    flags += ["-k", "1"] if row["inject"] else []
-    if row["unwind"] == "fp":
+    flags += ["-k", "1"] if row.inject else []
+    if row.unwind == "fp":
         flags += ["-g"]
     else:
-        flags += ["--call-graph", "dwarf,%d" % stack_size]
+        flags += ["--call-graph", "dwarf,%d" % sampling.stack_size]
     return flags
 
 
-def record_command(perf, row, freq, output, command, stack_size=DWARF_STACK_MAX, quiet=False,
-                   compress=False, pid=None):
+def record_command(perf: str, row: Backend, sampling: Sampling, output: str,
+                   command: Sequence[str], quiet: bool = False,
+                   pid: Optional[int] = None) -> List[str]:
     """perf record of `command`, or with `pid` of that running process (for
     as long as `command` runs, when one is given; else until interrupted)."""
     target = ["-p", str(pid)] if pid is not None else []
-    return (perf_argv(perf, "record") + (["-q"] if quiet else []) + ["-F", str(freq)]
-            + record_flags(row, stack_size, compress) + target + ["-o", output]
+    return (perf_argv(perf, "record") + (["-q"] if quiet else []) + ["-F", str(sampling.freq)]
+            + record_flags(row, sampling) + target + ["-o", output]
             + (["--"] + list(command) if command else []))
 
 
-def inject_command(perf, data, output):
+def inject_command(perf: str, data: str, output: str) -> List[str]:
     return perf_argv(perf, "inject") + ["-i", data, "--jit", "-o", output]
 
 
-def script_command(perf, data, fields):
+def script_command(perf: str, data: str, fields: str) -> List[str]:
     return perf_argv(perf, "script") + ["-i", data, "-F", fields]
 
 
@@ -114,7 +130,7 @@ def script_command(perf, data, fields):
 _EVENT_PID = re.compile(r"PERF_RECORD_(?:FORK|EXIT)\((\d+):")
 
 
-def recorded_pids(perf, data):
+def recorded_pids(perf: str, data: str) -> List[int]:
     """The pids of every process `data` saw: with a sample, or only started
     or ended (a short child still leaves its map)."""
     out = subprocess.run(script_command(perf, data, "pid") + ["--show-task-events"],

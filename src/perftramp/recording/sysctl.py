@@ -12,36 +12,27 @@ The kernel refuses a change (EBUSY) while any perf event with call chains
 exists, e.g. another perf -g on the machine; a change is retried for a short
 while, then given up with one line saying what it means.
 """
+from __future__ import annotations
+
 import contextlib
 import errno
-import os
 import signal
 import time
+from typing import Callable, Iterator, Optional
+
+from . import procfs, signals
 
 MAX_STACK = "kernel.perf_event_max_stack"
 #: how long a change waits for another perf's events to go (EBUSY)
 _BUSY_WAIT = 3.0
 
 
-def path(name):
-    return os.path.join("/proc/sys", *name.split("."))
-
-
-def read(name):
-    """The setting's integer value, or None when it cannot be read."""
-    try:
-        with open(path(name)) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _write(name, value, wait=_BUSY_WAIT):
+def _write(name: str, value: int, wait: float = _BUSY_WAIT) -> Optional[str]:
     """Writes `value`; None when done, else why not (a short reason)."""
     deadline = time.monotonic() + wait
     while True:
         try:
-            with open(path(name), "w") as f:
+            with open(procfs.sysctl_path(name), "w") as f:
                 f.write("%d\n" % value)
             return None
         except OSError as exc:
@@ -55,17 +46,35 @@ def _write(name, value, wait=_BUSY_WAIT):
             return exc.strerror or str(exc)
 
 
-def _raise_exit(signum, frame):
-    raise SystemExit(128 + signum)
+@contextlib.contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """No signal may stop the block half-way (putting a setting back)."""
+    handlers = {}
+    try:
+        for signum in signals.STOPPING + (signal.SIGINT,):
+            with contextlib.suppress(ValueError):  # not the main thread
+                handlers[signum] = signal.signal(signum, signal.SIG_IGN)
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _put_back(name: str, old: int, say: Callable[[str], None]) -> None:
+    with _uninterrupted():
+        why = _write(name, old)
+    if why is not None:
+        say("could not put %s back to %d (%s); `sysctl -w %s=%d` does"
+            % (name, old, why, name, old))
 
 
 @contextlib.contextmanager
-def at_least(name, wanted, say):
+def at_least(name: str, wanted: int, say: Callable[[str], None]) -> Iterator[Optional[int]]:
     """For as long as the block runs, `name` is at least `wanted` when it can
     be made so; yields the value in force (None: unknown).  What is changed
     is put back afterwards, also on SIGTERM and SIGHUP (which end the block
     with SystemExit) and Ctrl-C."""
-    old = read(name)
+    old = procfs.read_int(name)
     if old is None:
         say("cannot read %s; frame-pointer stacks may be cut at its default of 127 "
             "frames" % name)
@@ -80,22 +89,8 @@ def at_least(name, wanted, say):
             "`sysctl -w %s=%d` before recording avoids it" % (name, old, why, old, name, wanted))
         yield old
         return
-    handlers = {}
-    try:
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            with contextlib.suppress(ValueError):  # not the main thread
-                handlers[signum] = signal.signal(signum, _raise_exit)
-        yield wanted
-    finally:
-        # no signal may stop the restoring half-way
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            with contextlib.suppress(ValueError):
-                handlers.setdefault(signum, signal.signal(signum, signal.SIG_IGN))
+    with signals.exit_on_signals():
         try:
-            why = _write(name, old)
-            if why is not None:
-                say("could not put %s back to %d (%s); `sysctl -w %s=%d` does"
-                    % (name, old, why, name, old))
+            yield wanted
         finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
+            _put_back(name, old, say)

@@ -10,13 +10,19 @@ sys.remote_exec reads, and it also needs the caller to be of the same
 version and kind (a 3.14 cannot send to a 3.14t), which remote_exec_argv()
 settles by running the target's own interpreter when this one differs.
 """
+from __future__ import annotations
+
 import os
 import re
 import struct
 import sys
-import sysconfig
+from typing import List, Literal, Optional, Tuple, Union, overload
 
-from ._errors import CliError
+from perftramp import _backends
+
+from . import procfs
+from .errors import Failure
+from .interpreter import this_is_free_threaded
 
 MIN_VERSION = (3, 14)
 COOKIE = b"xdebugpy"
@@ -24,7 +30,8 @@ _SECTION = b".PyRuntime"
 
 
 class Target:
-    def __init__(self, pid, exe, version, free_threaded, uid):
+    def __init__(self, pid: int, exe: str, version: Tuple[int, int, int], free_threaded: bool,
+                 uid: int) -> None:
         self.pid = pid
         self.exe = exe          # /proc/PID/exe, resolved
         self.version = version  # (major, minor, micro)
@@ -32,20 +39,28 @@ class Target:
         self.uid = uid
 
     @property
-    def label(self):
+    def label(self) -> str:
         return "CPython %d.%d.%d%s" % (self.version + ("t" if self.free_threaded else "",))
 
 
-def _ptrace_advice():
-    scope = _read("/proc/sys/kernel/yama/ptrace_scope")
-    why = ("Yama's kernel.yama.ptrace_scope is %s" % scope.strip()) if scope else \
+def _ptrace_advice() -> str:
+    scope = procfs.read_text("kernel.yama.ptrace_scope")
+    why = ("Yama's kernel.yama.ptrace_scope is %s" % scope) if scope else \
         "attaching needs the same user (or CAP_SYS_PTRACE, which containers often drop)"
     return ("not permitted to attach (ptrace): %s; run as the process's user or as root, "
             "`--cap-add=SYS_PTRACE` in a container, or `setpriv --ptracer any` / "
             "`echo 0 > /proc/sys/kernel/yama/ptrace_scope` where Yama forbids it" % why)
 
 
-def _read(path, binary=False):
+@overload
+def _read(path: str, binary: Literal[False] = ...) -> Optional[str]: ...
+
+
+@overload
+def _read(path: str, binary: Literal[True]) -> Optional[bytes]: ...
+
+
+def _read(path: str, binary: bool = False) -> Union[str, bytes, None]:
     try:
         with open(path, "rb" if binary else "r") as f:
             return f.read()
@@ -53,7 +68,7 @@ def _read(path, binary=False):
         return None
 
 
-def runtime_section(path):
+def runtime_section(path: str) -> Optional[bytes]:
     """The first 24 bytes of the ELF file's .PyRuntime section, or None
     (not a 64-bit little-endian ELF, no such section, unreadable)."""
     try:
@@ -82,7 +97,7 @@ def runtime_section(path):
     return None
 
 
-def _mapped_files(pid):
+def _mapped_files(pid: int) -> Optional[List[str]]:
     maps = _read("/proc/%d/maps" % pid)
     if maps is None:
         return None
@@ -94,14 +109,14 @@ def _mapped_files(pid):
     return seen
 
 
-def inspect(pid):
-    """The Target at `pid`; CliError (one line) when it is not one perftramp
+def inspect(pid: int) -> Target:
+    """The Target at `pid`; Failure (one line) when it is not one perftramp
     can attach to."""
     proc = "/proc/%d" % pid
     try:
         st = os.stat(proc)
     except FileNotFoundError:
-        raise CliError("no process %d (it has exited, or never was)" % pid)
+        raise Failure("no process %d (it has exited, or never was)" % pid) from None
     comm = (_read(proc + "/comm") or "?").strip()
     try:
         exe = os.readlink(proc + "/exe")
@@ -109,9 +124,9 @@ def inspect(pid):
         if files is None:
             raise PermissionError
     except PermissionError:
-        raise CliError("process %d (%s): %s" % (pid, comm, _ptrace_advice()))
+        raise Failure("process %d (%s): %s" % (pid, comm, _ptrace_advice())) from None
     except FileNotFoundError:
-        raise CliError("no process %d (it has exited)" % pid)
+        raise Failure("no process %d (it has exited)" % pid) from None
     candidates = [exe] + [f for f in files if "libpython" in os.path.basename(f)]
     for path in candidates:
         # as the process sees its files (another mount namespace: a container)
@@ -128,17 +143,18 @@ def inspect(pid):
         return target
     older = _older_python(exe, files)
     if older:
-        raise CliError("process %d (%s) runs Python %s: %s" % (pid, comm, older, _OLD_ADVICE))
-    raise CliError("process %d (%s, %s) is not a CPython interpreter (no CPython runtime "
+        raise Failure("process %d (%s) runs Python %s: %s" % (pid, comm, older, _old_advice()))
+    raise Failure("process %d (%s, %s) is not a CPython interpreter (no CPython runtime "
                    "in its executable or libraries)" % (pid, comm, exe))
 
 
-_OLD_ADVICE = ("attaching needs CPython 3.14+ (sys.remote_exec, PEP 768); start it under "
-               "perftramp instead: `perftramp record -- CMD`, or PERFTRAMP_ACTIVATE=perf_elf "
-               "in its environment")
+def _old_advice() -> str:
+    return ("attaching needs CPython 3.14+ (sys.remote_exec, PEP 768); start it under "
+            "perftramp instead: `perftramp record -- CMD`, or PERFTRAMP_ACTIVATE=%s in its "
+            "environment" % _backends.candidates(False)[0].name)
 
 
-def _older_python(exe, files):
+def _older_python(exe: str, files: List[str]) -> Optional[str]:
     for path in [exe] + files:
         m = re.match(r"(?:lib)?python(\d+\.\d+)", os.path.basename(path))
         if m:
@@ -146,11 +162,11 @@ def _older_python(exe, files):
     return None
 
 
-def _refuse_old(target, comm):
+def _refuse_old(target: Target, comm: str) -> None:
     if target.version < MIN_VERSION:
-        raise CliError("process %d (%s) runs CPython %d.%d: %s"
+        raise Failure("process %d (%s) runs CPython %d.%d: %s"
                        % (target.pid, comm, target.version[0], target.version[1],
-                          _OLD_ADVICE))
+                          _old_advice()))
 
 
 DISABLED_ADVICE = ("remote debugging is disabled in it (PYTHON_DISABLE_REMOTE_DEBUG, "
@@ -158,7 +174,7 @@ DISABLED_ADVICE = ("remote debugging is disabled in it (PYTHON_DISABLE_REMOTE_DE
                    "restart it without, or under `perftramp record -- CMD`")
 
 
-def _refuse_disabled(target, comm):
+def _refuse_disabled(target: Target, comm: str) -> None:
     """What /proc shows of the switches (the build flag shows only when
     sys.remote_exec says so: remote_exec_error())."""
     proc = "/proc/%d" % target.pid
@@ -168,19 +184,15 @@ def _refuse_disabled(target, comm):
         v.startswith(b"PYTHON_DISABLE_REMOTE_DEBUG=") for v in environ)  # even empty
     x_off = any(a in (b"disable_remote_debug", b"-Xdisable_remote_debug") for a in argv)
     if env_off or x_off:
-        raise CliError("process %d (%s): %s" % (target.pid, comm, DISABLED_ADVICE))
+        raise Failure("process %d (%s): %s" % (target.pid, comm, DISABLED_ADVICE))
 
 
-def this_is_free_threaded():
-    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-
-
-def same_kind_as_me(target):
+def same_kind_as_me(target: Target) -> bool:
     return (sys.version_info[:2] == target.version[:2]
             and this_is_free_threaded() == target.free_threaded)
 
 
-def remote_exec_argv(target, script):
+def remote_exec_argv(target: Target, script: str) -> Optional[List[str]]:
     """How to run sys.remote_exec(target, script): None to call it here (this
     interpreter is of the target's version and kind), else an argv running
     the target's own interpreter."""
@@ -189,7 +201,7 @@ def remote_exec_argv(target, script):
     exe = target.exe
     if exe.endswith(" (deleted)") or not os.access(exe, os.X_OK) or \
             not os.path.basename(exe).startswith("python"):
-        raise CliError("process %d runs %s inside %s, which is not a python this can run; "
+        raise Failure("process %d runs %s inside %s, which is not a python this can run; "
                        "run perftramp with a %d.%d%s interpreter"
                        % (target.pid, target.label, exe, target.version[0], target.version[1],
                           "t" if target.free_threaded else ""))
@@ -197,7 +209,7 @@ def remote_exec_argv(target, script):
             str(target.pid), script]
 
 
-def remote_exec_error(target, message):
+def remote_exec_error(target: Target, message: str) -> str:
     """The one line for sys.remote_exec's failure `message`."""
     if "not enabled" in message:
         return "process %d: %s" % (target.pid, DISABLED_ADVICE)
