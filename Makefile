@@ -1,9 +1,12 @@
-# Everyday verbs.  `make demo` and `make test` are the two commands of the
-# README; CI runs `make test` after .ci/run has installed what it needs.
+# Everyday verbs.  The README's commands: `make demo`; `make check`, the
+# few-minute check of a change; `make test`, every test, which first installs
+# and builds what it needs (scripts/prepare.sh) and is all CI runs (.ci/run).
 BUILD ?= build
 # `make tools` makes this venv of the build and test tools (meson >= 1.1,
-# ninja, pytest, ruff); when it is there, make uses it first.
+# ninja, pytest, ruff, mypy); when it is there, make uses it first.
 TOOLS := $(BUILD)/tools
+# (whether PYTHON was given, before it gets its default: see `test`)
+PYTHON_ORIGIN := $(origin PYTHON)
 ifneq ($(wildcard $(TOOLS)/bin/python),)
 export PATH := $(abspath $(TOOLS))/bin:$(PATH)
 PYTHON ?= $(abspath $(TOOLS))/bin/python
@@ -20,23 +23,51 @@ RUFF ?= ruff
 C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/perftramp/include/*.h src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
 PY_SOURCES = src tests benchmarks scripts examples
 
-.PHONY: all tools demo test test-c test-c-asan test-c-aarch64 test-py test-py-sid test-py-perf7 test-stress-asan \
-	test-stress-tsan fuzz fp-python py314 sid-root lint format clean
+.PHONY: all tools demo check prepare test test-matrix test-c test-c-asan test-c-aarch64 test-py test-py-sid \
+	test-py-perf7 test-stress-asan test-stress-tsan fuzz fp-python py314 sid-root lint format clean
 
 all: test-c
 
-tools:
+# Installed again only when this Makefile changes (the list below may have).
+tools: $(TOOLS)/.installed
+$(TOOLS)/.installed: Makefile
 	[ -x $(TOOLS)/bin/python ] || python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check \
-		"meson>=1.1" ninja "meson-python>=0.17" pytest ruff
+		"meson>=1.1" ninja "meson-python>=0.17" pytest ruff mypy
+	touch $@
 
 demo:
 	scripts/demo.sh
 
-# Every test; pytest last (the host's interpreters, then the sid root's), so
-# that its summary closes the output.
-test: test-c test-c-asan test-c-aarch64 fuzz test-stress-asan test-stress-tsan test-py test-py-sid \
-	test-py-perf7
+# The pyenv CPythons here, oldest first (check's interpreter, the stress test's).
+PYENV_PYTHONS := $(shell ls -d /root/.pyenv/versions/3.*/bin/python3 2>/dev/null | sort -V)
+
+# The check of a change: lint, the C unit tests, and pytest on one
+# interpreter with the host's perf, without the tests marked slow (the
+# forked-worker and server matrix and the stress run, which `make test`
+# runs); under 3 minutes on 2 cores.  CHECK_PYTHON: the newest pyenv CPython
+# here, else python3.
+CHECK_PYTHON ?= $(or $(lastword $(PYENV_PYTHONS)),$(shell command -v python3))
+check: lint test-c
+	@$(CHECK_TOOLS) pytest perf
+	PERFTRAMP_PYTHONS=$(CHECK_PYTHON) $(PYTHON) -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+
+# What `make test` needs, installed or built where missing (Debian packages,
+# build/tools, the frame-pointer CPythons, the sid root, CPython's test
+# file); a no-op, without root, when everything is there.
+prepare:
+	scripts/prepare.sh
+
+# Every test, on a machine prepared first.  The matrix runs in a make of its
+# own, which sees the build/tools that prepare may just have made (and,
+# unless PYTHON was given, takes its python).
+test: prepare
+	$(if $(filter undefined,$(PYTHON_ORIGIN)),env -u PYTHON )$(MAKE) --no-print-directory test-matrix
+
+# lint, then every test; pytest last (the host's interpreters, then the sid
+# root's), so that its summary closes the output.
+test-matrix: lint test-c test-c-asan test-c-aarch64 fuzz test-stress-asan test-stress-tsan test-py \
+	test-py-sid test-py-perf7
 
 # C unit tests of the core, natively, under ASan/UBSan, and for aarch64 under
 # qemu-user.  The ASan build also has the test-only "test_map" backend, so
@@ -54,7 +85,7 @@ test-c-asan:
 
 test-c-aarch64:
 	@if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then \
-		echo "SKIPPED test-c-aarch64: needs gcc-aarch64-linux-gnu and qemu-user-static (CI installs them)"; \
+		echo "SKIPPED test-c-aarch64: needs gcc-aarch64-linux-gnu and qemu-user-static (make prepare installs them)"; \
 	else \
 		[ -d $(BUILD)/c-aarch64 ] || meson setup $(BUILD)/c-aarch64 --cross-file $(CROSS_AARCH64) \
 			-Dpython=false -Dtests=true; \
@@ -89,7 +120,7 @@ SID_RUN = PERFTRAMP_SID_ROOT=$(SID_ROOT) PERFTRAMP_SID_TMP=$(CURDIR)/$(BUILD)/si
 	PERFTRAMP_PY314_PREFIX=$(PY314_PREFIX) scripts/in-sid.sh
 test-py-sid:
 	@if [ ! -f $(SID_ROOT)/.perftramp-sid ]; then \
-		echo "SKIPPED test-py-sid: no Debian sid root in $(SID_ROOT) (scripts/debian-sid-root.sh; CI makes it)"; \
+		echo "SKIPPED test-py-sid: no Debian sid root in $(SID_ROOT) (scripts/debian-sid-root.sh; make prepare makes it)"; \
 	else \
 		rm -rf $(BUILD)/sid-tmp && \
 		$(SID_RUN) sh -c \
@@ -117,7 +148,7 @@ PERF7_TESTS ?= tests/python/test_cpython_perf_suite.py tests/python/test_perf_e2
 test-py-perf7:
 	@$(CHECK_TOOLS) pytest
 	@if [ ! -f $(SID_ROOT)/.perftramp-sid ]; then \
-		echo "SKIPPED test-py-perf7: no Debian sid root in $(SID_ROOT) (scripts/debian-sid-root.sh; CI makes it)"; \
+		echo "SKIPPED test-py-perf7: no Debian sid root in $(SID_ROOT) (scripts/debian-sid-root.sh; make prepare makes it)"; \
 	else \
 		scripts/perf-bundle.sh --from $(SID_ROOT) $(SID_PERF) && \
 		PATH=$(CURDIR)/$(SID_PERF)/bin:$$PATH && perf version && \
@@ -127,11 +158,10 @@ test-py-perf7:
 # The stress workload (tests/python/stress.py) against the extension built
 # with AddressSanitizer + UBSan on the oldest and newest CPython here, and
 # with ThreadSanitizer on the newest and on the free-threaded 3.14t when
-# there is one (scripts/build-python314.sh; CI builds it) (scripts/
+# there is one (scripts/build-python314.sh; make prepare builds it) (scripts/
 # stress-sanitized.sh: options, venvs in build/venvs-asan and
 # build/venvs-tsan, tests/tsan.supp).
 STRESS_SECONDS ?= 15
-PYENV_PYTHONS := $(shell ls -d /root/.pyenv/versions/3.*/bin/python3 2>/dev/null | sort -V)
 STRESS_NEWEST := $(lastword $(PYENV_PYTHONS))
 STRESS_OLDEST := $(firstword $(foreach p,$(PYENV_PYTHONS),$(if $(findstring /3.8.,$(p)),$(p))))
 ASAN_STRESS_PYTHONS ?= $(or $(strip $(STRESS_NEWEST) $(STRESS_OLDEST)),$(PYTHON))
@@ -174,13 +204,19 @@ py314:
 sid-root:
 	scripts/debian-sid-root.sh
 
-# Checks only: C against .clang-format, Python against pyproject's [tool.ruff].
-# Both always run; either failing fails the target.
+# Checks only: C against .clang-format; Python against pyproject's
+# [tool.ruff] (with bugbear, complexity and argument counts) and
+# [tool.mypy] (the typed domain layer), and scripts/check-python-shape.py
+# (no function over 60 lines, no import cycle in the package, imports inside
+# functions counted).  All run; any failing fails the target.
 lint:
-	@$(CHECK_TOOLS) clang-format ruff
+	@$(CHECK_TOOLS) clang-format ruff mypy
 	@rc=0; \
 	clang-format --dry-run --Werror $(C_SOURCES) || rc=1; \
 	$(RUFF) check $(PY_SOURCES) || rc=1; \
+	mypy || rc=1; \
+	$(PYTHON) scripts/check-python-shape.py src/perftramp src/_perftramp_startup.py scripts \
+		examples benchmarks tests || rc=1; \
 	exit $$rc
 
 format:

@@ -18,12 +18,14 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-import conftest  # noqa: E402  (interpreter discovery and venvs)
+import interpreters  # noqa: E402  (the tests' CPythons and their venvs)
+import processes  # noqa: E402  (pid_files: the files a process left in /tmp)
 from perfscript import chain_ok, samples  # noqa: E402
 
 RUN = ("import os, runpy, sys, perftramp\n"
@@ -38,8 +40,8 @@ def measure(python, backend, work):
                       .replace("baz(1000000)", "baz(20000000)"))
     data = work / "perf.data"
     graph = ["-g"] if backend == "perf" else ["-k", "1", "--call-graph", "dwarf"]
-    env = dict(conftest.os.environ, PERFTRAMP_JITDUMP_DIR=str(work))
-    since = conftest.time.time()
+    env = dict(os.environ, PERFTRAMP_JITDUMP_DIR=str(work))
+    since = time.time()
     run = subprocess.run(["perf", "record", "-q", "-N", "-F", "999"] + graph
                          + ["-o", str(data), "--", python.exe, "-c", RUN, str(script), backend],
                          check=True, env=env, capture_output=True, text=True)
@@ -50,7 +52,7 @@ def measure(python, backend, work):
                        check=True, capture_output=True)
         data = jit
     got = samples(data)
-    for path in conftest.pid_files(int(run.stdout.split()[0]), since):
+    for path in processes.pid_files(int(run.stdout.split()[0]), since):
         os.unlink(path)  # the map of the "perf" backend, in /tmp, once read
     foo = [s for s in got if any(f.startswith("py::foo:") for f in s)]
     chain = ["py::%s:%s" % (f, script) for f in ("foo", "bar", "baz", "<module>")]
@@ -62,8 +64,8 @@ def main():
     perf = subprocess.run(["perf", "version"], capture_output=True, text=True).stdout.split()
     print("| interpreter | frame pointers | perf | backend | samples | in foo | whole chain |")
     print("|---|---|---|---|---|---|---|")
-    for interp in conftest.INTERPRETERS:
-        python = conftest.ready(interp)
+    for interp in interpreters.INTERPRETERS:
+        python = interpreters.ready(interp)
         for backend in ("perf", "perf_jit"):
             if backend == "perf" and not interp.frame_pointers:
                 continue

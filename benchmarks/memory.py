@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "python"))
 
-import conftest  # noqa: E402  (interpreter discovery and venvs)
+import interpreters  # noqa: E402  (the tests' CPythons and their venvs)
 
 CHILD = r"""
 import gc, json, os, sys
@@ -90,7 +90,7 @@ def main():
     parser.add_argument("-n", type=int, default=100000, help="functions (default 100000)")
     parser.add_argument("--python", action="append", help="interpreters (default: all)")
     args = parser.parse_args()
-    interps = conftest.INTERPRETERS
+    interps = interpreters.INTERPRETERS
     if args.python:
         interps = [i for i in interps if i.base in args.python or i.label in args.python]
     print("N = %d functions; bytes per function (RSS = anon + file + shmem)" % args.n)
@@ -98,7 +98,7 @@ def main():
                                               "shmem", "net"))
     with tempfile.TemporaryDirectory() as tmp:
         for interp in interps:
-            python = conftest.ready(interp)
+            python = interpreters.ready(interp)
             base = None
             for config in configs_for(python.version):
                 g = run(python, config, args.n, tmp)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(HERE))
 
 from run import pid_files  # noqa: E402  (the files a benchmark process leaves)
 
-import conftest  # noqa: E402  (interpreter discovery and venvs)
+import interpreters  # noqa: E402  (the tests' CPythons and their venvs)
 
 PARENT = r"""
 import json, os, sys, time
@@ -138,7 +138,7 @@ def main():
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--python", action="append", help="interpreter label(s)")
     args = ap.parse_args()
-    interps = [conftest.ready(i) for i in conftest.INTERPRETERS
+    interps = [interpreters.ready(i) for i in interpreters.INTERPRETERS
                if not args.python or i.label in args.python]
     print("| interpreter | configuration | worker's extra CPU per first request (ms) | "
           "trampolines a worker made | worker's own file | parent's file |")

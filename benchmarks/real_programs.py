@@ -189,6 +189,22 @@ def debug_size():
     return tree_size(path)[1] if os.path.isdir(path) else 0
 
 
+def reports(perftramp, recording, work, env, logfile, collapsed, what):
+    """[(report, seconds)]: every report of REPORTS timed, the collapsed one
+    written to `collapsed`."""
+    took_each = []
+    for name, args in REPORTS:
+        log("%s: perftramp report %s" % (what, " ".join(args)))
+        with open(collapsed if name == "collapsed" else os.devnull, "w") as out:
+            rc, took = run_timed([perftramp, "report", str(recording)] + args, work, env,
+                                 logfile, stdout=out)
+        if rc != 0:
+            raise SystemExit("perftramp report %s failed (exit %d); see %s"
+                             % (" ".join(args), rc, logfile))
+        took_each.append((name, took))
+    return took_each
+
+
 def measure(label, venv, workload, seconds, keep):
     script, _ = WORKLOADS[workload]
     python = str(venv / "bin" / "python")
@@ -230,17 +246,9 @@ def measure(label, venv, workload, seconds, keep):
         row["backend"] = json.loads((recording / "perftramp.json").read_text())["backend"]
     except (OSError, ValueError, KeyError):
         row["backend"] = "?"
-    row["reports"] = []
     collapsed = work / "collapsed.txt"
-    for name, args in REPORTS:
-        log("%s %s: perftramp report %s" % (label, workload, " ".join(args)))
-        with open(collapsed if name == "collapsed" else os.devnull, "w") as out:
-            rc, took = run_timed([perftramp, "report", str(recording)] + args, work, env,
-                                 logfile, stdout=out)
-        if rc != 0:
-            raise SystemExit("perftramp report %s failed (exit %d); see %s"
-                             % (" ".join(args), rc, logfile))
-        row["reports"].append((name, took))
+    row["reports"] = reports(perftramp, recording, work, env, logfile, collapsed,
+                             "%s %s" % (label, workload))
     row["files_after"], row["bytes_after"] = tree_size(recording)
     row["home_files"], row["home"] = tree_size(home)
     row["home_debug"] = tree_size(home / ".debug")[1]

@@ -10,7 +10,7 @@ pinned below, unpacked into build/pyperformance), run by pyperf (from PyPI,
 installed into each interpreter's venv) in its worker mode inside processes
 started here: benchmarks/suite_worker.py switches the configuration on,
 checks that it is on, and times CPU time.  Interpreters: the tests' (see
-tests/python/conftest.py; PERFTRAMP_PYTHONS), each with two venvs: the
+tests/python/interpreters.py; PERFTRAMP_PYTHONS), each with two venvs: the
 tests' one with perftramp installed, and a "bare" one without it, the
 reference every ratio is taken against.
 
@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE))
 
 import run as microbench  # noqa: E402  (configs_for, machine)
 
-import conftest  # noqa: E402  (interpreter discovery and venvs)
+import interpreters  # noqa: E402  (the tests' CPythons and their venvs)
 
 PYPERFORMANCE = "pyperformance==1.14.0"
 PYPERF = "pyperf"  # pip picks the newest that the interpreter supports
@@ -93,12 +93,12 @@ def pip_install(python, *args):
 
 def venvs(interp):
     """(interpreter with perftramp and pyperf, python of the bare venv)."""
-    ready = conftest.ready(interp)
+    ready = interpreters.ready(interp)
     pip_install(ready.exe, PYPERF)
-    bare = conftest.VENVS / ("bare-" + interp.label)
+    bare = interpreters.VENVS / ("bare-" + interp.label)
     exe = bare / "bin" / "python"
     if not exe.exists():
-        conftest.make_venv(interp.base, bare)
+        interpreters.make_venv(interp.base, bare)
         pip_install(str(exe), PYPERF)
     return ready, str(exe)
 
@@ -179,7 +179,7 @@ def headline(results):
     columns = ["off", "floor", "cpython-perf", "cpython-perf_jit"] + PERFTRAMP
     lines = ["| interpreter | " + " | ".join(columns) + " |",
              "|---|" + "---|" * len(columns)]
-    for label, (configs, r, benches) in results.items():
+    for label, (configs, r, _benches) in results.items():
         row = []
         for c in columns:
             row.append("%.3f" % geomean(r[c].values()) if c in configs else "–")
@@ -192,7 +192,7 @@ def over_floor(results):
     worst call-heavy benchmark."""
     lines = ["| interpreter | backend | geomean over floor | worst call-heavy benchmark |",
              "|---|---|---|---|"]
-    for label, (configs, r, benches) in results.items():
+    for label, (_configs, r, benches) in results.items():
         for c in PERFTRAMP:
             over = {b: r[c][b] / r["floor"][b] for b in benches}
             heavy = [b for b in benches if b in CALL_HEAVY] or benches
@@ -255,9 +255,9 @@ def main():
     ap.add_argument("--json", help=argparse.SUPPRESS)  # the sid root's half, for the host
     args = ap.parse_args()
     benches = args.bench or BENCHMARKS
-    interps = [i for i in conftest.INTERPRETERS if not args.python or i.label in args.python]
+    interps = [i for i in interpreters.INTERPRETERS if not args.python or i.label in args.python]
     # SID_PYTHON links to the root's python3.14, absent outside the root
-    sid = (not (args.no_sid or args.json or conftest.in_sid_root())
+    sid = (not (args.no_sid or args.json or interpreters.in_sid_root())
            and SID_PYTHON.is_symlink() and Path("/opt/perftramp-sid/.perftramp-sid").exists())
     if not interps and not sid and not args.json:
         sys.exit("suite: no interpreter matches %s" % args.python)

@@ -8,9 +8,12 @@
 # (recorded in sysconfig's CFLAGS, so pip-built extensions get them too) and
 # link libpython statically, like scripts/build-fp-python.sh (no rpath).
 #
-# Usage: scripts/build-python314.sh [fp|ft|all]    (default: all)
+# Usage: scripts/build-python314.sh [--if-source] [fp|ft|all]    (default: all)
 #   PREFIX is ${PERFTRAMP_PY314_PREFIX:-/opt/perftramp-py314}.
 #   PERFTRAMP_PY314_TARBALL overrides the source tarball.
+#   --if-source: without the tarball, say so and build nothing (exit 0)
+#   instead of failing; scripts/prepare.sh uses it outside CI, where a clone
+#   may have no ../shared/cpython (the 3.14 tests then skip).
 #
 # Cached: a variant whose PREFIX/VARIANT/.perftramp-build stamp matches the
 # tarball's digest and the configure arguments is not built again.  An
@@ -36,13 +39,22 @@ REQUIRED_MODULES="ssl _hashlib sqlite3 ctypes zlib bz2 lzma compression.zstd pye
 log() { printf 'build-python314: %s\n' "$*"; }
 die() { printf 'build-python314: error: %s\n' "$*" >&2; exit 1; }
 
+IF_SOURCE=
+if [[ "${1:-}" == --if-source ]]; then
+    IF_SOURCE=1
+    shift
+fi
 case "${1:-all}" in
     fp) VARIANTS=(fp) ;;
     ft) VARIANTS=(ft) ;;
     all) VARIANTS=(fp ft) ;;
-    *) die "usage: build-python314.sh [fp|ft|all]" ;;
+    *) die "usage: build-python314.sh [--if-source] [fp|ft|all]" ;;
 esac
-[[ -f "$TARBALL" ]] || die "no source tarball at $TARBALL"
+if [[ ! -f "$TARBALL" ]]; then
+    [[ -n "$IF_SOURCE" ]] || die "no source tarball at $TARBALL"
+    log "no source tarball at $TARBALL: nothing built (what $PREFIX_BASE holds, if anything, is used as it is)"
+    exit 0
+fi
 
 configure_args() { # configure_args VARIANT
     local args=(--prefix="$PREFIX_BASE/$1" --with-computed-gotos --with-system-expat

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # check-tools.sh TOOL...: whether the tools a make target needs are here, in
 # versions that work; one line per missing tool, saying how to get it, and
-# exit 1 if any is missing.  TOOL: meson ninja pytest perf clang ruff
-# clang-format.  `make tools` puts meson, ninja, pytest and ruff into
+# exit 1 if any is missing.  TOOL: meson ninja pytest perf clang ruff mypy
+# clang-format.  `make tools` puts meson, ninja, pytest, ruff and mypy into
 # build/tools (Debian bookworm's meson is 1.0.1; the build needs 1.1).
 set -u
 PYTHON=${PYTHON:-python3}
@@ -30,6 +30,8 @@ for tool in "$@"; do
             lack pytest "$PYTHON cannot import it; run \`make tools\` (then make uses build/tools/bin/python)" ;;
     ruff)
         command -v ruff >/dev/null || lack ruff "not found; run \`make tools\`" ;;
+    mypy)
+        command -v mypy >/dev/null || lack mypy "not found; run \`make tools\`" ;;
     perf)
         command -v perf >/dev/null || lack perf "not found; apt-get install linux-perf" ;;
     clang)

@@ -40,12 +40,12 @@ log() { printf 'debian-sid-root: %s\n' "$*"; }
 die() { printf 'debian-sid-root: error: %s\n' "$*" >&2; exit 1; }
 
 case "$ROOTDIR" in /*) ;; *) die "DIR must be an absolute path (got '$ROOTDIR')" ;; esac
-[[ $EUID -eq 0 ]] || die "must run as root (debootstrap and chroot)"
 
 if [[ -f "$ROOTDIR/$STAMP_NAME" ]] && [[ "$(cat "$ROOTDIR/$STAMP_NAME")" == "$STAMP_CONTENT" ]]; then
     log "cached: $ROOTDIR is complete ($STAMP_NAME); nothing to do"
     exit 0
 fi
+[[ $EUID -eq 0 ]] || die "must run as root (debootstrap and chroot)"
 
 START=$SECONDS
 step_start=$SECONDS

@@ -68,7 +68,7 @@ for base in "$@"; do
         echo "stress-$kind: building perftramp with -Db_sanitize=$sanitize for $version"
         rm -rf "$venv"
         # A TMPDIR of its own: ensurepip's pip on 3.8 and 3.9 leaves its CA
-        # bundle there (tests/python/conftest.py, make_venv).
+        # bundle there (tests/python/interpreters.py, make_venv).
         mkdir -p build && venv_tmp=$(mktemp -d "build/venvs-$kind.tmp-XXXXXX")
         TMPDIR="$PWD/$venv_tmp" "$base" -m venv "$venv"
         rm -rf -- "$venv_tmp"

@@ -20,7 +20,9 @@ This file is the whole adaptation, and it is small on purpose:
   where missing, with CPython's meaning.
 - The run: `python -m unittest -v` in a mount namespace of its own with a
   private /tmp and $HOME (its tearDown removes every /tmp/perf-*.map that
-  appeared during a test, whoever made it, and perf may write under $HOME).
+  appeared during a test, whoever made it, and perf may write under $HOME);
+  the venv and its interpreter are mounted back into it where they live in
+  /tmp (processes.private_tmp).
 - The verdict: every test passes; the only skips allowed are those for what
   the machine lacks (perf older than 6.6 for the DWARF class, an interpreter
   built without frame pointers, or for 3.13's file with the JIT, for the
@@ -35,7 +37,8 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT, register_pids
+from interpreters import ROOT
+from processes import interpreter_paths, private_tmp, register_pids
 
 SHARED_CPYTHON = os.environ.get("PERFTRAMP_CPYTHON_SRC", str(ROOT.parent / "shared" / "cpython"))
 DEB_DIR = ROOT / "build" / "cpython-tests"
@@ -55,7 +58,7 @@ def _from_deb():
     found = sorted(DEB_DIR.glob("libpython3.13-testsuite_*.deb"))
     if not found:
         return None, ("no libpython3.13-testsuite .deb in %s: run "
-                      "scripts/fetch-cpython-tests.sh (CI does)" % DEB_DIR)
+                      "scripts/fetch-cpython-tests.sh (make test does)" % DEB_DIR)
     data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(found[-1])],
                           stdout=subprocess.PIPE, check=True).stdout
     import io
@@ -158,6 +161,36 @@ def parse_results(output):
     return results
 
 
+def run_suite(python, private, module):
+    """`python -m unittest -v module` in private/suite, with `private` as its
+    /tmp; returns (exit status, output)."""
+    site = subprocess.run([python.exe, "-c", "import _perftramp_startup, os; "
+                           "print(os.path.dirname(_perftramp_startup.__file__))"],
+                          stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+    take_over = os.path.join(site, "_perftramp_take_over")
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("PYTHON") or k.startswith("PERFTRAMP_"))}
+    env.update(HOME="/tmp/home", TMPDIR="/tmp")
+    # The private /tmp is mounted over /tmp in a namespace of the run's own,
+    # which ends with it; the venv and its interpreter stay visible when they
+    # live in /tmp (a clone there).
+    script = (private_tmp("mount --bind %s %s", private, interpreter_paths(python))
+              + ' && cd /tmp/suite && exec "$1" -m unittest -v "$2"')
+    if python.version >= (3, 12):
+        open(take_over, "x").close()
+    try:
+        proc = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+             python.exe, module],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        register_pids(proc.pid)
+        output, _ = proc.communicate(timeout=900)
+    finally:
+        if python.version >= (3, 12):
+            os.unlink(take_over)
+    return proc.returncode, output
+
+
 @pytest.mark.parametrize("upstream", sorted(SOURCES))
 def test_cpython_perf_suite(python, upstream, tmp_path):
     text, origin = SOURCES[upstream]()
@@ -168,28 +201,7 @@ def test_cpython_perf_suite(python, upstream, tmp_path):
     (private / "home").mkdir()
     module = "test_perf_profiler_%s" % upstream.replace(".", "")
     (private / "suite" / (module + ".py")).write_text(adapt(text))
-    site = subprocess.run([python.exe, "-c", "import _perftramp_startup, os; "
-                           "print(os.path.dirname(_perftramp_startup.__file__))"],
-                          stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
-    take_over = os.path.join(site, "_perftramp_take_over")
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("PYTHON") or k.startswith("PERFTRAMP_"))}
-    env.update(HOME="/tmp/home", TMPDIR="/tmp")
-    # The private /tmp is mounted over /tmp in a namespace of the run's own,
-    # which ends with it.
-    script = ('mount --bind "$1" /tmp && cd /tmp/suite && exec "$2" -m unittest -v "$3"')
-    if python.version >= (3, 12):
-        open(take_over, "x").close()
-    try:
-        proc = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-             str(private), python.exe, module],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        register_pids(proc.pid)
-        output, _ = proc.communicate(timeout=900)
-    finally:
-        if python.version >= (3, 12):
-            os.unlink(take_over)
+    returncode, output = run_suite(python, private, module)
     results = parse_results(output)
     assert results, output
     outcomes = [o.split()[0] for o in results.values()]
@@ -212,7 +224,7 @@ def test_cpython_perf_suite(python, upstream, tmp_path):
             continue
         bad[test] = outcome
     assert not bad, "%s (%s) on %s:\n%s\n%s" % (upstream, origin, python.label, bad, output)
-    assert proc.returncode == 0, output
+    assert returncode == 0, output
     # The fork and pre-fork tests are the point: they must have run.
     for test in ("TestPerfTrampoline.test_trampoline_works_with_forks",
                  "TestPerfTrampoline.test_sys_api"):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import popen, run
+from processes import popen, run
 
 READELF = shutil.which("readelf")
 PERF = shutil.which("perf")

@@ -6,13 +6,15 @@ backend.
 Every test removes the files of the processes it started, by pid."""
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import textwrap
 
 import pytest
 
-from conftest import jitdump_loads, jitdump_stubs, map_entries, register_pids, run, run_json
+from perffiles import jitdump_loads, jitdump_stubs, map_entries
+from processes import interpreter_paths, private_tmp, register_pids, run, run_json
 
 BACKENDS = ["perf", "perf_jit"]
 
@@ -71,12 +73,21 @@ def test_full_filesystem_warns_once_and_runs_on(python, backend, where, tmp_path
             data = f.read()
         print(json.dumps({"stats": stats, "data": data.hex()}))
     """) % (backend, backend)
-    script = 'mount -t tmpfs -o size=64k tmpfs "$0" && exec "$1" -c "$2"'
+    tmpfs = "mount -t tmpfs -o size=64k tmpfs %s"
+    if where == "tmp":
+        # a full /tmp that still shows the venv and its interpreter, should
+        # they live in /tmp (a clone there)
+        stage = tmp_path / "stage"
+        stage.mkdir()
+        mount = private_tmp(tmpfs, stage, interpreter_paths(python))
+    else:
+        mount = tmpfs % shlex.quote(target)
+    script = mount + ' && exec "$0" -c "$1"'
     full_env = dict(os.environ)
     for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PYTHONPATH"):
         full_env.pop(name, None)
     full_env.update(env)
-    result = subprocess.run(["unshare", "-m", "sh", "-c", script, target, python.exe, code],
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script, python.exe, code],
                             env=full_env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, "exit %d (135 = SIGBUS)\n%s" % (result.returncode,
                                                                    result.stderr)

@@ -14,7 +14,8 @@ once from a real `perftramp record` + `perftramp report --format html -o`.
 Every wait is for a state the page reports (data-ready, data-renders,
 data-width), up to a generous deadline, never a fixed sleep.
 
-Skipped, saying so, when chromium is absent; CI installs it with
+Skipped, saying so, when chromium is absent; `make test` installs it
+(scripts/prepare.sh) with
     apt-get install -y --no-install-recommends chromium
 """
 import importlib
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import register_pids, run
+from processes import register_pids, run
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -41,7 +42,7 @@ DEADLINE = 90.0  # seconds for any one wait: the machine may be loaded
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
-    reason="no chromium: apt-get install -y --no-install-recommends chromium (CI does)")
+    reason="no chromium: apt-get install -y --no-install-recommends chromium (make test does)")
 
 
 def load_formats():
@@ -227,7 +228,7 @@ class Browser:
                 reply = self.replies.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 raise AssertionError("chromium did not answer %s in %.0f s; log:\n%s"
-                                     % (method, DEADLINE, self.log.read_text()))
+                                     % (method, DEADLINE, self.log.read_text())) from None
             if reply is None:
                 raise AssertionError("chromium exited; log:\n%s" % self.log.read_text())
             if reply["id"] == self.next_id:

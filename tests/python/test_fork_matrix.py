@@ -12,7 +12,7 @@ set_persist_after_fork(True), as a pre-fork server does; and plain
 `perf record` (+ `perf inject --jit` where the backend needs it) +
 `perf script`, switched on by PERFTRAMP_ACTIVATE.
 
-Interpreters and backends: conftest.matrix_pairs() (interp_backend).
+Interpreters and backends: interpreters.matrix_pairs() (interp_backend).
 """
 import json
 import os
@@ -22,11 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, register_pids, register_recorded_pids
 from perfscript import collapsed, python_names, reaches_start, samples
+from processes import cli, register_pids, register_recorded_pids
 
-pytestmark = pytest.mark.skipif(shutil.which("perf") is None,
-                                reason="perf is not installed (apt-get install linux-perf)")
+# slow: each case records forked workers of every shape, 6-20 s on one interpreter
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("perf") is None,
+                                 reason="perf is not installed (apt-get install linux-perf)")]
 
 PROGRAM = Path(__file__).with_name("forkshapes.py")
 SHAPES = ("before", "after", "grandchild", "cfork", "thread", "mp_fork", "mp_forkserver",

@@ -3,7 +3,8 @@ import platform
 
 import pytest
 
-from conftest import jitdump_stubs, map_entries, register_pids, run, run_json
+from perffiles import jitdump_stubs, map_entries
+from processes import register_pids, run, run_json
 
 FORK_SCRIPT = """
     import json, os, sys, perftramp

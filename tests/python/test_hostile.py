@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from conftest import map_entries, map_lines, popen, run
+from perffiles import map_entries, map_lines
+from processes import popen, run
 
 FORGED = "7fff00000000 10 py::forged:f"
 
@@ -142,8 +143,9 @@ def check_unwritable_tmp(python, how):
     else:
         args = "-X perf -c \"%s\"" % code
     # /tmp itself, read-only (the interpreter may live under /tmp, so it is
-    # not hidden behind an empty mount).
-    script = ("mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp && exec %s %s"
+    # not hidden behind an empty mount); with what is mounted below it (the
+    # work tree, in the sid root of a clone in /tmp), which stays writable.
+    script = ("mount --rbind /tmp /tmp && mount -o remount,bind,ro /tmp && exec %s %s"
               % (python.exe, args))
     out = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
                          text=True, timeout=60)

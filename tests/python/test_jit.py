@@ -17,7 +17,8 @@ import textwrap
 
 import pytest
 
-from conftest import map_entries, register_pids, run, run_json
+from perffiles import map_entries
+from processes import register_pids, run, run_json
 
 pytestmark = pytest.mark.versions(min=(3, 14))
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import jitdump_stubs, map_entries, run_json
+from perffiles import jitdump_stubs, map_entries
+from processes import run_json
 
 # The other tool: sets CPython's default evaluator back through the API
 # debuggers use (3.9+; 3.8 keeps the field in an internal struct).

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import register_recorded_pids
+from perffiles import jitdump_stubs, map_entries
 from perfscript import chain_ok, libdw_unwinder_only, python_frames, samples
+from processes import register_recorded_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "my_script.py"
@@ -203,11 +204,9 @@ def test_sigkill_loses_nothing(python, tmp_path, jit_dir, backend):
     pids = {int(p) for p in subprocess.run(["perf", "script", "-i", str(data), "-F", "pid"],
                                            capture_output=True, text=True).stdout.split()}
     if backend == "perf":
-        from conftest import map_entries
         names = {n for pid in pids if os.path.exists("/tmp/perf-%d.map" % pid)
                  for _, _, n in map_entries(pid)}
     else:
-        from conftest import jitdump_stubs
         names = {n for pid in pids if (jit_dir / ("jit-%d.dump" % pid)).exists()
                  for n in jitdump_stubs(jit_dir / ("jit-%d.dump" % pid)).values()}
     assert {"py::fresh_%d:<string>" % i for i in range(2000)} <= names

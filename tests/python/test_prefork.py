@@ -6,7 +6,8 @@ import sysconfig
 
 import pytest
 
-from conftest import jitdump_stubs, map_entries, register_pids, run, run_json
+from perffiles import jitdump_stubs, map_entries
+from processes import register_pids, run, run_json
 
 PREFORK = """
     import json, os, sys, perftramp

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, popen, register_pids
-from conftest import seed_app as app
+from processes import cli, popen, register_pids
+from processes import seed_app as app
 
 pytestmark = [pytest.mark.edge_versions,
               pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")]

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import cli, register_pids
+from processes import cli, register_pids
 
 pytestmark = [pytest.mark.edge_versions,
               pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")]

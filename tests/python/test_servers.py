@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, popen, register_pids, run
 from perfscript import collapsed
+from processes import cli, popen, register_pids, run
 
 SERVERS = Path(__file__).resolve().parents[2] / "examples" / "servers"
 REQUESTS = 1500       # at most, across all client threads
@@ -31,8 +31,10 @@ LOAD_SECONDS = 12     # at most
 CLIENTS = 4
 MIN_SAMPLES = 100
 
-pytestmark = pytest.mark.skipif(shutil.which("perf") is None,
-                                reason="perf is not installed (apt-get install linux-perf)")
+# slow: each case runs a server under load for up to 12 s, and records it
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("perf") is None,
+                                 reason="perf is not installed (apt-get install linux-perf)")]
 
 
 def with_gunicorn(python):

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from conftest import map_entries, run
+from perffiles import jitdump_stubs, map_entries
+from processes import run
 
 PROBE = (
     "import json, os, sys\n"
@@ -88,7 +89,6 @@ def test_perf_jit_switches(python, how, tmp_path):
     assert r["active"] is True
     assert err == ""
     dump = tmp_path / ("jit-%d.dump" % r["pid"])
-    from conftest import jitdump_stubs
     assert "py::probe_function:<string>" in jitdump_stubs(dump).values()
     if python.version >= (3, 12) and how == "x-beats-env":
         # CPython's own perf backend, started by the environment, was

@@ -12,6 +12,7 @@ import stress
 SECONDS = float(os.environ.get("PERFTRAMP_STRESS_SECONDS", "10"))
 
 
+@pytest.mark.slow  # SECONDS of stress, then checking every file it left
 @pytest.mark.edge_versions
 def test_threads_switching_and_forks(python):
     summary = stress.run_and_check(python.exe, SECONDS)
