@@ -9,7 +9,7 @@
                                              # the sid root's python3.14/3.15
                                              # (sid-tools: make test-py-sid)
 
-The interpreters are the tests' (tests/python/conftest.py: pyenv's, the
+The interpreters are the tests' (tests/python/interpreters.py: pyenv's, the
 system's, the frame-pointer builds, /opt/perftramp-py314/{fp,ft}; inside the
 sid root, its python3.X), or PERFTRAMP_PYTHONS's.  PERFTRAMP_BENCH_ROUNDS sets
 the default of --rounds (7).
@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-import conftest  # noqa: E402  (interpreter discovery and venvs)
+import interpreters  # noqa: E402  (the tests' CPythons and their venvs)
 
 CALL_HEAVY = ["fib", "methods", "closures", "generators"]
 WORKLOADS = CALL_HEAVY + ["mix", "register"]
@@ -126,7 +126,7 @@ def machine():
                                             platform.release(), perf)
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int,
                     default=int(os.environ.get("PERFTRAMP_BENCH_ROUNDS") or 7))
@@ -136,62 +136,72 @@ def main():
     ap.add_argument("--append", metavar="TITLE",
                     help="add the results to --output as a section of this title, keeping "
                     "what is there, instead of rewriting it")
-    args = ap.parse_args()
-    workloads = args.workload or WORKLOADS
-    interps = [i for i in conftest.INTERPRETERS if not args.python or i.label in args.python]
+    return ap.parse_args()
 
-    lines = []
-    summary = []
-    for interp in interps:
-        python = conftest.ready(interp)
-        print("benchmarks: %s" % python.label, file=sys.stderr, flush=True)
-        configs, med, extra, rss = measure(python, workloads, args.rounds)
-        others = [c for c in configs if c != "off"]
-        lines.append("\n### %s\n" % python.label)
-        lines.append("| workload | off (s) | " + " | ".join(others) + " |")
-        lines.append("|---|---|" + "---|" * len(others))
-        for w in workloads:
-            if w == "register":
-                continue
-            off = med[(w, "off")]
-            cells = [fmt_ratio(med[(w, c)] / off) for c in others]
-            lines.append("| %s | %.4f | %s |" % (w, off, " | ".join(cells)))
-            summary.append((python.label, w, {c: med[(w, c)] / off for c in others}))
-        if "register" in workloads:
-            off = med[("register", "off")]
-            n = extra[("register", "off")]["functions"]
-            cells = []
-            for c in others:
-                per = (med[("register", c)] - off) / n * 1e9
-                cells.append("%.0f ns" % per)
-            lines.append("| register: extra time per fresh function (%d) | %.4f | %s |"
-                         % (n, off, " | ".join(cells)))
-            cells = []
-            for c in others:
-                b = extra[("register", c)].get("file_bytes")
-                cells.append("%.0f B" % (b / n) if b else "-")
-            lines.append("| register: map/dump bytes per function | - | %s |"
-                         % " | ".join(cells))
-            cells = []
-            for c in others:
-                st = extra[("register", c)].get("stats")
-                if st and st["trampolines"]:
-                    cells.append("%.0f B" % (st["arena_bytes"] / st["trampolines"]))
-                else:
-                    cells.append("-")
-            lines.append("| register: arena bytes per trampoline | - | %s |"
-                         % " | ".join(cells))
-            off_rss = statistics.median(rss[("register", "off")])
-            cells = ["%.0f B" % ((statistics.median(rss[("register", c)]) - off_rss) / n)
-                     for c in others]
-            lines.append("| register: resident memory per function, beyond off | - | %s |"
-                         % " | ".join(cells))
 
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    head = [
+def ratio_rows(workloads, med, others):
+    """A row per timed workload: the time with "off", then each other
+    configuration's time as a ratio to it."""
+    rows = []
+    for w in workloads:
+        if w == "register":
+            continue
+        off = med[(w, "off")]
+        cells = [fmt_ratio(med[(w, c)] / off) for c in others]
+        rows.append("| %s | %.4f | %s |" % (w, off, " | ".join(cells)))
+    return rows
+
+
+def register_rows(med, extra, rss, others):
+    """The register workload's rows: per fresh function, the extra time, the
+    map/dump bytes, the arena bytes per trampoline and the resident memory."""
+    off = med[("register", "off")]
+    n = extra[("register", "off")]["functions"]
+    cells = ["%.0f ns" % ((med[("register", c)] - off) / n * 1e9) for c in others]
+    rows = ["| register: extra time per fresh function (%d) | %.4f | %s |"
+            % (n, off, " | ".join(cells))]
+    cells = []
+    for c in others:
+        b = extra[("register", c)].get("file_bytes")
+        cells.append("%.0f B" % (b / n) if b else "-")
+    rows.append("| register: map/dump bytes per function | - | %s |" % " | ".join(cells))
+    cells = []
+    for c in others:
+        st = extra[("register", c)].get("stats")
+        if st and st["trampolines"]:
+            cells.append("%.0f B" % (st["arena_bytes"] / st["trampolines"]))
+        else:
+            cells.append("-")
+    rows.append("| register: arena bytes per trampoline | - | %s |" % " | ".join(cells))
+    off_rss = statistics.median(rss[("register", "off")])
+    cells = ["%.0f B" % ((statistics.median(rss[("register", c)]) - off_rss) / n)
+             for c in others]
+    rows.append("| register: resident memory per function, beyond off | - | %s |"
+                % " | ".join(cells))
+    return rows
+
+
+def interpreter_section(interp, workloads, rounds):
+    """Measures one interpreter; returns its section of the results."""
+    python = interpreters.ready(interp)
+    print("benchmarks: %s" % python.label, file=sys.stderr, flush=True)
+    configs, med, extra, rss = measure(python, workloads, rounds)
+    others = [c for c in configs if c != "off"]
+    lines = ["\n### %s\n" % python.label,
+             "| workload | off (s) | " + " | ".join(others) + " |",
+             "|---|---|" + "---|" * len(others)]
+    lines += ratio_rows(workloads, med, others)
+    if "register" in workloads:
+        lines += register_rows(med, extra, rss, others)
+    return lines
+
+
+def results_head(rounds, now):
+    """The head of a results file of its own."""
+    return [
         "# Benchmark results",
         "",
-        "Generated by `python benchmarks/run.py --rounds %d` on %s." % (args.rounds, now),
+        "Generated by `python benchmarks/run.py --rounds %d` on %s." % (rounds, now),
         "",
         "Machine: %s." % machine(),
         "",
@@ -204,14 +214,31 @@ def main():
         "`-X perf_jit`.  The register rows give the extra time for a first call to",
         "each of 50,000 fresh functions (a trampoline and a map/dump entry each).",
     ]
+
+
+def appended_head(title, rounds, now):
+    """The head of a section added to an existing results file."""
+    return ["", "## %s" % title, "",
+            "Added by `python benchmarks/run.py --rounds %d --append ...` on %s;"
+            % (rounds, now),
+            "machine: %s.  Cells as above." % machine()]
+
+
+def main():
+    args = parse_args()
+    workloads = args.workload or WORKLOADS
+    interps = [i for i in interpreters.INTERPRETERS if not args.python or i.label in args.python]
+    lines = []
+    for interp in interps:
+        lines += interpreter_section(interp, workloads, args.rounds)
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if args.append:
-        head = ["", "## %s" % args.append, "",
-                "Added by `python benchmarks/run.py --rounds %d --append ...` on %s;"
-                % (args.rounds, now),
-                "machine: %s.  Cells as above." % machine()]
+        head = appended_head(args.append, args.rounds, now)
         with open(args.output, "a") as out:
             out.write("\n".join(head + lines) + "\n")
     else:
+        head = results_head(args.rounds, now)
         Path(args.output).write_text("\n".join(head + lines) + "\n")
     print("\n".join(head + lines))
 

@@ -187,127 +187,168 @@ class Parking:
         self.resume.set()
 
 
-def workload(dir_, seconds, helper):
-    import ctypes
-    import random
-    import threading
-    import warnings
+class _Crew:
+    """The workload's worker threads: three makers, each making fresh
+    functions and calling them, and a switcher, switching backends, with
+    what they share with the main thread."""
 
-    import perftramp
+    def __init__(self):
+        import threading
 
-    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-    # every thread's samples of sys._is_gil_enabled(): a free-threaded
-    # interpreter turns the GIL on for good if an extension asks for it
-    gil_seen = set()
+        import perftramp
 
-    # 3.12+ warns that forking a threaded process may deadlock the child:
-    # forking one is the point here.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    libc = ctypes.PyDLL(None)  # PyDLL: calls keep the GIL
-    libc.fork.restype = ctypes.c_int
-    hows = ["os.fork", "libc.fork"]
-    if helper:
-        spawner = ctypes.CDLL(helper).pt_stress_fork_exit  # CDLL: calls release the GIL
-        hows.append("C spawn")
-    rng = random.Random(os.getpid())
-    stop = threading.Event()
-    errors = []
+        self.perftramp = perftramp
+        self.stop = threading.Event()
+        self.errors = []
+        # every thread's samples of sys._is_gil_enabled(): a free-threaded
+        # interpreter turns the GIL on for good if an extension asks for it
+        self.gil_seen = set()
+        self.threads = [threading.Thread(target=self._maker, args=(t,)) for t in range(3)]
+        self.threads.append(threading.Thread(target=self._switcher))
+        self.parking = Parking(len(self.threads))
 
-    def maker(t):
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    def _maker(self, t):
         # Allocated whole: a list grown by append is realloc'd, and on 3.14t
         # ThreadSanitizer reports mimalloc handing a block one maker's
         # realloc freed to another's (its memcpy in each, ordered inside
         # uninstrumented mimalloc), with perftramp's hook among the callers.
         n, made, mine = 0, 0, [None] * MAKER_FUNCTIONS
         try:
-            while not stop.is_set():
-                parking.checkpoint()
+            while not self.stop.is_set():
+                self.parking.checkpoint()
                 if made < MAKER_FUNCTIONS:
                     mine[made] = _fresh("made_%d_%d" % (t, n))
                     made += 1
                 f = mine[n % made]
                 assert f(n) == (n + 1) * 2
                 if n % 256 == 0:
-                    gil_seen.add(_gil_enabled())
+                    self.gil_seen.add(_gil_enabled())
                 n += 1
         except BaseException as e:
-            errors.append("maker %d: %r" % (t, e))
+            self.errors.append("maker %d: %r" % (t, e))
         finally:
-            parking.leave()
+            self.parking.leave()
 
-    def switcher():
+    def _switcher(self):
+        import random
+
         local = random.Random(1)
         try:
-            while not stop.is_set():
-                parking.checkpoint()
-                r = local.random()
-                if r < 0.4:
-                    perftramp.activate_stack_trampoline("perf")
-                elif r < 0.8:
-                    perftramp.activate_stack_trampoline("perf_jit")
-                else:
-                    perftramp.deactivate_stack_trampoline()
-                gil_seen.add(_gil_enabled())
+            while not self.stop.is_set():
+                self.parking.checkpoint()
+                self._switch(local.random())
+                self.gil_seen.add(_gil_enabled())
                 time.sleep(local.random() * 0.002)
         except BaseException as e:
-            errors.append("switcher: %r" % (e,))
+            self.errors.append("switcher: %r" % (e,))
         finally:
-            parking.leave()
+            self.parking.leave()
 
-    perftramp.activate_stack_trampoline("perf")
-    threads = [threading.Thread(target=maker, args=(t,)) for t in range(3)]
-    threads.append(threading.Thread(target=switcher))
-    parking = Parking(len(threads))
-    for t in threads:
-        t.start()
+    def _switch(self, r):
+        """perf for r < 0.4, perf_jit for r < 0.8, else off."""
+        if r < 0.4:
+            self.perftramp.activate_stack_trampoline("perf")
+        elif r < 0.8:
+            self.perftramp.activate_stack_trampoline("perf_jit")
+        else:
+            self.perftramp.deactivate_stack_trampoline()
 
+
+def _forks(helper):
+    """{how: fork(parking) -> pid} for every way the workload forks (see
+    the module's docstring), in the order the workload picks from."""
+    import ctypes
+
+    libc = ctypes.PyDLL(None)  # PyDLL: calls keep the GIL
+    libc.fork.restype = ctypes.c_int
+
+    def libc_fork(parking):
+        with parking:
+            return libc.fork()
+
+    forks = {"os.fork": lambda parking: os.fork(), "libc.fork": libc_fork}
+    if helper:
+        spawner = ctypes.CDLL(helper).pt_stress_fork_exit  # CDLL: calls release the GIL
+        forks["C spawn"] = lambda parking: spawner()
+    return forks
+
+
+def _be_child(how, rng, dir_, exit_normally):
+    """The child's side of a fork; never returns."""
+    try:
+        _child(how, rng, dir_, exit_normally)
+    except SystemExit:
+        raise  # the orderly exit: up to the interpreter's own
+    except BaseException:
+        traceback.print_exc()
+    os._exit(70)
+
+
+def _fork_children(dir_, seconds, rng, forks, crew):
+    """Forks children, each a way rng picks, one every seconds / MAX_CHILDREN
+    until `seconds` have passed or MAX_CHILDREN were forked; returns them."""
+    hows = list(forks)
     # every pid, as soon as it exists: the checker removes their files even
     # if this process hangs and is killed
-    journal = open(os.path.join(dir_, "pids"), "a")
-    journal.write("%d\n" % os.getpid())
-    journal.flush()
-    children = []
-    deadline = time.monotonic() + seconds
-    pause = seconds / MAX_CHILDREN
-    while time.monotonic() < deadline and len(children) < MAX_CHILDREN:
-        gil_seen.add(_gil_enabled())
-        how = rng.choice(hows)
-        exit_normally = how == "os.fork" and rng.random() < 0.5
-        if how == "os.fork":
-            pid = os.fork()
-        elif how == "C spawn":
-            pid = spawner()
-        else:
-            with parking:
-                pid = libc.fork()
-        if pid == 0:
-            try:
-                _child(how, rng, dir_, exit_normally)
-            except SystemExit:
-                raise  # the orderly exit: up to the interpreter's own
-            except BaseException:
-                traceback.print_exc()
-            os._exit(70)
-        if pid < 0:
-            errors.append("libc fork failed")
-            break
-        children.append({"pid": pid, "how": how, "exit_normally": exit_normally})
-        journal.write("%d\n" % pid)
+    with open(os.path.join(dir_, "pids"), "a") as journal:
+        journal.write("%d\n" % os.getpid())
         journal.flush()
-        time.sleep(pause)
+        children = []
+        deadline = time.monotonic() + seconds
+        pause = seconds / MAX_CHILDREN
+        while time.monotonic() < deadline and len(children) < MAX_CHILDREN:
+            crew.gil_seen.add(_gil_enabled())
+            how = rng.choice(hows)
+            exit_normally = how == "os.fork" and rng.random() < 0.5
+            pid = forks[how](crew.parking)
+            if pid == 0:
+                _be_child(how, rng, dir_, exit_normally)
+            if pid < 0:
+                crew.errors.append("libc fork failed")
+                break
+            children.append({"pid": pid, "how": how, "exit_normally": exit_normally})
+            journal.write("%d\n" % pid)
+            journal.flush()
+            time.sleep(pause)
+    return children
 
-    stop.set()
-    for t in threads:
-        t.join()
-    gil_seen.add(_gil_enabled())
+
+def workload(dir_, seconds, helper):
+    import random
+    import warnings
+
+    import perftramp
+
+    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    # 3.12+ warns that forking a threaded process may deadlock the child:
+    # forking one is the point here.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    forks = _forks(helper)
+    rng = random.Random(os.getpid())
+
+    perftramp.activate_stack_trampoline("perf")
+    crew = _Crew()
+    crew.start()
+    children = _fork_children(dir_, seconds, rng, forks, crew)
+    crew.finish()
+    crew.gil_seen.add(_gil_enabled())
     for child in children:
         child["status"] = _wait(child["pid"], 60)
     perftramp.deactivate_stack_trampoline()
     stats = {b: perftramp._perftramp._stats(b) for b in BACKENDS}
     with open(os.path.join(dir_, "workload.json"), "w") as f:
         json.dump({"pid": os.getpid(), "children": children, "stats": stats,
-                   "errors": errors, "free_threaded": free_threaded,
-                   "gil_seen": sorted(gil_seen, key=repr)}, f)
+                   "errors": crew.errors, "free_threaded": free_threaded,
+                   "gil_seen": sorted(crew.gil_seen, key=repr)}, f)
 
 
 def _wait(pid, timeout):
@@ -531,7 +572,7 @@ def run_and_check(python, seconds, preload=None, env=None):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)  # the workload and its children: a session of their own
             _out, err = proc.communicate()
-            raise AssertionError("the workload hung; its stderr:\n" + err[-5000:])
+            raise AssertionError("the workload hung; its stderr:\n" + err[-5000:]) from None
         took = time.monotonic() - start
         sys.stderr.write(err[-20000:])
         assert proc.returncode == 0, "the workload exited with %d" % proc.returncode
