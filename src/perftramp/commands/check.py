@@ -22,7 +22,11 @@ def main(args):
         print("[%s] %-22s %s" % (MARKS[finding.good], finding.what, finding.detail))
     row = diagnosis.backend
     if row is None:
-        print("\nverdict: profiling will not work here until the FAIL lines are fixed")
+        if any(finding.good is False for finding in diagnosis.findings):
+            print("\nverdict: profiling will not work here until the FAIL lines are fixed")
+        else:
+            print("\nverdict: no backend was seen to work here; run `perftramp check` "
+                  "without --skip-jit-test to try each")
         return 1
     print("\nverdict: profiling works here, with the %s backend" % row.name)
     print("  perftramp record -- %s app.py" % os.path.basename(sys.executable))
