@@ -11,7 +11,7 @@ inside foo and the share of them whose Python frames read
 foo < bar < baz < <module>.  "perf" uses frame-pointer unwinding (-g) and so
 needs a frame-pointer interpreter (not measured on the others); "perf_jit"
 uses DWARF unwinding and perf inject --jit, with the dump in /tmp/jitted-*
-(what perf 7.x's libdw unwinder needs, see src/perftramp/commands/record.py).
+(what perf 7.x's libdw unwinder needs, see src/perftramp/recording/jitdir.py).
 PERFTRAMP_PYTHONS chooses the interpreters, as for the tests.
 """
 import os

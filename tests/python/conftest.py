@@ -111,7 +111,7 @@ def jit_dir():
 
     Named /tmp/jitted-*: perf built with libdw's unwinder and no libunwind
     (Debian's perf 7.x) unwinds through perf inject's jitted-*.so only at
-    such paths (src/perftramp/commands/record.py, jitdump_dir())."""
+    such paths (src/perftramp/recording/jitdir.py, jitdump_dir())."""
     path = Path(tempfile.mkdtemp(prefix="jitted-perftramp-test-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
