@@ -17,6 +17,10 @@ CHECK_TOOLS := scripts/check-tools.sh
 CROSS_AARCH64 := tests/c/cross/aarch64-linux-gnu.ini
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1
 PYTEST_ARGS ?= tests/python
+# A good neighbour: pytest keeps the temporary directories of failed tests
+# only (its default keeps three whole runs in /tmp/pytest-of-USER, gigabytes
+# of recordings here).
+PYTEST_FLAGS := -ra -o tmp_path_retention_policy=failed
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 
 RUFF ?= ruff
@@ -50,7 +54,7 @@ PYENV_PYTHONS := $(shell ls -d /root/.pyenv/versions/3.*/bin/python3 2>/dev/null
 CHECK_PYTHON ?= $(or $(lastword $(PYENV_PYTHONS)),$(shell command -v python3))
 check: lint test-c
 	@$(CHECK_TOOLS) pytest perf
-	PERFTRAMP_PYTHONS=$(CHECK_PYTHON) $(PYTHON) -m pytest -ra -m "not slow" $(PYTEST_ARGS)
+	PERFTRAMP_PYTHONS=$(CHECK_PYTHON) $(PYTHON) -m pytest $(PYTEST_FLAGS) -m "not slow" $(PYTEST_ARGS)
 
 # What `make test` needs, installed or built where missing (Debian packages,
 # build/tools, the frame-pointer CPythons, the sid root, CPython's test
@@ -95,7 +99,7 @@ test-c-aarch64:
 # pytest over every CPython >= 3.8 on the machine, each in its own venv.
 test-py:
 	@$(CHECK_TOOLS) pytest perf
-	$(PYTHON) -m pytest -ra $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(PYTEST_FLAGS) $(PYTEST_ARGS)
 
 # The same suite inside the Debian sid root (scripts/debian-sid-root.sh):
 # its python3.14 and python3.15 and the free-threaded 3.14t of
@@ -126,12 +130,12 @@ test-py-sid:
 		$(SID_RUN) sh -c \
 			'[ -x $(SID_TOOLS)/bin/pytest ] || \
 			{ python3.14 -m venv $(SID_TOOLS) && $(SID_TOOLS)/bin/pip install -q pytest; } && \
-			$(SID_TOOLS)/bin/python -m pytest -ra $(PYTEST_ARGS)' && \
+			$(SID_TOOLS)/bin/python -m pytest $(PYTEST_FLAGS) $(PYTEST_ARGS)' && \
 		echo "test-py-sid: the end-to-end tests again, with the host's perf (scripts/perf-bundle.sh)" && \
 		scripts/perf-bundle.sh $(HOST_PERF) && \
 		rm -rf $(BUILD)/sid-tmp && \
 		$(SID_RUN) sh -c 'PATH=$(CURDIR)/$(HOST_PERF)/bin:$$PATH; perf version && \
-			$(SID_TOOLS)/bin/python -m pytest -ra $(SID_PERF61_TESTS)'; \
+			$(SID_TOOLS)/bin/python -m pytest $(PYTEST_FLAGS) $(SID_PERF61_TESTS)'; \
 	fi
 
 # The host's interpreters (3.8-3.13, the system's, the frame-pointer builds)
@@ -152,7 +156,7 @@ test-py-perf7:
 	else \
 		scripts/perf-bundle.sh --from $(SID_ROOT) $(SID_PERF) && \
 		PATH=$(CURDIR)/$(SID_PERF)/bin:$$PATH && perf version && \
-		$(PYTHON) -m pytest -ra $(PERF7_TESTS); \
+		$(PYTHON) -m pytest $(PYTEST_FLAGS) $(PERF7_TESTS); \
 	fi
 
 # The stress workload (tests/python/stress.py) against the extension built
