@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 from perftramp import _backends
 from perftramp._backends import Backend
@@ -64,17 +64,16 @@ def _label(row: Backend) -> str:
     return "perf inject --jit" if row.inject else "%s (no inject)" % row.name
 
 
-def _backends_found(perf_path: str, frame_pointers: bool, run_tests: bool,
-                    findings: List[Finding]) -> Optional[Backend]:
+def _backends_found(perf_path: str, version: Optional[Tuple[int, int]], frame_pointers: bool,
+                    run_tests: bool, findings: List[Finding]) -> Optional[Backend]:
     """Each candidate backend's self-test (or, without `run_tests`, what
-    perf's version suggests); the backend record would choose."""
+    perf's `version` suggests); the backend record would choose."""
     candidates = _backends.candidates(frame_pointers)
     results = []
     for row in candidates:
         if run_tests:
             results.append((row,) + selftest.run(perf_path, row))
         else:
-            _, version = perf.version(perf_path)
             likely = not row.needs_proof and (
                 not row.inject or (version is not None and version >= (6, 8)))
             results.append((row, likely, "self-test skipped"))
@@ -116,12 +115,12 @@ def diagnose(run_tests: bool = True) -> Diagnosis:
     if perf_path is None:
         findings.append(Finding(False, "perf", "not found (%s)" % perf.INSTALL_HINT))
     else:
-        findings.append(Finding(True, "perf", "%s (%s)" % (perf_path,
-                                                           perf.version(perf_path)[0])))
+        version_text, version = perf.version(perf_path)
+        findings.append(Finding(True, "perf", "%s (%s)" % (perf_path, version_text)))
         records = _perf_records(perf_path)
         findings.append(records)
         if records.good:
-            backend = _backends_found(perf_path, frame_pointers, run_tests, findings)
+            backend = _backends_found(perf_path, version, frame_pointers, run_tests, findings)
     works, detail = selftest.attach()
     # a note, not a FAIL: recording a program perftramp starts works without it
     findings.append(Finding(True if works else None, "attach", detail))

@@ -50,7 +50,10 @@ def run(perf_path: str, row: Backend) -> Tuple[bool, str]:
         rec = subprocess.run(perf.record_command(perf_path, row, perf.Sampling(), data, command,
                                                  quiet=True),
                              capture_output=True, text=True, env=env, cwd=tmp)
-        pids = perf.recorded_pids(perf_path, data) if rec.returncode == 0 else []
+        # a row with a directory variable wrote into tmp, removed with it;
+        # only the others leave files (perf maps in /tmp) to remove by pid
+        outside = rec.returncode == 0 and not row.dir_env
+        pids = perf.recorded_pids(perf_path, data) if outside else []
         try:
             if rec.returncode != 0:
                 return False, "perf record failed: %s" % rec.stderr.strip()[:300]

@@ -24,7 +24,7 @@ import shlex
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional
 
 from perftramp import _backends
@@ -80,9 +80,11 @@ def _new_directory(output: Optional[str]) -> str:
 
 
 def _perf_command(plan: Plan, command: List[str], pid: Optional[int] = None) -> List[str]:
-    # perf inject cannot read a compressed recording (perf.py)
-    plan.sampling.compress = not plan.row.inject and perf.has_zstd(plan.perf)
-    return perf.record_command(plan.perf, plan.row, plan.sampling, plan.data, command, pid=pid)
+    # perf inject cannot read a compressed recording (perf.py); the caller's
+    # Sampling stays as it was given
+    sampling = replace(
+        plan.sampling, compress=not plan.row.inject and perf.has_zstd(plan.perf))
+    return perf.record_command(plan.perf, plan.row, sampling, plan.data, command, pid=pid)
 
 
 def plan_command(perf_path: str, row: Backend, command: List[str], output: Optional[str],
