@@ -7,7 +7,8 @@
 #   Debian packages     perf, the native and aarch64 cross compilers with
 #                       qemu-user, clang with its libFuzzer/sanitizer runtime,
 #                       python3-dev/-venv, clang-format, chromium (the flame
-#                       graph's tests); dpkg-query first, apt-get update only
+#                       graph's tests), crun (a real container runtime, for
+#                       tests/python/test_oci.py); dpkg-query first, apt-get update only
 #                       when one is missing
 #   build/tools         `make tools` (again when the Makefile changes): meson,
 #                       ninja, meson-python, pytest, ruff (a venv: the
@@ -35,6 +36,7 @@ die() { printf 'prepare: error: %s\n' "$*" >&2; exit 1; }
 
 PACKAGES=(
     linux-perf util-linux elfutils
+    crun
     build-essential python3-dev python3-venv
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
     clang clang-format

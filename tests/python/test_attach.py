@@ -420,7 +420,7 @@ def test_refuses_without_ptrace_permission(python, tmp_path):
                              env=dict(os.environ, HOME="/nonexistent"), timeout=120)
         lines = got.stderr.strip().splitlines()
         assert got.returncode == 2 and len(lines) == 1, got.stderr
-        assert "not permitted to attach (ptrace)" in lines[0]
+        assert "not permitted to attach to it or read its files (ptrace)" in lines[0]
         assert proc.poll() is None
     finally:
         stop(proc)
@@ -462,8 +462,10 @@ def test_check_says_attach_needs_314(python, tmp_path):
 
 @pytest.mark.edge_versions
 def test_record_p_usage_errors(python, tmp_path):
-    for args, said in [(["-p", "1", "--", "true"], "give -p PID or a command, not both"),
-                       (["--duration", "2", "--", "true"], "--duration goes with -p PID"),
+    for args, said in [(["-p", "1", "--", "true"], "give -p PID, -a or a command, not two of them"),
+                       (["-a", "--", "true"], "give -p PID, -a or a command, not two of them"),
+                       (["-a", "-p", "1"], "give -p PID or -a, not both"),
+                       (["--duration", "2", "--", "true"], "--duration goes with -p PID or -a"),
                        (["-p", str(os.getpid()), "--duration", "0"],
                         "--duration must be positive")]:
         got = cli(python, ["record", "-o", "rec"] + args, tmp_path, check=False)

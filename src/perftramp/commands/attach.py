@@ -27,16 +27,21 @@ def add_parser(subparsers):
 
 def main_attach(args):
     running = target.inspect(args.pid)
+    target.require_attachable(running)
     perf_path = perf.require() if args.backend == "auto" else None
-    row = choice.choose_backend(args.backend, [running.exe], perf_path)
+    prefix = target.in_namespaces(running) if running.process.foreign_root else []
+    row = choice.choose_backend(args.backend, [running.exe], perf_path, prefix)
     remote.attach(running, row, {}, args.timeout)
-    say("attached to %d (%s): %s backend active; it writes %s"
-        % (running.pid, running.label, row.name, _backends.file_path(row, running.pid, {})))
+    say("attached to %s, %s: %s backend active; it writes %s%s"
+        % (running.process.describe(), running.label, row.name,
+           _backends.file_path(row, running.process.nspid, {}),
+           " in the container" if running.process.foreign_root else ""))
     return 0
 
 
 def main_detach(args):
     running = target.inspect(args.pid)
+    target.require_attachable(running)
     remote.detach(running, args.timeout)
     say("detached from %d: no new trampolines (those made stay named)" % running.pid)
     return 0

@@ -3,10 +3,15 @@ directory.
 
     perftramp record [-F HZ] [--backend auto|NAME] [-o DIR] -- CMD [ARGS...]
     perftramp record -p PID [--duration S] [...]
+    perftramp record -a [--duration S] [...]
 
-With -p, a running CPython 3.14+ process is recorded instead: perftramp's
-backend is switched on in it, perf records it for S seconds or until
-Ctrl-C, and the backend is switched off again; the process runs on.
+With -p, a running process is recorded instead, for S seconds or until
+Ctrl-C, and runs on: one whose backend is on already (started with
+PERFTRAMP_ACTIVATE, any CPython, in a container too) as it is; a CPython
+3.14+ without one with perftramp's backend switched on in it for the while.
+With -a, every process of the machine (every container's too).  Both keep
+in the recording what report needs of processes whose files are beyond
+its reach once they end (recording/collect.py).
 
 auto picks the best backend for the interpreter (recording/choice.py); NAME
 is any backend of the extension's registry.  recording/session.py says how
@@ -38,9 +43,13 @@ def add_parser(subparsers):
                    help="bytes of stack perf copies per sample with DWARF unwinding "
                    "(%d, perf's largest)" % perf.DWARF_STACK_MAX)
     p.add_argument("-p", "--pid", type=int,
-                   help="record this running Python 3.14+ process (attach, record, detach)")
+                   help="record this running process: any CPython with perftramp's backend "
+                   "on (PERFTRAMP_ACTIVATE), in a container too; a CPython 3.14+ without "
+                   "is attached to for the while")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="record every process of this machine, containers' too (root)")
     p.add_argument("--duration", type=float,
-                   help="with -p: seconds to record (default: until Ctrl-C)")
+                   help="with -p or -a: seconds to record (default: until Ctrl-C)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=main)
 
@@ -63,26 +72,40 @@ def _command(args):
     return command
 
 
+def _running(args, sampling):
+    """The Plan of record -p or -a."""
+    if args.command and args.command != ["--"]:
+        raise Failure("record: give -p PID, -a or a command, not two of them")
+    if args.pid is not None and args.all:
+        raise Failure("record: give -p PID or -a, not both")
+    if args.duration is not None and args.duration <= 0:
+        raise Failure("record: --duration must be positive")
+    perf_path = perf.require()
+    if args.all:
+        row = choice.for_system(args.backend, perf_path)
+        plan = session.plan_system(perf_path, row, args.output, sampling, args.duration)
+        say("recording every process (perf unwinding as the %s backend needs) into %s"
+            % (row.name, plan.directory))
+        return plan
+    running = target.inspect(args.pid)
+    row, attach = choice.for_running(args.backend, running, perf_path)
+    plan = session.plan_attached(perf_path, row, running, args.output, sampling,
+                                 args.duration, attach)
+    say("recording %s, %s, %s the %s backend into %s"
+        % (running.process.describe(), running.label, "attaching" if attach else "with",
+           row.name, plan.directory))
+    return plan
+
+
 def main(args):
     if not 0 < args.stack_size <= perf.DWARF_STACK_MAX:
         raise Failure("record: --stack-size must be from 8 to %d bytes (perf's largest)"
                       % perf.DWARF_STACK_MAX)
     sampling = perf.Sampling(args.freq, args.stack_size)
-    if args.pid is not None:
-        if args.command and args.command != ["--"]:
-            raise Failure("record: give -p PID or a command, not both")
-        if args.duration is not None and args.duration <= 0:
-            raise Failure("record: --duration must be positive")
-        running = target.inspect(args.pid)
-        perf_path = perf.require()
-        row = choice.choose_backend(args.backend, [running.exe], perf_path)
-        plan = session.plan_attached(perf_path, row, running, args.output, sampling,
-                                     args.duration)
-        say("recording %d (%s) with the %s backend into %s"
-            % (running.pid, running.label, row.name, plan.directory))
-        return session.run(plan)
+    if args.pid is not None or args.all:
+        return session.run(_running(args, sampling))
     if args.duration is not None:
-        raise Failure("record: --duration goes with -p PID")
+        raise Failure("record: --duration goes with -p PID or -a")
     command = _command(args)
     perf_path = perf.require()
     row = choice.choose_backend(args.backend, command, perf_path)

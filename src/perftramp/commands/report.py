@@ -1,6 +1,7 @@
 """perftramp report: what a recording shows, for Python programmers.
 
     perftramp report [DIR] [--format FORMAT] [-o FILE] [--keep-internal]
+                     [--pid PID,...] [--comm NAME,...] [--cgroup CGROUP]
 
 The first report of a recording runs `perf script` over DIR's data once and
 folds the samples in C (perftramp._perftramp.fold) into two views: the
@@ -12,6 +13,7 @@ perftramp/formats/ (text, collapsed, html, speedscope, ...: one module
 each).  When some stacks are cut, every format says so (formats.
 truncation_advice()): the text report in its output, the others on stderr.
 """
+import argparse
 import os
 import sys
 
@@ -19,6 +21,7 @@ from perftramp import formats
 from perftramp.recording import folded, layout
 from perftramp.recording.errors import Failure
 from perftramp.recording.progress import say
+from perftramp.recording.selection import Selection
 
 #: where --format html goes when it would go to a terminal
 HTML_NAME = "flamegraph.html"
@@ -35,12 +38,28 @@ def add_parser(subparsers):
     p.add_argument("--keep-internal", action="store_true",
                    help="keep the interpreter's frames between Python frames")
     p.add_argument("--top", type=int, default=25, help="functions in the text report (25)")
+    p.add_argument("--pid", type=_pids, default=[],
+                   help="only these processes (PID[,PID...], as the host numbers them)")
+    p.add_argument("--comm", type=lambda text: [c for c in text.split(",") if c], default=[],
+                   help="only processes of these commands (NAME[,NAME...], as perf names them)")
+    p.add_argument("--cgroup", help="only processes of this cgroup (a container): its path, "
+                   "or its last components (record -p and -a note each process's)")
     p.set_defaults(func=main)
 
 
-def fold(directory, keep_internal):
+def _pids(text):
+    try:
+        pids = [int(word) for word in text.split(",") if word]
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a list of process ids: %r" % text) from None
+    if not pids or any(pid <= 0 for pid in pids):
+        raise argparse.ArgumentTypeError("not a list of process ids: %r" % text)
+    return pids
+
+
+def fold(directory, keep_internal, selection=None):
     """The recording in `directory`, folded into a formats.Profile."""
-    meta, got = folded.of_recording(directory, keep_internal)
+    meta, got = folded.of_recording(directory, keep_internal, selection)
     return formats.Profile(got.stacks, got.samples, meta, got.truncated, got.processes)
 
 
@@ -72,7 +91,8 @@ def main(args):
         raise Failure("report: no perftramp-* directory here; give one, or run "
                        "perftramp record")
     directory = os.path.abspath(directory)
-    profile = fold(directory, args.keep_internal)
+    selection = Selection(args.pid, args.comm, args.cgroup)
+    profile = fold(directory, args.keep_internal, selection)
     module = formats.get(args.format)
     out = module.render(profile, args)
     output = args.output

@@ -5,28 +5,33 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple
 
 from perftramp import _backends
 from perftramp._backends import Backend
 
-from . import selftest
+from . import active, procfs, selftest, target
+from .errors import Failure
 from .interpreter import has_frame_pointers, looks_like_python
 from .progress import say
+from .target import Target
 
 
-def choose_backend(requested: str, command: List[str], perf_path: Optional[str]) -> Backend:
+def choose_backend(requested: str, command: List[str], perf_path: Optional[str],
+                   prefix: Sequence[str] = ()) -> Backend:
     """The backend row to record `command` with: `requested`, or for "auto"
     the best of the candidates for its interpreter's way of unwinding
-    (_backends.candidates), a backend that needs proof only when its
-    self-test passes with this perf."""
+    (_backends.candidates; the interpreter is run after `prefix`, as in
+    another namespace), a backend that needs proof only when its self-test
+    passes with this perf."""
     if requested != "auto":
         row = _backends.find(requested)
         if row is None:
             raise ValueError("no backend %r" % requested)
         return row
     python = command[0] if looks_like_python(command[0]) else sys.executable
-    frame_pointers = has_frame_pointers(shutil.which(python) or python)
+    frame_pointers = has_frame_pointers(python if prefix else shutil.which(python) or python,
+                                        prefix)
     for row in _backends.candidates(frame_pointers):
         if not row.needs_proof:
             return row
@@ -76,3 +81,48 @@ def _bad_interpreter(program: str) -> Optional[str]:
         return "its interpreter %s is not executable" % interpreter
     return None
 
+
+
+def for_running(requested: str, running: Target, perf_path: str) -> Tuple[Backend, bool]:
+    """The backend that records the running process, and whether perftramp
+    must be switched on in it for that (attach).  A process whose backend
+    is on already (started with PERFTRAMP_ACTIVATE, say: any CPython,
+    any namespace) is recorded as it runs; otherwise only a CPython 3.14+
+    of this filesystem can be attached to."""
+    files = active.files_of(running.process)
+    if files:
+        row = files[0].row
+        if requested not in ("auto", row.name):
+            raise Failure("%s has perftramp's %s backend on already; record it with "
+                          "--backend auto (or detach it first)"
+                          % (running.process.describe(), row.name))
+        return row, False
+    target.require_attachable(running)
+    # the target's interpreter, asked about itself where it runs
+    prefix = target.in_namespaces(running) if running.process.foreign_root else []
+    return choose_backend(requested, [running.exe], perf_path, prefix), True
+
+
+def for_system(requested: str, perf_path: str) -> Backend:
+    """The backend whose unwinding records every process (record -a): the
+    one most processes with a backend on use now, unless `requested`."""
+    paranoid = procfs.read_int("kernel.perf_event_paranoid")
+    if os.geteuid() != 0 and (paranoid is None or paranoid > 0):
+        raise Failure("record -a: recording every process needs root (or CAP_PERFMON), or "
+                      "kernel.perf_event_paranoid at 0 or below (it is %s): run it with sudo"
+                      % ("unreadable" if paranoid is None else paranoid))
+    if requested != "auto":
+        return choose_backend(requested, [], perf_path)
+    found = active.every_active()
+    row = active.prevailing(found)
+    if row is None:
+        row = choose_backend("auto", [sys.executable], perf_path)
+        say("no process has perftramp's backend on now; perf unwinds as %s needs (those "
+            "started with PERFTRAMP_ACTIVATE=%s from now on are named)" % (row.name, row.name))
+        return row
+    others = ["%d (%s)" % (running.pid, files[0].row.name) for running, files in found
+              if files[0].row.unwind != row.unwind]
+    if others:
+        say("perf unwinds every process one way, as %s needs: the chains of %s may be cut"
+            % (row.name, ", ".join(others)))
+    return row

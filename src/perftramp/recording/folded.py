@@ -39,13 +39,14 @@ import stat
 import subprocess
 import sys
 import tempfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from perftramp import _perftramp
 
 from . import layout, perf, staging, untrusted
 from .errors import Failure
 from .progress import say
+from .selection import Selection
 
 #: the folder's version: a change in what fold() gives makes every stored
 #: fold stale
@@ -186,15 +187,16 @@ def store(directory: str, folds: View, data_stamp: Dict[str, Any]) -> None:
             raise
 
 
-def fold_with_perf(directory: str, meta: Dict[str, Any]) -> View:
+def fold_with_perf(directory: str, meta: Dict[str, Any], only: Sequence[str] = ()) -> View:
     """Runs perf script once over the recording and folds both views
-    (perftramp._perftramp.fold)."""
+    (perftramp._perftramp.fold); `only`: perf script's filter flags."""
     perf_path = perf.require()
     with staging.staged(directory, meta, say) as data:
         say("folding %s with perf script (once: later reports read %s)"
             % (os.path.basename(data), FILES["default"]))
-        command = perf.script_command(perf_path, data, "comm,pid,tid,ip,sym,dso") + [
-            "--max-stack", str(MAX_STACK)]
+        command = perf.script_command(perf_path, data, "comm,pid,tid,ip,sym,dso",
+                                      layout.build_id_cache(directory, meta)) + [
+            "--max-stack", str(MAX_STACK)] + list(only)
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=directory)
         # both are pipes (PIPE above), never None
@@ -236,9 +238,12 @@ def get(directory: str, meta: Dict[str, Any], view: str) -> View:
     return view_of(folds, view)
 
 
-def of_recording(directory: str, keep_internal: bool) -> Tuple[Dict[str, Any], View]:
+def of_recording(directory: str, keep_internal: bool,
+                 selection: Optional[Selection] = None) -> Tuple[Dict[str, Any], View]:
     """(meta, View): the recording in `directory`, checked, and its folded
-    stacks (every frame with `keep_internal`, else the default view)."""
+    stacks (every frame with `keep_internal`, else the default view), of
+    the processes `selection` chooses: those are folded by perf script each
+    time, not stored."""
     if not os.path.exists(directory):
         raise Failure("report: no such directory: %s" % directory)
     if not os.path.isdir(directory):
@@ -250,4 +255,8 @@ def of_recording(directory: str, keep_internal: bool) -> Tuple[Dict[str, Any], V
                       % (os.path.basename(data), directory))
     if not stat.S_ISREG(os.lstat(data).st_mode):
         raise Failure("%s is not a regular file (a recording's perf data is)" % data)
-    return meta, get(directory, meta, "internal" if keep_internal else "default")
+    view = "internal" if keep_internal else "default"
+    if selection:
+        only = selection.perf_args(meta)
+        return meta, view_of(fold_with_perf(directory, meta, only), view)
+    return meta, get(directory, meta, view)

@@ -18,12 +18,19 @@
                      moved here after recording (maps.py); perf reads those
                      from their own directory only, so report stages them
                      back there
+    buildid/         (record -p, -a) a build-id cache of the objects of
+                     processes whose files report cannot reach by their
+                     paths: containers' libraries, ELF images, jitted
+                     objects written beside a container's jitdump
+                     (buildids.py, collect.py)
     perftramp.json   how the recording was made (backend, command, pids,
                      "data": which of the two perf files to read, "maps",
                      "jit_dir": the /tmp path jit/ was recorded at, "pack",
                      and how perf was asked to unwind: "stack_size",
                      "max_stack", "max_stack_wanted"; "active_pids": the
-                     recorded processes where perftramp's backend wrote)
+                     recorded processes where perftramp's backend wrote;
+                     "buildid": the cache above; "cgroups": {cgroup: pids}
+                     of the processes still running at the end)
 
 `perftramp record` makes ./perftramp-YYYYmmdd-HHMMSS unless told otherwise;
 `perftramp report` with no directory takes the newest of those.
@@ -41,6 +48,7 @@ import datetime
 import json
 import os
 import re
+import stat
 from typing import Any, Dict, Optional, Tuple
 
 from perftramp import _backends
@@ -53,6 +61,8 @@ DATA = "perf.data"
 JIT_DATA = "perf.jit.data"
 JIT = "jit"
 MAPS = "maps"
+#: objects of processes beyond report's reach, by build-id (buildids.py)
+BUILD_ID_CACHE = "buildid"
 META = "perftramp.json"
 #: perf.jit.data and jit/, packed (pack.py); xz, as Python has it built in
 PACK = "perf-jit.tar.xz"
@@ -109,6 +119,11 @@ FIELDS = {
     "max_stack": ("a positive integer", lambda v: _is_int(v) and v > 0),
     "max_stack_wanted": ("a positive integer", lambda v: _is_int(v) and v > 0),
     "active_pids": ("a list of process ids", _list_of(lambda v: _is_int(v) and v > 0)),
+    "buildid": ('"%s"' % BUILD_ID_CACHE, lambda v: v == BUILD_ID_CACHE),
+    "cgroups": ("an object of cgroups and their process ids",
+                lambda v: isinstance(v, dict) and all(
+                    isinstance(k, str) and _list_of(lambda p: _is_int(p) and p > 0)(pids)
+                    for k, pids in v.items())),
 }
 
 
@@ -162,6 +177,20 @@ def files_and_size(directory: str) -> Tuple[int, int]:
                 size += os.lstat(os.path.join(where, name)).st_blocks * 512
                 files += 1
     return files, size
+
+
+def build_id_cache(directory: str, meta: Dict[str, Any]) -> Optional[str]:
+    """The recording's build-id cache for perf (meta as read_meta checked
+    it), or None: only a directory of its own, not a link."""
+    if not meta.get("buildid"):
+        return None
+    path = os.path.join(directory, BUILD_ID_CACHE)
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            return path
+    except OSError:
+        pass
+    return None
 
 
 def data_path(directory: str, meta: Dict[str, Any]) -> str:

@@ -105,14 +105,23 @@ def record_flags(row: Backend, sampling: Sampling) -> List[str]:
     return flags
 
 
+def scope_flags(pid: Optional[int] = None, system_wide: bool = False,
+                build_ids: bool = False) -> List[str]:
+    """perf record's flags to record the running process `pid`, or every
+    process (`system_wide`), instead of a command's.  With `build_ids` every
+    mapping perf records carries its object's build-id (buildids.py says
+    why)."""
+    return ((["-p", str(pid)] if pid is not None else ["-a"] if system_wide else [])
+            + (["--buildid-mmap"] if build_ids else []))
+
+
 def record_command(perf: str, row: Backend, sampling: Sampling, output: str,
                    command: Sequence[str], quiet: bool = False,
-                   pid: Optional[int] = None) -> List[str]:
-    """perf record of `command`, or with `pid` of that running process (for
-    as long as `command` runs, when one is given; else until interrupted)."""
-    target = ["-p", str(pid)] if pid is not None else []
+                   scope: Sequence[str] = ()) -> List[str]:
+    """perf record of `command`, or of what `scope` (scope_flags()) says for
+    as long as `command` runs, when one is given, else until interrupted."""
     return (perf_argv(perf, "record") + (["-q"] if quiet else []) + ["-F", str(sampling.freq)]
-            + record_flags(row, sampling) + target + ["-o", output]
+            + record_flags(row, sampling) + list(scope) + ["-o", output]
             + (["--"] + list(command) if command else []))
 
 
@@ -120,8 +129,14 @@ def inject_command(perf: str, data: str, output: str) -> List[str]:
     return perf_argv(perf, "inject") + ["-i", data, "--jit", "-o", output]
 
 
-def script_command(perf: str, data: str, fields: str) -> List[str]:
-    return perf_argv(perf, "script") + ["-i", data, "-F", fields]
+def script_command(perf: str, data: str, fields: str,
+                   build_id_cache: Optional[str] = None) -> List[str]:
+    """perf script of `data`, reading objects from a recording's own
+    build-id cache where it has one."""
+    argv = perf_argv(perf, "script")
+    if build_id_cache:
+        argv[argv.index(NO_BUILD_ID_CACHE)] = build_id_cache
+    return argv + ["-i", data, "-F", fields]
 
 
 # `perf script -F pid --show-task-events` prints each sample's pid, then for

@@ -49,8 +49,11 @@ def script_text(params: Dict[str, Any]) -> str:
 def attach(target: Target, row: Backend, env: Dict[str, str], timeout: float) -> Dict[str, Any]:
     """Activates `row` in the target, with `env` (backend directories) set
     in its environment only while activating.  Returns the result dict."""
-    result = run_remote(target, {"action": "attach", "backend": row.name, "env": env,
-                                 "lend": _LEND}, timeout)
+    # a container sees neither this perftramp nor the recording's directories
+    foreign = target.process.foreign_root
+    result = run_remote(target, {"action": "attach", "backend": row.name,
+                                 "env": {} if foreign else env,
+                                 "lend": "" if foreign else _LEND}, timeout)
     if not result.get("active"):
         raise Failure("attach %d: the backend did not come on (see the warning above)"
                        % target.pid, 1)
@@ -74,6 +77,10 @@ def run_remote(target: Target, params: Dict[str, Any], timeout: float) -> Dict[s
         say("in %d: %s" % (target.pid, warning))
     if result.get("ok"):
         return result
+    if result.get("import_error") and target.process.foreign_root:
+        raise Failure("%s, %s: perftramp is not importable in the container (its image needs "
+                      "it: `%s -m pip install perftramp` there)"
+                      % (target.process.describe(), target.label, target.exe))
     if result.get("import_error"):
         raise Failure("process %d (%s, %s): perftramp is not importable there, and this "
                       "perftramp (Python %d.%d%s) is not built for it: `%s -m pip install "
@@ -88,11 +95,15 @@ def _exchange(target: Target, params: Dict[str, Any], timeout: float) -> Dict[st
     """Sends the script and waits for its result file."""
     # The target may run as another user (we are root): it must read the
     # script and write the result, and no one else may plant either.
-    work = tempfile.mkdtemp(prefix="perftramp-attach-")
+    # a container's own /tmp, where it can read them, for a target in one
+    work = tempfile.mkdtemp(prefix="perftramp-attach-", dir=target.process.path("/tmp")
+                            if target.process.foreign_root else None)
     os.chmod(work, 0o711)
     script = os.path.join(work, "a.py")
     result_path = os.path.join(work, "result.json")
-    params = dict(params, result=result_path)
+    seen = os.path.join("/tmp", os.path.basename(work)) if target.process.foreign_root \
+        else work
+    params = dict(params, result=os.path.join(seen, "result.json"))
     sent = done = False
     try:
         fd = os.open(result_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -102,7 +113,7 @@ def _exchange(target: Target, params: Dict[str, Any], timeout: float) -> Dict[st
         os.chmod(script, 0o644)
         if os.geteuid() == 0 and target.uid != 0:
             os.chown(result_path, target.uid, -1)
-        send(target, script)
+        send(target, os.path.join(seen, "a.py"))
         sent = True
         result = wait_for(result_path, target, timeout, work)
         done = True
@@ -120,7 +131,7 @@ def send(target: Target, script: str) -> None:
         try:
             # mypy checks as 3.10, whose sys has no remote_exec (3.14+, PEP 768);
             # argv is None only when this interpreter is of the target's version,
-            # which target.inspect() makes 3.14+
+            # which target.require_attachable() makes 3.14+
             sys.remote_exec(target.pid, script)  # type: ignore[attr-defined]
         except (OSError, RuntimeError) as exc:
             raise Failure(target_mod.remote_exec_error(target, str(exc))) from None

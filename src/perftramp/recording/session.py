@@ -25,12 +25,12 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from perftramp import _backends
 from perftramp._backends import Backend
 
-from . import jitdir, layout, maps, pack, perf, remote, sysctl
+from . import buildids, collect, jitdir, layout, pack, perf, remote, sysctl
 from .errors import Failure
 from .interpreter import looks_like_python
 from .perf import Sampling
@@ -55,7 +55,16 @@ class Plan:
     perf_cmd: List[str] = field(default_factory=list)
     jit_dir: Optional[str] = None
     #: the running process recorded (record -p), None for a command
-    attached: Optional[Target] = None
+    target: Optional[Target] = None
+    #: whether perftramp is switched on in `target` for the recording (and off after)
+    attach: bool = False
+    #: whether the recording takes into its build-id cache what report needs
+    #: of processes outside this one's reach (record -p and -a: buildids.py)
+    keep_objects: bool = False
+
+    @property
+    def attached(self) -> Optional[Target]:
+        return self.target if self.attach else None
 
     @property
     def data(self) -> str:
@@ -79,12 +88,17 @@ def _new_directory(output: Optional[str]) -> str:
     return directory
 
 
-def _perf_command(plan: Plan, command: List[str], pid: Optional[int] = None) -> List[str]:
+def _perf_command(plan: Plan, command: List[str], pid: Optional[int] = None,
+                  system_wide: bool = False) -> List[str]:
     # perf inject cannot read a compressed recording (perf.py); the caller's
     # Sampling stays as it was given
     sampling = replace(
         plan.sampling, compress=not plan.row.inject and perf.has_zstd(plan.perf))
-    return perf.record_command(plan.perf, plan.row, sampling, plan.data, command, pid=pid)
+    # perf inject --jit drops the build-ids of samples (--buildid-mmap) and
+    # lists every object's in the header instead, its jitted ones too
+    scope = perf.scope_flags(pid, system_wide,
+                             build_ids=plan.keep_objects and not plan.row.inject)
+    return perf.record_command(plan.perf, plan.row, sampling, plan.data, command, scope=scope)
 
 
 def plan_command(perf_path: str, row: Backend, command: List[str], output: Optional[str],
@@ -108,18 +122,36 @@ def plan_command(perf_path: str, row: Backend, command: List[str], output: Optio
     return plan
 
 
+def _sleep(duration: Optional[float]) -> List[str]:
+    return ["sleep", "%g" % duration] if duration is not None else []
+
+
 def plan_attached(perf_path: str, row: Backend, target: Target, output: Optional[str],
-                  sampling: perf.Sampling, duration: Optional[float]) -> Plan:
+                  sampling: perf.Sampling, duration: Optional[float], attach: bool) -> Plan:
     """A recording of the running process `target`, for `duration` seconds
-    or until Ctrl-C."""
+    or until Ctrl-C: with perftramp switched on in it for the while
+    (`attach`), or as it runs, its backend already on."""
     directory = _new_directory(output)
-    jit_dir = jitdir.make() if _needs_jit_dir([row]) else None
-    command = [target.exe, "(process %d, attached)" % target.pid]
-    dirs = backend_dirs(directory, jit_dir)
+    # a container writes into its own directories (collect.py takes them)
+    give_dirs = attach and not target.process.foreign_root
+    jit_dir = jitdir.make() if give_dirs and _needs_jit_dir([row]) else None
+    command = [target.exe, "(process %d%s)" % (target.pid, ", attached" if attach else "")]
+    dirs = backend_dirs(directory, jit_dir) if give_dirs else {}
     plan = Plan(perf_path, row, command, directory, sampling, dict(os.environ, **dirs), dirs,
-                jit_dir=jit_dir, attached=target)
-    sleep = ["sleep", "%g" % duration] if duration is not None else []
-    plan.perf_cmd = _perf_command(plan, sleep, pid=target.pid)
+                jit_dir=jit_dir, target=target, attach=attach, keep_objects=True)
+    plan.perf_cmd = _perf_command(plan, _sleep(duration), pid=target.pid)
+    return plan
+
+
+def plan_system(perf_path: str, row: Backend, output: Optional[str], sampling: perf.Sampling,
+                duration: Optional[float]) -> Plan:
+    """A recording of every process of this machine (every container's
+    too), for `duration` seconds or until Ctrl-C; `row` says how perf
+    unwinds (active.prevailing() chooses it)."""
+    directory = _new_directory(output)
+    plan = Plan(perf_path, row, ["(every process)"], directory, sampling, dict(os.environ), {},
+                keep_objects=True)
+    plan.perf_cmd = _perf_command(plan, _sleep(duration), system_wide=True)
     return plan
 
 
@@ -205,7 +237,7 @@ def _run_perf_record(plan: Plan, meta: Dict[str, Any]) -> int:
             meta["stack_size"] = plan.sampling.stack_size
         say("$ " + " ".join(shlex.quote(arg) for arg in plan.perf_cmd))
         returncode = run_perf(plan.perf_cmd, plan.env)
-    if plan.attached is not None:
+    if plan.target is not None or plan.keep_objects:
         # perf's status when stopped by Ctrl-C is not the process's
         returncode = 0 if returncode in (0, 128 + signal.SIGINT) else returncode
     if not os.path.exists(plan.data) or os.path.getsize(plan.data) == 0:
@@ -240,19 +272,10 @@ def _say_if_nothing_active(command: List[str]) -> None:
         % (python, python if python != "the program's Python" else "python"))
 
 
-def _files_of(pids: List[int], env: Dict[str, str]) -> List[List[str]]:
-    """Each recorded process's files, of every backend (a program may
-    activate another backend itself), that exist."""
-    return [[path for row in _backends.rows()
-             for path in [_backends.file_path(row, pid, env)] if os.path.exists(path)]
-            for pid in pids]
-
-
 def _record(plan: Plan, result: Dict[str, Any]) -> int:
-    """Runs perf record (and inject), gathers the backends' files, and
-    fills `result`, perftramp.json's fields, when all went well; returns the
-    exit code.  An attached process's files are copied, not moved, since it
-    runs on."""
+    """Runs perf record (and inject), gathers the backends' files
+    (collect.py), and fills `result`, perftramp.json's fields, when all went
+    well; returns the exit code."""
     meta: Dict[str, Any] = {}
     returncode = _run_perf_record(plan, meta)
     version_text, version = perf.version(plan.perf)
@@ -268,19 +291,31 @@ def _record(plan: Plan, result: Dict[str, Any]) -> int:
         raise Failure("perf record failed (exit %d): no process was recorded (did %s "
                       "start?); perf said why above" % (returncode, plan.command[0]),
                       returncode)
-    files = _files_of(pids, plan.env)
-    meta["active_pids"] = [pid for pid, found in zip(pids, files) if found]
+    recorded = collect.find(pids, plan.env)
+    meta["active_pids"] = [one.pid for one in recorded if one.files]
     if not meta["active_pids"]:
         _say_if_nothing_active(plan.command)
+    # those in the recording or the jitdumps' directory (its jit/) stay
+    kept = [plan.directory] + ([plan.jit_dir] if plan.jit_dir else [])
+    dumps = collect.dump_dirs(recorded, kept) if plan.row.inject else {}
+    before = collect.jitted_in(dumps)
     if plan.row.inject:
         _inject(plan, version_text, version)
         meta["data"] = layout.JIT_DATA
-    # those not already in the recording or the jitdumps' directory (which
-    # becomes its jit/) are moved into maps/
-    kept = {plan.directory, plan.jit_dir}
-    elsewhere = [path for found in files for path in found
-                 if os.path.dirname(os.path.abspath(path)) not in kept]
-    meta["maps"] = maps.gather(elsewhere, plan.directory, copy=plan.attached is not None)
+    meta["maps"] = collect.take_maps(recorded, plan.directory, kept)
+    if plan.keep_objects:
+        _keep_objects(plan, recorded, kept, dumps, before, meta)
     meta["pids"] = pids
     result.update(meta)
     return returncode
+
+
+def _keep_objects(plan: Plan, recorded: List[collect.Recorded], kept: List[str],
+                  dumps: Dict[str, Any], before: Set[str], meta: Dict[str, Any]) -> None:
+    size = collect.take_objects(recorded, plan.directory, kept)
+    size += collect.take_jitted(dumps, plan.directory, before)
+    if os.path.isdir(buildids.cache_dir(plan.directory)):
+        meta["buildid"] = buildids.CACHE
+        say("kept %.1f MB of objects report needs from beyond this filesystem (containers) "
+            "or from files the processes may remove, in %s/" % (size / 1e6, buildids.CACHE))
+    meta["cgroups"] = collect.cgroups(recorded)

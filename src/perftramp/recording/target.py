@@ -1,9 +1,11 @@
-"""A running process, seen from outside: is it a CPython perftramp can
-attach to (3.14+, PEP 768's sys.remote_exec), and if not, why, in one line.
+"""A running process, seen from outside: which CPython it runs, and can
+perftramp attach to it (3.14+, PEP 768's sys.remote_exec); if not, why, in
+one line.
 
 Everything here reads /proc and the target's own ELF files; nothing writes
 to the target.  The version comes from the `.PyRuntime` section of the
-executable or libpython the target maps: CPython 3.13+ starts it with
+executable or libpython the target maps (before 3.13, from their names:
+enough to say the version is too old to attach to): CPython 3.13+ starts it with
 _Py_DebugOffsets, "xdebugpy", then PY_VERSION_HEX (u64) and, from 3.14,
 whether the build is free-threaded (u64).  That is the same record
 sys.remote_exec reads, and it also needs the caller to be of the same
@@ -14,15 +16,17 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import struct
 import sys
-from typing import List, Literal, Optional, Tuple, Union, overload
+from typing import List, Optional, Tuple
 
 from perftramp import _backends
 
-from . import procfs
+from . import elf, process
 from .errors import Failure
 from .interpreter import this_is_free_threaded
+from .process import Process
 
 MIN_VERSION = (3, 14)
 COOKIE = b"xdebugpy"
@@ -30,122 +34,53 @@ _SECTION = b".PyRuntime"
 
 
 class Target:
-    def __init__(self, pid: int, exe: str, version: Tuple[int, int, int], free_threaded: bool,
-                 uid: int) -> None:
-        self.pid = pid
-        self.exe = exe          # /proc/PID/exe, resolved
-        self.version = version  # (major, minor, micro)
+    def __init__(self, running: Process, version: Tuple[int, int, int],
+                 free_threaded: bool) -> None:
+        self.process = running
+        self.pid = running.pid
+        self.exe = running.exe  # /proc/PID/exe, as the process sees it
+        self.version = version  # (major, minor, micro); micro 0 before 3.13 (unknown)
         self.free_threaded = free_threaded
-        self.uid = uid
+        self.uid = running.uid
 
     @property
     def label(self) -> str:
+        if self.version < (3, 13):
+            return "CPython %d.%d" % self.version[:2]
         return "CPython %d.%d.%d%s" % (self.version + ("t" if self.free_threaded else "",))
 
 
-def _ptrace_advice() -> str:
-    scope = procfs.read_text("kernel.yama.ptrace_scope")
-    why = ("Yama's kernel.yama.ptrace_scope is %s" % scope) if scope else \
-        "attaching needs the same user (or CAP_SYS_PTRACE, which containers often drop)"
-    return ("not permitted to attach (ptrace): %s; run as the process's user or as root, "
-            "`--cap-add=SYS_PTRACE` in a container, or `setpriv --ptracer any` / "
-            "`echo 0 > /proc/sys/kernel/yama/ptrace_scope` where Yama forbids it" % why)
-
-
-@overload
-def _read(path: str, binary: Literal[False] = ...) -> Optional[str]: ...
-
-
-@overload
-def _read(path: str, binary: Literal[True]) -> Optional[bytes]: ...
-
-
-def _read(path: str, binary: bool = False) -> Union[str, bytes, None]:
-    try:
-        with open(path, "rb" if binary else "r") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def runtime_section(path: str) -> Optional[bytes]:
-    """The first 24 bytes of the ELF file's .PyRuntime section, or None
-    (not a 64-bit little-endian ELF, no such section, unreadable)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-            if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
-                return None
-            shoff, = struct.unpack_from("<Q", head, 0x28)
-            shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
-            if shentsize != 64 or not 0 < shnum < 65536 or shstrndx >= shnum:
-                return None
-            f.seek(shoff)
-            table = f.read(shentsize * shnum)
-            if len(table) != shentsize * shnum:
-                return None
-            sections = [struct.unpack_from("<IIQQQQ", table, i * 64) for i in range(shnum)]
-            names_offset, names_size = sections[shstrndx][4], sections[shstrndx][5]
-            f.seek(names_offset)
-            names = f.read(min(names_size, 1 << 20))
-            for name, _type, _flags, _addr, offset, size in sections:
-                if names[name:name + len(_SECTION) + 1] == _SECTION + b"\0" and size >= 24:
-                    f.seek(offset)
-                    return f.read(24)
-    except (OSError, struct.error):
-        return None
-    return None
-
-
-def _mapped_files(pid: int) -> Optional[List[str]]:
-    maps = _read("/proc/%d/maps" % pid)
-    if maps is None:
-        return None
-    seen = []
-    for line in maps.splitlines():
-        fields = line.split(None, 5)
-        if len(fields) == 6 and fields[5].startswith("/") and fields[5] not in seen:
-            seen.append(fields[5])
-    return seen
+    """The first 24 bytes of the ELF file's .PyRuntime section, or None."""
+    return elf.section(path, _SECTION, 24)
 
 
 def inspect(pid: int) -> Target:
-    """The Target at `pid`; Failure (one line) when it is not one perftramp
-    can attach to."""
-    proc = "/proc/%d" % pid
-    try:
-        st = os.stat(proc)
-    except FileNotFoundError:
-        raise Failure("no process %d (it has exited, or never was)" % pid) from None
-    comm = (_read(proc + "/comm") or "?").strip()
-    try:
-        exe = os.readlink(proc + "/exe")
-        files = _mapped_files(pid)
-        if files is None:
-            raise PermissionError
-    except PermissionError:
-        raise Failure("process %d (%s): %s" % (pid, comm, _ptrace_advice())) from None
-    except FileNotFoundError:
-        raise Failure("no process %d (it has exited)" % pid) from None
-    candidates = [exe] + [f for f in files if "libpython" in os.path.basename(f)]
-    for path in candidates:
-        # as the process sees its files (another mount namespace: a container)
-        head = runtime_section(proc + "/root" + path) or runtime_section(path)
+    """The CPython at `pid`, of any version; Failure (one line) when there
+    is no such process, it cannot be read, or it is no CPython."""
+    running = process.look(pid)
+    files = running.mapped_files()
+    for path in [running.exe] + [f for f in files if "libpython" in os.path.basename(f)]:
+        head = runtime_section(running.path(path))
         if head is None or head[:8] != COOKIE:
             continue
         hexversion, free_threaded = struct.unpack_from("<QQ", head, 8)
         version = (hexversion >> 24 & 0xFF, hexversion >> 16 & 0xFF, hexversion >> 8 & 0xFF)
         if version < MIN_VERSION:
             free_threaded = 0  # 3.13's record has no such field
-        target = Target(pid, exe, version, bool(free_threaded), st.st_uid)
-        _refuse_old(target, comm)
-        _refuse_disabled(target, comm)
-        return target
-    older = _older_python(exe, files)
+        return Target(running, version, bool(free_threaded))
+    older = _older_python(running.exe, files)
     if older:
-        raise Failure("process %d (%s) runs Python %s: %s" % (pid, comm, older, _old_advice()))
-    raise Failure("process %d (%s, %s) is not a CPython interpreter (no CPython runtime "
-                   "in its executable or libraries)" % (pid, comm, exe))
+        major, minor = older.split(".")
+        return Target(running, (int(major), int(minor), 0), False)
+    raise Failure("%s, %s, is not a CPython interpreter (no CPython runtime in its "
+                  "executable or libraries)" % (running.describe(), running.exe))
+
+
+def require_attachable(target: Target) -> None:
+    """Failure (one line) unless perftramp can attach to `target`."""
+    _refuse_old(target, target.process.comm)
+    _refuse_disabled(target, target.process.comm)
 
 
 def _old_advice() -> str:
@@ -178,8 +113,8 @@ def _refuse_disabled(target: Target, comm: str) -> None:
     """What /proc shows of the switches (the build flag shows only when
     sys.remote_exec says so: remote_exec_error())."""
     proc = "/proc/%d" % target.pid
-    environ = (_read(proc + "/environ", binary=True) or b"").split(b"\0")
-    argv = (_read(proc + "/cmdline", binary=True) or b"").split(b"\0")
+    environ = (process.read_bytes(proc + "/environ") or b"").split(b"\0")
+    argv = (process.read_bytes(proc + "/cmdline") or b"").split(b"\0")
     env_off = b"-E" not in argv and b"-I" not in argv and any(
         v.startswith(b"PYTHON_DISABLE_REMOTE_DEBUG=") for v in environ)  # even empty
     x_off = any(a in (b"disable_remote_debug", b"-Xdisable_remote_debug") for a in argv)
@@ -192,13 +127,29 @@ def same_kind_as_me(target: Target) -> bool:
             and this_is_free_threaded() == target.free_threaded)
 
 
+def in_namespaces(target: Target) -> List[str]:
+    """The start of an argv that runs a command in the target's mount and
+    pid namespaces (a container's), as root may."""
+    return ["nsenter", "--target", str(target.pid), "--mount", "--pid", "--"]
+
+
 def remote_exec_argv(target: Target, script: str) -> Optional[List[str]]:
     """How to run sys.remote_exec(target, script): None to call it here (this
     interpreter is of the target's version and kind), else an argv running
-    the target's own interpreter."""
+    the target's own interpreter.  A target in a container is sent to from
+    inside its namespaces, by its own interpreter, by its pid there:
+    sys.remote_exec opens the files the target maps by the paths it maps
+    them at (CPython's Python/remote_debug.h), which are the container's."""
+    exe = target.exe
+    if target.process.foreign_root:
+        if shutil.which("nsenter") is None:
+            raise Failure("process %d is in a container, and sending it perftramp's script "
+                          "needs nsenter (util-linux), which is not installed" % target.pid)
+        return in_namespaces(target) + [
+            exe, "-I", "-c", "import sys; sys.remote_exec(int(sys.argv[1]), sys.argv[2])",
+            str(target.process.nspid), script]
     if same_kind_as_me(target):
         return None
-    exe = target.exe
     if exe.endswith(" (deleted)") or not os.access(exe, os.X_OK) or \
             not os.path.basename(exe).startswith("python"):
         raise Failure("process %d runs %s inside %s, which is not a python this can run; "
@@ -214,7 +165,7 @@ def remote_exec_error(target: Target, message: str) -> str:
     if "not enabled" in message:
         return "process %d: %s" % (target.pid, DISABLED_ADVICE)
     if "ermission" in message or "ptrace" in message.lower():
-        return "process %d: %s" % (target.pid, _ptrace_advice())
+        return "process %d: %s" % (target.pid, process.ptrace_advice())
     if not os.path.exists("/proc/%d" % target.pid):
         return "no process %d (it has exited)" % target.pid
     return "process %d: sys.remote_exec failed: %s" % (target.pid, message)

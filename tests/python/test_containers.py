@@ -1,0 +1,264 @@
+"""Containers and whole hosts: a Python server whose backend its
+environment switched on (PERFTRAMP_ACTIVATE, as an image would set it),
+running in its own pid and mount namespaces with a private /tmp, recorded
+from the host with `record -p HOSTPID` and `record -a`, and reported after
+it is gone: its samples carry the whole chain.  Then the same with several
+processes at once, split by --pid; the same-namespace record -p of every
+version; and every refusal, one line each.  (test_oci.py: a real container
+runtime with its own root filesystem.)"""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import namespaces
+from interpreters import INTERPRETERS, ready
+from namespaces import SERVER, assert_whole, attached_chain_share, server_env, unshared
+from processes import cli, popen, register_pids
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed"),
+    pytest.mark.skipif(namespaces.available() is not None,
+                       reason=namespaces.available() or ""),
+]
+
+
+JIT_IN_CONTAINERS = shutil.which("perf") is not None and \
+    namespaces.perf_injects_foreign_jitdumps()
+
+
+def _cases():
+    """(interpreter, backend): the frame-pointer backend on frame-pointer
+    builds, the DWARF ones on one interpreter of each version from 3.12
+    (perf_jit where this perf injects a container's jitdump)."""
+    dwarf = ["perf_elf"] + (["perf_jit"] if JIT_IN_CONTAINERS else [])
+    cases, versions = [], set()
+    for interp in sorted(INTERPRETERS, key=lambda i: (not i.frame_pointers, i.label)):
+        if interp.version < (3, 12):
+            continue
+        if interp.frame_pointers:
+            cases.append((interp, "perf"))
+        key = interp.version[:2] + (interp.free_threaded,)
+        if key not in versions:
+            versions.add(key)
+            cases += [(interp, backend) for backend in dwarf]
+    return cases
+
+
+CASES = _cases()
+
+
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("interp,backend", CASES,
+                         ids=["%s-%s" % (i.label, b) for i, b in CASES])
+def test_container_recorded_from_the_host(interp, backend, tmp_path):
+    """record -p HOSTPID, then record -a, of a server in a container; both
+    reported after the container is gone."""
+    python = ready(interp)
+    env = server_env(PERFTRAMP_ACTIVATE=backend)
+    with unshared([python.exe, "-c", SERVER], env, tmp_path / "out") as pid:
+        with open("/proc/%d/status" % pid) as f:
+            assert "NSpid:\t%d\t1" % pid in f.read()  # pid 1 there
+        check = cli(python, ["check", "--pid", str(pid)], tmp_path)
+        assert "%s on" % backend in check.stdout and "will be named" in check.stdout, \
+            check.stdout
+        rec = cli(python, ["record", "-p", str(pid), "--duration", "2", "-o", "rec-p"],
+                  tmp_path)
+        assert "with the %s backend" % backend in rec.stderr, rec.stderr
+        rec = cli(python, ["record", "-a", "--duration", "2", "-F", "499", "-o", "rec-a"],
+                  tmp_path)
+        register_pids(*_recorded(tmp_path / "rec-a"))
+    for name, extra in (("rec-p", []), ("rec-a", ["--pid", str(pid)])):
+        report = cli(python, ["report", name, "--format", "collapsed"] + extra, tmp_path)
+        assert_whole(report.stdout, "%s %s" % (name, backend))
+    text = cli(python, ["report", "rec-a", "--pid", str(pid)], tmp_path).stdout
+    assert "Processes:" not in text  # one process only
+    got = cli(python, ["report", "rec-a", "--cgroup", "/no/such/cgroup"], tmp_path, check=False)
+    assert got.returncode == 2 and got.stderr.strip().splitlines() == [
+        "perftramp: report: no process of the recording ran in cgroup /no/such/cgroup; "
+        "its cgroups: " + got.stderr.split("its cgroups: ")[-1].strip()], got.stderr
+
+
+def _recorded(directory):
+    import json
+    with open(directory / "perftramp.json") as f:
+        return json.load(f).get("pids", [])
+
+
+@pytest.mark.slow
+def test_record_a_names_containers_and_the_host_and_splits_them(tmp_path):
+    """Two containers and one host Python, recorded at once: each is named,
+    and report --pid shows one; the text report lists them all."""
+    interp = next((i for i in INTERPRETERS if i.version >= (3, 12) and not i.free_threaded),
+                  None)
+    if interp is None:
+        pytest.skip("no CPython 3.12+ here")
+    python = ready(interp)
+    env = server_env(PERFTRAMP_ACTIVATE="perf_elf")
+    host_env = dict(env, PERFTRAMP_ELF_DIR=str(tmp_path))
+    with open(tmp_path / "host.out", "w") as out:
+        host = popen([python.exe, "-c", SERVER], env=host_env, stdout=out,
+                     stderr=subprocess.STDOUT)
+    try:
+        namespaces.wait_for_line(tmp_path / "host.out", "ready", host)
+        with unshared([python.exe, "-c", SERVER], env, tmp_path / "a.out") as first, \
+                unshared([python.exe, "-c", SERVER], env, tmp_path / "b.out") as second:
+            cli(python, ["record", "-a", "--duration", "2", "-F", "499", "-o", "rec"],
+                tmp_path)
+            register_pids(*_recorded(tmp_path / "rec"))
+    finally:
+        host.kill()
+        host.wait()
+    text = cli(python, ["report", "rec", "--top", "100"], tmp_path).stdout
+    for pid in (host.pid, first, second):
+        assert "\n%8d " % pid in text, text
+        only = cli(python, ["report", "rec", "--pid", str(pid), "--format", "collapsed"],
+                   tmp_path).stdout
+        assert_whole(only, "process %d" % pid)
+
+
+OLDER = [i for i in INTERPRETERS if i.version < (3, 14)]
+
+
+@pytest.mark.parametrize("interp", OLDER, ids=[i.label for i in OLDER])
+def test_record_p_of_a_process_started_with_its_backend_on(interp, tmp_path):
+    """record -p of a CPython older than 3.14 (no attach there) whose
+    environment switched the backend on: recorded as it runs, whole chains,
+    its files copied into the recording, the process left running."""
+    python = ready(interp)
+    backend = "perf" if interp.frame_pointers else "perf_elf"
+    with open(tmp_path / "out", "w") as out:
+        proc = popen([python.exe, "-c", SERVER], stdout=out, stderr=subprocess.STDOUT,
+                     env=server_env(PERFTRAMP_ACTIVATE=backend,
+                                    PERFTRAMP_ELF_DIR=str(tmp_path / "elf")))
+    try:
+        namespaces.wait_for_line(tmp_path / "out", "ready", proc)
+        rec = cli(python, ["record", "-p", str(proc.pid), "--duration", "2", "-o", "rec"],
+                  tmp_path)
+        assert "with the %s backend" % backend in rec.stderr, rec.stderr
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+    if backend == "perf":  # the map stays in /tmp; the recording has its own copy
+        assert os.listdir(tmp_path / "rec" / "maps") == ["perf-%d.map" % proc.pid]
+        os.unlink("/tmp/perf-%d.map" % proc.pid)
+    else:  # the image, in the recording's build-id cache
+        shutil.rmtree(tmp_path / "elf")
+    report = cli(python, ["report", "rec", "--format", "collapsed"], tmp_path)
+    assert_whole(report.stdout, "record -p of %s" % interp.label)
+
+
+def _refused(python, tmp_path, args, env=None):
+    """The one line perftramp said when it refused `args`."""
+    got = cli(python, args, tmp_path, check=False, env=env)
+    lines = got.stderr.strip().splitlines()
+    assert got.returncode != 0 and len(lines) == 1 and lines[0].startswith("perftramp: "), \
+        got.stderr
+    assert not (tmp_path / "rec").exists()
+    return lines[0]
+
+
+NO_ATTACH = [i for i in INTERPRETERS if i.version < (3, 14)][-1:]
+
+
+@pytest.mark.parametrize("interp", NO_ATTACH, ids=[i.label for i in NO_ATTACH])
+def test_record_p_refusals(interp, tmp_path):
+    """A process without a backend on that cannot be attached to, another
+    backend than the one on, what is not Python, what is gone: one line
+    each, and no recording."""
+    python = ready(interp)
+    with open(tmp_path / "out", "w") as out:
+        bare = popen([python.exe, "-c", SERVER], stdout=out, stderr=subprocess.STDOUT,
+                     env=server_env())
+    try:
+        namespaces.wait_for_line(tmp_path / "out", "ready", bare)
+        line = _refused(python, tmp_path, ["record", "-p", str(bare.pid), "-o", "rec"])
+        assert "attaching needs CPython 3.14+" in line and "PERFTRAMP_ACTIVATE=" in line
+        check = cli(python, ["check", "--pid", str(bare.pid)], tmp_path, check=False)
+        assert check.returncode == 1 and "[FAIL] backend" in check.stdout, check.stdout
+    finally:
+        bare.kill()
+        bare.wait()
+    env = server_env(PERFTRAMP_ACTIVATE="perf_elf")
+    with unshared([python.exe, "-c", SERVER], env, tmp_path / "c.out") as pid:
+        line = _refused(python, tmp_path, ["record", "-p", str(pid), "--backend", "perf_jit",
+                                           "-o", "rec"])
+        assert "has perftramp's perf_elf backend on already" in line
+    sleeper = popen(["sleep", "60"])
+    try:
+        line = _refused(python, tmp_path, ["record", "-p", str(sleeper.pid), "-o", "rec"])
+        assert "is not a CPython interpreter" in line
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    line = _refused(python, tmp_path, ["record", "-p", str(sleeper.pid), "-o", "rec"])
+    assert "no process %d" % sleeper.pid in line
+
+
+NEWEST = [i for i in INTERPRETERS if i.version >= (3, 14) and not i.free_threaded][-1:]
+
+
+@pytest.mark.parametrize("interp", NEWEST, ids=[i.label for i in NEWEST])
+@pytest.mark.parametrize("backend", ["auto"] + (["perf_jit"] if JIT_IN_CONTAINERS else []))
+def test_record_p_attaches_into_a_container(interp, backend, tmp_path):
+    """A CPython 3.14+ in a container with no switch on, perftramp in its
+    environment: record -p attaches from inside its namespaces, its files
+    (in its own /tmp) are collected, and it runs on with the backend off.
+    Frames already running at attach time (<module>) stay unnamed."""
+    python = ready(interp)
+    with unshared([python.exe, "-c", SERVER], server_env(), tmp_path / "out") as pid:
+        rec = cli(python, ["record", "-p", str(pid), "--duration", "2", "--backend", backend,
+                           "-o", "rec"], tmp_path)
+        assert "attaching the" in rec.stderr and "detached from %d" % pid in rec.stderr, \
+            rec.stderr
+        assert os.listdir("/proc/%d/root/tmp" % pid) != [], "its files stay in its /tmp"
+        leftover = [n for n in os.listdir("/proc/%d/root/tmp" % pid)
+                    if n.startswith(("perftramp-attach-", "jitted-"))]
+        assert leftover == [], leftover
+    report = cli(python, ["report", "rec", "--format", "collapsed"], tmp_path).stdout
+    assert_whole(report, "attached", attached_chain_share, 0.98)
+
+
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_refusals_without_root(tmp_path):
+    """Not root: record -a, and record -p of root's process, one line each
+    saying what is missing."""
+    usable = [i for i in INTERPRETERS if not i.base.startswith("/root/")]
+    if shutil.which("setpriv") is None or not usable:
+        pytest.skip("needs setpriv and an interpreter outside /root, to run as user 65534")
+    python = ready(usable[0])
+    if subprocess.run(AS_NOBODY + [python.exe, "-c", "import perftramp"], cwd="/",
+                      capture_output=True, timeout=60).returncode != 0:
+        pytest.skip("user 65534 cannot run %s (the clone is where others cannot enter)"
+                    % python.exe)
+    env = dict(os.environ, HOME="/nonexistent")
+    nobody = AS_NOBODY + [python.exe, "-m", "perftramp"]
+    with open(tmp_path / "out", "w") as out:
+        target = popen([python.exe, "-c", SERVER], stdout=out, stderr=subprocess.STDOUT,
+                       env=server_env(PERFTRAMP_ACTIVATE="perf_elf",
+                                      PERFTRAMP_ELF_DIR=str(tmp_path)))
+    try:
+        namespaces.wait_for_line(tmp_path / "out", "ready", target)
+        paranoid = int(open("/proc/sys/kernel/perf_event_paranoid").read())
+        for args, said in ((["record", "-a", "--duration", "1"],
+                            "recording every process needs root" if paranoid > 0 else None),
+                           (["record", "-p", str(target.pid), "--duration", "1"],
+                            "not permitted to attach to it or read its files (ptrace)")):
+            if said is None:
+                continue
+            got = subprocess.run(nobody + args + ["-o", "/nonexistent/rec"], cwd="/", env=env,
+                                 capture_output=True, text=True, timeout=120)
+            lines = got.stderr.strip().splitlines()
+            assert got.returncode == 2 and len(lines) == 1 and said in lines[0], got.stderr
+        got = subprocess.run(nobody + ["check", "--pid", str(target.pid)], cwd="/", env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert got.returncode == 1 and "[FAIL] process" in got.stdout, got.stdout
+    finally:
+        target.kill()
+        target.wait()
