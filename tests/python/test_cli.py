@@ -310,8 +310,9 @@ def test_new_format_is_one_file(python, recording):
 
 FAKE_PERF = r"""#!/bin/sh
 # every perf command of perftramp's begins so (the build-id cache's option)
-[ "$1" = --buildid-dir ] && shift 2
+[ "$1" = --buildid-dir ] && cache="$2" && shift 2
 echo "perf $*" >> "$FAKE_PERF_LOG"
+[ "$1" = script ] && echo "build-id cache $cache" >> "$FAKE_PERF_LOG"
 for path in $FAKE_PERF_WATCH; do
     if [ -e "$path" ] || [ -L "$path" ]; then
         echo "present $path: $(cat "$path" 2>&1)" >> "$FAKE_PERF_LOG"
@@ -444,10 +445,15 @@ def test_report_reads_maps_only_from_inside(python, tmp_path, how):
     {"jit_dir": "/tmp/jitted-perftramp-0123456789abcdeg"},
     {"jit_dir": "jitted-perftramp-0123456789abcdef"},
     {"jit_dir": 7},
+    {"buildid": "/etc"},
+    {"buildid": "../../elsewhere"},
+    {"cgroups": ["/x"]},
+    {"cgroups": {"/x": ["12"]}},
 ], ids=["list", "bytes", "deep", "string", "command-string", "command-int", "maps-string",
         "data-dotdot", "data-absolute", "data-int", "freq-string", "exit-bool",
         "pids-strings", "backend-escape", "jit-elsewhere", "jit-dotdot", "jit-not-hex",
-        "jit-relative", "jit-int"])
+        "jit-relative", "jit-int", "buildid-absolute", "buildid-dotdot", "cgroups-list",
+        "cgroups-strings"])
 def test_report_garbage_description_is_one_error(python, tmp_path, meta):
     rec = fake_recording(tmp_path, meta)
     out, log = report_fake(python, tmp_path, rec)
@@ -455,6 +461,27 @@ def test_report_garbage_description_is_one_error(python, tmp_path, meta):
     assert line.startswith("perftramp: %s is not a perftramp recording description: "
                            % (rec / "perftramp.json")), line
     assert log == ""
+
+
+@pytest.mark.parametrize("how", ["directory", "link", "file", "missing"])
+def test_report_gives_perf_only_a_build_id_cache_of_the_recordings_own(python, tmp_path, how):
+    """A recording's build-id cache (record -p, -a: containers' objects) is
+    given to perf only when it is a directory of the recording's own, not a
+    link out of it; otherwise perf gets none, as for any recording."""
+    rec = fake_recording(tmp_path, {"backend": "perf_elf", "buildid": "buildid"})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if how == "directory":
+        (rec / "buildid").mkdir()
+    elif how == "link":
+        (rec / "buildid").symlink_to(elsewhere)
+    elif how == "file":
+        (rec / "buildid").write_text("not a cache")
+    out, log = report_fake(python, tmp_path, rec)
+    assert out.returncode == 0, out.stderr
+    cache = str(rec / "buildid") if how == "directory" else \
+        "/dev/null/perftramp-no-build-id-cache"
+    assert "build-id cache %s\n" % cache in log, log
 
 
 def fresh_jit_path():
