@@ -27,7 +27,7 @@ RUFF ?= ruff
 C_SOURCES = src/core/*.[ch] src/binding/*.[ch] src/perftramp/include/*.h src/report/*.[ch] tests/c/*.[ch] tests/c/fuzz/*.c
 PY_SOURCES = src tests benchmarks scripts examples
 
-.PHONY: all tools demo check prepare test test-matrix test-c test-c-asan test-c-aarch64 test-py test-py-sid \
+.PHONY: all tools demo check prepare test test-matrix test-c test-c-asan test-c-aarch64 test-py test-py-sid test-py-oci \
 	test-py-perf7 test-stress-asan test-stress-tsan fuzz fp-python py314 sid-root lint format clean
 
 all: test-c
@@ -71,7 +71,7 @@ test: prepare
 # lint, then every test; pytest last (the host's interpreters, then the sid
 # root's), so that its summary closes the output.
 test-matrix: lint test-c test-c-asan test-c-aarch64 fuzz test-stress-asan test-stress-tsan test-py \
-	test-py-sid test-py-perf7
+	test-py-sid test-py-oci test-py-perf7
 
 # C unit tests of the core, natively, under ASan/UBSan, and for aarch64 under
 # qemu-user.  The ASan build also has the test-only "test_map" backend, so
@@ -96,10 +96,18 @@ test-c-aarch64:
 		meson test -C $(BUILD)/c-aarch64 --print-errorlogs; \
 	fi
 
-# pytest over every CPython >= 3.8 on the machine, each in its own venv.
+# pytest over every CPython >= 3.8 on the machine, each in its own venv
+# (the real container runtime's tests apart: test-py-oci).
 test-py:
 	@$(CHECK_TOOLS) pytest perf
-	$(PYTHON) -m pytest $(PYTEST_FLAGS) $(PYTEST_ARGS)
+	$(PYTHON) -m pytest $(PYTEST_FLAGS) --ignore=tests/python/test_oci.py $(PYTEST_ARGS)
+
+# A real container runtime (crun) whose containers' root filesystem is the
+# sid root: after test-py-sid, which makes the sid root's venvs and the work
+# tree's mount point in it.
+test-py-oci:
+	@$(CHECK_TOOLS) pytest perf
+	$(PYTHON) -m pytest $(PYTEST_FLAGS) tests/python/test_oci.py
 
 # The same suite inside the Debian sid root (scripts/debian-sid-root.sh):
 # its python3.14 and python3.15 and the free-threaded 3.14t of
