@@ -16,11 +16,9 @@ import time
 
 from processes import popen, register_pids
 
-#: the program the container tests profile: foo under bar under baz under
-#: the module, forever; "ready" once it runs (its backend is on by then)
-SERVER = """\
-import time
-
+#: foo under bar under baz: the chain the tests of running processes
+#: (attached to, in containers) look for
+CHAIN = """\
 def foo(n):
     total = 0
     for i in range(n):
@@ -32,7 +30,11 @@ def bar(n):
 
 def baz(n):
     return bar(n) + 1
+"""
 
+#: the program the container tests profile: the chain under the module,
+#: forever; "ready" once it runs (its backend is on by then)
+SERVER = "import time\n\n" + CHAIN + """
 baz(10)
 print("ready", flush=True)
 deadline = time.monotonic() + 300
@@ -69,12 +71,14 @@ def _child(pid):
     return int(words[0]) if words else None
 
 
-def wait_for_line(path, line, proc, timeout=30):
+def wait_for_line(path, line, proc=None, timeout=30):
+    """Waits until the file `path` has the line `line` (while `proc`, when
+    given, runs)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if line in path.read_text().splitlines():
             return
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             break
         time.sleep(0.05)
     raise AssertionError("no %r in %s: %r" % (line, path, path.read_text()))

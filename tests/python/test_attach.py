@@ -11,27 +11,14 @@ from pathlib import Path
 import pytest
 
 from interpreters import INTERPRETERS, in_sid_root
+from namespaces import CHAIN, wait_for_line
 from perffiles import jitdump_loads, map_entries
 from perfscript import python_names, reaches_start, samples
 from processes import cli, popen, register_pids
 
 pytestmark = pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed")
 
-SERVER = """\
-import sys, time
-
-def foo(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-
-def bar(n):
-    return foo(n) + 1
-
-def baz(n):
-    return bar(n) + 1
-
+SERVER = "import sys, time\n\n" + CHAIN + """
 state = "none"
 print("ready", flush=True)
 deadline = time.monotonic() + 300
@@ -64,15 +51,6 @@ def start_server(tmp_path, exe, env=None, options=()):
                      stderr=subprocess.STDOUT, env=full_env)
     wait_for_line(out, "ready")
     return proc, out
-
-
-def wait_for_line(path, line, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if line in path.read_text().splitlines():
-            return
-        time.sleep(0.05)
-    raise AssertionError("no %r in %s: %r" % (line, path, path.read_text()))
 
 
 def stop(proc):

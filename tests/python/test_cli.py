@@ -463,7 +463,8 @@ def test_report_garbage_description_is_one_error(python, tmp_path, meta):
     assert log == ""
 
 
-@pytest.mark.parametrize("how", ["directory", "link", "file", "missing"])
+@pytest.mark.parametrize("how", ["directory", "link", "file", "missing", "inner-link",
+                                 "inner-fifo", "stray-name"])
 def test_report_gives_perf_only_a_build_id_cache_of_the_recordings_own(python, tmp_path, how):
     """A recording's build-id cache (record -p, -a: containers' objects) is
     given to perf only when it is a directory of the recording's own, not a
@@ -477,11 +478,23 @@ def test_report_gives_perf_only_a_build_id_cache_of_the_recordings_own(python, t
         (rec / "buildid").symlink_to(elsewhere)
     elif how == "file":
         (rec / "buildid").write_text("not a cache")
+    elif how.startswith("inner") or how == "stray-name":
+        entry = rec / "buildid" / ".build-id" / "ab"
+        entry.mkdir(parents=True)
+        name = entry / ("cdef0123" if how != "stray-name" else "cdef0123.debug")
+        if how == "inner-link":
+            name.symlink_to("/etc/passwd")
+        elif how == "inner-fifo":
+            os.mkfifo(str(name))
+        else:
+            name.write_text("x")
     out, log = report_fake(python, tmp_path, rec)
     assert out.returncode == 0, out.stderr
     cache = str(rec / "buildid") if how == "directory" else \
         "/dev/null/perftramp-no-build-id-cache"
     assert "build-id cache %s\n" % cache in log, log
+    if how not in ("directory", "missing"):
+        assert "is not a build-id cache record wrote" in out.stderr, out.stderr
 
 
 def fresh_jit_path():

@@ -15,7 +15,7 @@ import pytest
 import namespaces
 from interpreters import INTERPRETERS, in_sid_root, ready
 from namespaces import SERVER, assert_whole, attached_chain_share, server_env, unshared
-from processes import cli, popen, register_pids
+from processes import cli, popen, register_pids, run_json
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("perf") is None, reason="perf is not installed"),
@@ -74,7 +74,10 @@ def test_container_recorded_from_the_host(interp, backend, tmp_path):
         rec = cli(python, ["record", "-p", str(pid), "--duration", "2", "-o", "rec-p"],
                   tmp_path)
         assert "with the %s backend" % backend in rec.stderr, rec.stderr
-        rec = cli(python, ["record", "-a", "--duration", "2", "-F", "499", "-o", "rec-a"],
+        # the backend named: auto takes the one most processes of the machine
+        # use, and someone else may be profiling here
+        rec = cli(python, ["record", "-a", "--backend", backend, "--duration", "2", "-F", "499",
+                           "-o", "rec-a"],
                   tmp_path)
         register_pids(*_recorded(tmp_path / "rec-a"))
     for name, extra in (("rec-p", []), ("rec-a", ["--pid", str(pid)])):
@@ -112,7 +115,8 @@ def test_record_a_names_containers_and_the_host_and_splits_them(tmp_path):
         namespaces.wait_for_line(tmp_path / "host.out", "ready", host)
         with unshared([python.exe, "-c", SERVER], env, tmp_path / "a.out") as first, \
                 unshared([python.exe, "-c", SERVER], env, tmp_path / "b.out") as second:
-            cli(python, ["record", "-a", "--duration", "2", "-F", "499", "-o", "rec"],
+            cli(python, ["record", "-a", "--backend", "perf_elf", "--duration", "2", "-F", "499",
+                         "-o", "rec"],
                 tmp_path)
             register_pids(*_recorded(tmp_path / "rec"))
     finally:
@@ -229,6 +233,32 @@ def test_record_p_attaches_into_a_container(interp, backend, tmp_path):
     assert_whole(report, "attached", attached_chain_share, 0.98)
 
 
+PLANTS_A_LINK = """\
+import os
+os.symlink("/etc/passwd", "/tmp/perf-%d.map" % os.getpid())
+os.mkfifo("/tmp/jit-%d.dump" % os.getpid())
+""" + SERVER
+
+
+def test_a_containers_links_are_not_followed(tmp_path):
+    """A container whose process plants a link where its perf map goes (to
+    a file of the host's, as /proc/PID/root would resolve it) and a FIFO
+    where its jitdump goes: record -p takes neither, and does not hang."""
+    interp = next((i for i in INTERPRETERS if i.version >= (3, 12)), None)
+    if interp is None:
+        pytest.skip("no CPython 3.12+ here")
+    python = ready(interp)
+    env = server_env(PERFTRAMP_ACTIVATE="perf_elf")
+    with unshared([python.exe, "-c", PLANTS_A_LINK], env, tmp_path / "out") as pid:
+        rec = cli(python, ["record", "-p", str(pid), "--duration", "1", "-o", "rec"], tmp_path)
+        assert "with the perf_elf backend" in rec.stderr, rec.stderr
+    assert not (tmp_path / "rec" / "maps").exists()
+    for where, _, names in os.walk(tmp_path / "rec"):
+        for name in names:
+            with open(os.path.join(where, name), "rb") as f:
+                assert b"root:x:0:0" not in f.read(), name
+
+
 AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
@@ -268,3 +298,23 @@ def test_refusals_without_root(tmp_path):
     finally:
         target.kill()
         target.wait()
+
+
+def test_cgroup_names_a_container_as_runtimes_name_it(tmp_path):
+    """report --cgroup takes a cgroup's path, its last components, or a
+    container's id as docker, containerd and podman name their scopes."""
+    interp = INTERPRETERS[-1] if INTERPRETERS else None
+    if interp is None:
+        pytest.skip("no CPython here")
+    got = run_json(ready(interp), """
+        import json
+        from perftramp.recording.selection import cgroup_pids
+        cgroups = {"/system.slice/docker-0123456789abcdef0123.scope": [1],
+                   "/kubepods/burstable/pod1/cri-containerd-fedcba9876543210.scope": [2],
+                   "/machine.slice/libpod-aaaabbbbccccdddd.scope/container": [3],
+                   "/": [4], "/user.slice": [5]}
+        asked = ["0123456789ab", "fedcba987654", "aaaabbbbcccc", "/kubepods", "burstable/pod1",
+                 "/", "user.slice", "0123456789ac", "slice"]
+        print(json.dumps([cgroup_pids(cgroups, a) for a in asked]))
+    """)
+    assert got == [[1], [2], [3], [2], [2], [4], [5], [], []]

@@ -67,11 +67,12 @@ def _sid_venv(version):
 
 
 def _fp_314():
+    """The frame-pointer CPython 3.14 with perftramp (a venv of the work tree)."""
     interp = next((i for i in INTERPRETERS if i.frame_pointers and i.version[:2] == (3, 14)
                    and not i.free_threaded and i.base.startswith(PY314)), None)
     if interp is None:
         _lacking("no frame-pointer CPython 3.14 in %s (make test builds it)" % PY314)
-    return ready(interp).exe
+    return ready(interp)
 
 
 #: (interpreter in the container, backend, which perf): sid's own CPythons
@@ -119,7 +120,7 @@ def _pids(directory):
 def test_crun_container_recorded_from_the_host(inside, backend, perf, tmp_path):
     """record -p HOSTPID and record -a of a server in a crun container,
     reported after the container is gone: whole chains."""
-    exe = _fp_314() if inside == "fp-3.14" else _sid_venv(inside[4:])
+    exe = _fp_314().exe if inside == "fp-3.14" else _sid_venv(inside[4:])
     host = _host_python()
     env = _env(perf)
     with oci.container([exe, "-c", SERVER], {"PERFTRAMP_ACTIVATE": backend},
@@ -128,7 +129,8 @@ def test_crun_container_recorded_from_the_host(inside, backend, perf, tmp_path):
         register_pids(box.host_pid)
         cli(host, ["record", "-p", str(box.host_pid), "--duration", "2", "-o", "rec-p"],
             tmp_path, env=env)
-        cli(host, ["record", "-a", "--duration", "2", "-F", "499", "-o", "rec-a"],
+        cli(host, ["record", "-a", "--backend", backend, "--duration", "2", "-F", "499",
+                   "-o", "rec-a"],
             tmp_path, env=env)
         register_pids(*_pids(tmp_path / "rec-a"))
     assert not os.path.exists("/proc/%d" % box.host_pid)
@@ -156,7 +158,8 @@ def test_record_a_two_containers_and_the_host(tmp_path):
             _ready(first)
             _ready(second)
             register_pids(first.host_pid, second.host_pid)
-            cli(python, ["record", "-a", "--duration", "2", "-F", "499", "-o", "rec"],
+            cli(python, ["record", "-a", "--backend", "perf_elf", "--duration", "2", "-F", "499",
+                         "-o", "rec"],
                 tmp_path, env=_env())
             register_pids(*_pids(tmp_path / "rec"))
     finally:
@@ -174,10 +177,11 @@ def test_record_a_two_containers_and_the_host(tmp_path):
 
 
 def test_crun_container_attached(tmp_path):
-    """A CPython 3.14 in a crun container with no switch on: record -p
-    attaches from inside its namespaces (perftramp from its image's venv),
-    records with the backend auto chooses for it, and detaches."""
-    host = _host_python()
+    """A CPython 3.14 in a crun container with no switch on: record -p, run
+    by a 3.14 of the host's, attaches (seeing the container's files, running
+    none of its programs; perftramp from its image's venv), records with
+    the backend auto chooses for it, and detaches."""
+    host = _fp_314()
     with oci.container([_sid_venv("3.14"), "-c", SERVER], {}) as box:
         _ready(box)
         register_pids(box.host_pid)

@@ -205,7 +205,7 @@ from perftramp.recording.errors import Failure
 row = _backends.find("test_map")
 # auto ranks the row first among the backends that unwind as it does; the
 # interpreter is taken to be of that kind (choice asks the one it records)
-choice.has_frame_pointers = lambda python=None, prefix=(): row.unwind == "fp"
+choice.has_frame_pointers = lambda python=None: row.unwind == "fp"
 out = {}
 _backends.CHOICES["test_map"] = _backends.Choice(rank=-1, needs_proof=False)
 out["unproven"] = choice.choose_backend("auto", [sys.executable], "perf").name

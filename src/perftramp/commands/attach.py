@@ -29,8 +29,8 @@ def main_attach(args):
     running = target.inspect(args.pid)
     target.require_attachable(running)
     perf_path = perf.require() if args.backend == "auto" else None
-    prefix = target.in_namespaces(running) if running.process.foreign_root else []
-    row = choice.choose_backend(args.backend, [running.exe], perf_path, prefix)
+    row = choice.choose_backend(args.backend, [running.exe], perf_path,
+                                False if running.process.foreign_root else None)
     remote.attach(running, row, {}, args.timeout)
     say("attached to %s, %s: %s backend active; it writes %s%s"
         % (running.process.describe(), running.label, row.name,

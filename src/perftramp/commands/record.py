@@ -88,12 +88,12 @@ def _running(args, sampling):
             % (row.name, plan.directory))
         return plan
     running = target.inspect(args.pid)
-    row, attach = choice.for_running(args.backend, running, perf_path)
-    plan = session.plan_attached(perf_path, row, running, args.output, sampling,
-                                 args.duration, attach)
+    how = choice.for_running(args.backend, running, perf_path)
+    plan = session.plan_attached(perf_path, how, running, args.output, sampling, args.duration)
     say("recording %s, %s, %s the %s backend into %s"
-        % (running.process.describe(), running.label, "attaching" if attach else "with",
-           row.name, plan.directory))
+        % (running.process.describe(), running.label,
+           "attaching" if how.attach and not how.maybe_on else "with", how.row.name,
+           plan.directory))
     return plan
 
 

@@ -40,10 +40,11 @@ def add_parser(subparsers):
     p.add_argument("--top", type=int, default=25, help="functions in the text report (25)")
     p.add_argument("--pid", type=_pids, default=[],
                    help="only these processes (PID[,PID...], as the host numbers them)")
-    p.add_argument("--comm", type=lambda text: [c for c in text.split(",") if c], default=[],
+    p.add_argument("--comm", type=_names, default=[],
                    help="only processes of these commands (NAME[,NAME...], as perf names them)")
-    p.add_argument("--cgroup", help="only processes of this cgroup (a container): its path, "
-                   "or its last components (record -p and -a note each process's)")
+    p.add_argument("--cgroup", type=_nonempty,
+                   help="only processes of this cgroup (a container): its path, its last "
+                   "components, or a container's id (record -p and -a note each process's)")
     p.set_defaults(func=main)
 
 
@@ -55,6 +56,19 @@ def _pids(text):
     if not pids or any(pid <= 0 for pid in pids):
         raise argparse.ArgumentTypeError("not a list of process ids: %r" % text)
     return pids
+
+
+def _names(text):
+    names = [name for name in text.split(",") if name]
+    if not names:
+        raise argparse.ArgumentTypeError("no command names in %r" % text)
+    return names
+
+
+def _nonempty(text):
+    if not text:
+        raise argparse.ArgumentTypeError("an empty cgroup (give / for the root)")
+    return text
 
 
 def fold(directory, keep_internal, selection=None):

@@ -6,7 +6,9 @@ A backend's file is looked for where the process's environment (as it
 started) puts it, and among the files it maps (a jitdump and an ELF image
 are mapped; a directory chosen after start-up shows only there).  A file
 only counts when it is that process's: its name carries the process's own
-pid (its pid in its namespace).
+pid (its pid in its namespace), it is a regular file reached without a
+link (process.open_seen), the process's user owns it, and it was written
+since the process started (not an older process's with the same pid).
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from perftramp._backends import Backend
 from . import process
 from .errors import Failure
 from .process import Process
+
+#: file times come from a clock that may lag the start time's by a tick
+_CLOCK_SLACK = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,9 +49,10 @@ def files_of(running: Process) -> List[ActiveFile]:
         candidates += [path for path in mapped
                        if os.path.basename(path) == name and path not in candidates]
         for seen in candidates:
-            here = running.path(seen)
-            if os.path.isfile(here):
-                found.append(ActiveFile(row, seen, here))
+            st = running.regular_file(os.path.normpath(seen)) if seen.startswith("/") else None
+            if st is not None and st.st_uid == running.uid and \
+                    max(st.st_mtime, st.st_ctime) >= running.started - _CLOCK_SLACK:
+                found.append(ActiveFile(row, seen, running.path(seen)))
                 break
     return found
 

@@ -24,13 +24,13 @@ import contextlib
 import errno
 import os
 import re
-from typing import Iterator, Optional, Tuple
+from typing import BinaryIO, Iterator, Tuple
 
 from . import elf
 from .errors import Failure
 from .layout import BUILD_ID_CACHE as CACHE
 
-_BUILD_ID = re.compile(r"[0-9a-f]{2,40}")
+_BUILD_ID = re.compile(r"[0-9a-f]{8,40}")
 
 
 def cache_dir(directory: str) -> str:
@@ -41,43 +41,45 @@ def entry(directory: str, build_id: str) -> str:
     return os.path.join(cache_dir(directory), ".build-id", build_id[:2], build_id[2:])
 
 
-def add(directory: str, here: str, build_id: Optional[str] = None) -> int:
-    """Copies the ELF object at `here` into the recording's cache, under its
-    build-id (read from it unless given); returns the bytes it takes on
-    disk, 0 when it has no build-id or is there already."""
-    build_id = build_id or elf.build_id(here)
-    if build_id is None or _BUILD_ID.fullmatch(build_id) is None:
-        return 0
-    dst = entry(directory, build_id)
-    if os.path.lexists(dst):
-        return 0
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    copy_sparse(here, dst)
+def add(directory: str, fd: int) -> int:
+    """Copies the ELF object open as `fd` into the recording's cache, under
+    its build-id; returns the bytes it takes on disk, 0 when it has no
+    build-id or is there already."""
+    src = os.fdopen(os.dup(fd), "rb")
+    with src:
+        build_id = elf.build_id(src)
+        if build_id is None or _BUILD_ID.fullmatch(build_id) is None:
+            return 0
+        dst = entry(directory, build_id)
+        if os.path.lexists(dst):
+            return 0
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        copy_sparse(src, dst)
     return os.stat(dst).st_blocks * 512
 
 
-def copy_sparse(src: str, dst: str) -> None:
-    """Copies `src` into the new file `dst`, its holes left holes."""
-    with open(src, "rb") as fin:
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as fout:
-                size = os.fstat(fin.fileno()).st_size
-                for start, end in _data_extents(fin.fileno(), size):
-                    fin.seek(start)
-                    fout.seek(start)
-                    left = end - start
-                    while left:
-                        chunk = fin.read(min(left, 1 << 20))
-                        if not chunk:
-                            raise Failure("%s shrank while it was copied" % src)
-                        fout.write(chunk)
-                        left -= len(chunk)
-                fout.truncate(size)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(dst)
-            raise
+def copy_sparse(src: BinaryIO, dst: str) -> None:
+    """Copies the file open as `src` into the new file `dst`, its holes
+    left holes."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            size = os.fstat(src.fileno()).st_size
+            for start, end in _data_extents(src.fileno(), size):
+                src.seek(start)
+                out.seek(start)
+                left = end - start
+                while left:
+                    chunk = src.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise Failure("the file shrank while it was copied")
+                    out.write(chunk)
+                    left -= len(chunk)
+            out.truncate(size)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(dst)
+        raise
 
 
 def _data_extents(fd: int, size: int) -> Iterator[Tuple[int, int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional
 
 from perftramp import _backends
 from perftramp._backends import Backend
@@ -18,20 +18,20 @@ from .target import Target
 
 
 def choose_backend(requested: str, command: List[str], perf_path: Optional[str],
-                   prefix: Sequence[str] = ()) -> Backend:
+                   frame_pointers: Optional[bool] = None) -> Backend:
     """The backend row to record `command` with: `requested`, or for "auto"
     the best of the candidates for its interpreter's way of unwinding
-    (_backends.candidates; the interpreter is run after `prefix`, as in
-    another namespace), a backend that needs proof only when its self-test
-    passes with this perf."""
+    (_backends.candidates; `frame_pointers` when known without asking it),
+    a backend that needs proof only when its self-test passes with this
+    perf."""
     if requested != "auto":
         row = _backends.find(requested)
         if row is None:
             raise ValueError("no backend %r" % requested)
         return row
-    python = command[0] if looks_like_python(command[0]) else sys.executable
-    frame_pointers = has_frame_pointers(python if prefix else shutil.which(python) or python,
-                                        prefix)
+    if frame_pointers is None:
+        python = command[0] if command and looks_like_python(command[0]) else sys.executable
+        frame_pointers = has_frame_pointers(shutil.which(python) or python)
     for row in _backends.candidates(frame_pointers):
         if not row.needs_proof:
             return row
@@ -83,9 +83,18 @@ def _bad_interpreter(program: str) -> Optional[str]:
 
 
 
-def for_running(requested: str, running: Target, perf_path: str) -> Tuple[Backend, bool]:
-    """The backend that records the running process, and whether perftramp
-    must be switched on in it for that (attach).  A process whose backend
+class HowToRecord(NamedTuple):
+    """How record -p records a running process."""
+    row: Backend
+    #: whether perftramp is switched on in it for the while
+    attach: bool
+    #: whether it may be on already (its file is there): left on if it is
+    maybe_on: bool
+
+
+def for_running(requested: str, running: Target, perf_path: str) -> HowToRecord:
+    """How to record the running process: which backend, whether perftramp
+    is switched on in it for that (attach), whether it may be on already.  A process whose backend
     is on already (started with PERFTRAMP_ACTIVATE, say: any CPython,
     any namespace) is recorded as it runs; otherwise only a CPython 3.14+
     of this filesystem can be attached to."""
@@ -96,11 +105,22 @@ def for_running(requested: str, running: Target, perf_path: str) -> Tuple[Backen
             raise Failure("%s has perftramp's %s backend on already; record it with "
                           "--backend auto (or detach it first)"
                           % (running.process.describe(), row.name))
-        return row, False
+        # a 3.14+ is asked (its file stays after a detach: it may be off);
+        # an older one cannot be
+        try:
+            target.require_attachable(running)
+        except Failure:
+            return HowToRecord(row, False, True)
+        return HowToRecord(
+            row, not running.process.foreign_root or target.same_kind_as_me(running), True)
     target.require_attachable(running)
-    # the target's interpreter, asked about itself where it runs
-    prefix = target.in_namespaces(running) if running.process.foreign_root else []
-    return choose_backend(requested, [running.exe], perf_path, prefix), True
+    if running.process.foreign_root:
+        # its interpreter is the container's code, not run here: an
+        # interpreter of its kind is, and the DWARF backends need no frame
+        # pointers of it
+        return HowToRecord(choose_backend(requested, [], perf_path, frame_pointers=False),
+                           True, False)
+    return HowToRecord(choose_backend(requested, [running.exe], perf_path), True, False)
 
 
 def for_system(requested: str, perf_path: str) -> Backend:

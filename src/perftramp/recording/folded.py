@@ -195,7 +195,7 @@ def fold_with_perf(directory: str, meta: Dict[str, Any], only: Sequence[str] = (
         say("folding %s with perf script (once: later reports read %s)"
             % (os.path.basename(data), FILES["default"]))
         command = perf.script_command(perf_path, data, "comm,pid,tid,ip,sym,dso",
-                                      layout.build_id_cache(directory, meta)) + [
+                                      layout.build_id_cache(directory, meta, say)) + [
             "--max-stack", str(MAX_STACK)] + list(only)
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=directory)

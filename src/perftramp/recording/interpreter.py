@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import sysconfig
-from typing import Optional, Sequence
+from typing import Optional
 
 #: One test, run in this interpreter or (as source) in another.
 _FRAME_POINTER_TEST = (
@@ -16,16 +16,13 @@ _FRAME_POINTER_TEST = (
 )
 
 
-def has_frame_pointers(python: Optional[str] = None, prefix: Sequence[str] = ()) -> bool:
-    """Whether an interpreter was built with frame pointers (run after
-    `prefix`, when given: in another namespace)."""
-    if not prefix and (python is None
-                       or os.path.realpath(python) == os.path.realpath(sys.executable)):
+def has_frame_pointers(python: Optional[str] = None) -> bool:
+    """Whether an interpreter was built with frame pointers."""
+    if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
         namespace: dict = {}
         exec(_FRAME_POINTER_TEST, namespace)
         return bool(namespace["result"])
-    out = subprocess.run(list(prefix) + [python or sys.executable, "-c",
-                                         _FRAME_POINTER_TEST + "print(result)"],
+    out = subprocess.run([python, "-c", _FRAME_POINTER_TEST + "print(result)"],
                          capture_output=True, text=True)
     return out.stdout.strip() == "True"
 

@@ -49,7 +49,7 @@ import json
 import os
 import re
 import stat
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from perftramp import _backends
 
@@ -82,8 +82,14 @@ def newest(where: str = ".") -> Optional[str]:
 
 
 _BACKEND_NAME = re.compile(r"[A-Za-z0-9_]+")
+#: a cgroup's path as /proc/PID/cgroup gives it: printable, absolute
+_CGROUP = re.compile(r"/[\x21-\x7e]{0,4095}")
 #: perftramp.json larger than this is not one record wrote
 _META_LIMIT = 16 << 20
+
+
+def is_cgroup(value: object) -> bool:
+    return isinstance(value, str) and _CGROUP.fullmatch(value) is not None
 
 
 def _is_int(value: object) -> bool:
@@ -120,9 +126,9 @@ FIELDS = {
     "max_stack_wanted": ("a positive integer", lambda v: _is_int(v) and v > 0),
     "active_pids": ("a list of process ids", _list_of(lambda v: _is_int(v) and v > 0)),
     "buildid": ('"%s"' % BUILD_ID_CACHE, lambda v: v == BUILD_ID_CACHE),
-    "cgroups": ("an object of cgroups and their process ids",
+    "cgroups": ("an object of cgroups (paths) and their process ids",
                 lambda v: isinstance(v, dict) and all(
-                    isinstance(k, str) and _list_of(lambda p: _is_int(p) and p > 0)(pids)
+                    is_cgroup(k) and _list_of(lambda p: _is_int(p) and p > 0)(pids)
                     for k, pids in v.items())),
 }
 
@@ -179,17 +185,45 @@ def files_and_size(directory: str) -> Tuple[int, int]:
     return files, size
 
 
-def build_id_cache(directory: str, meta: Dict[str, Any]) -> Optional[str]:
+def build_id_cache(directory: str, meta: Dict[str, Any],
+                   warn: Optional[Callable[[str], None]] = None) -> Optional[str]:
     """The recording's build-id cache for perf (meta as read_meta checked
-    it), or None: only a directory of its own, not a link."""
+    it), or None: only a directory of its own that holds nothing but what
+    record writes there (.build-id/XX/HEX, regular files: perf follows
+    links, and blocks on a FIFO), else `warn` says why not."""
     if not meta.get("buildid"):
         return None
     path = os.path.join(directory, BUILD_ID_CACHE)
+    why = _not_a_cache(path)
+    if why is None:
+        return path
+    if warn is not None:
+        warn("%s is not a build-id cache record wrote (%s): perf reads none" % (path, why))
+    return None
+
+
+_CACHE_ENTRIES_LIMIT = 1 << 20
+
+
+def _not_a_cache(path: str) -> Optional[str]:
+    entries = 0
+    for where, dirs, files in os.walk(path):
+        depth = os.path.relpath(where, path).count(os.sep) + (where != path)
+        for name in dirs + files:
+            entries += 1
+            full = os.path.join(where, name)
+            st = os.lstat(full)
+            wanted = {0: r"\.build-id", 1: r"[0-9a-f]{2}", 2: r"[0-9a-f]{6,38}"}.get(depth)
+            kind = stat.S_ISREG(st.st_mode) if depth == 2 else stat.S_ISDIR(st.st_mode)
+            if wanted is None or not re.fullmatch(wanted, name) or not kind:
+                return "%s is not one" % os.path.relpath(full, path)
+        if entries > _CACHE_ENTRIES_LIMIT:
+            return "more than %d entries" % _CACHE_ENTRIES_LIMIT
     try:
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            return path
-    except OSError:
-        pass
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return "not a directory"
+    except OSError as exc:
+        return exc.strerror or str(exc)
     return None
 
 

@@ -20,6 +20,7 @@ jitted object at all, so only recordings without inject are compressed.
 """
 from __future__ import annotations
 
+import platform
 import re
 import shutil
 import subprocess
@@ -105,14 +106,21 @@ def record_flags(row: Backend, sampling: Sampling) -> List[str]:
     return flags
 
 
+def kernel_gives_build_ids() -> bool:
+    """Whether this kernel puts build-ids into mapping events (5.12+),
+    which perf record --buildid-mmap needs."""
+    m = re.match(r"(\d+)\.(\d+)", platform.release())
+    return m is not None and (int(m.group(1)), int(m.group(2))) >= (5, 12)
+
+
 def scope_flags(pid: Optional[int] = None, system_wide: bool = False,
                 build_ids: bool = False) -> List[str]:
     """perf record's flags to record the running process `pid`, or every
     process (`system_wide`), instead of a command's.  With `build_ids` every
     mapping perf records carries its object's build-id (buildids.py says
-    why)."""
+    why), where the kernel can (else perf's header has those it could read)."""
     return ((["-p", str(pid)] if pid is not None else ["-a"] if system_wide else [])
-            + (["--buildid-mmap"] if build_ids else []))
+            + (["--buildid-mmap"] if build_ids and kernel_gives_build_ids() else []))
 
 
 def record_command(perf: str, row: Backend, sampling: Sampling, output: str,

@@ -9,9 +9,11 @@ writes to the process.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from . import procfs
 from .errors import Failure
@@ -53,6 +55,8 @@ class Process:
     foreign_root: bool
     #: its cgroup (v2: "/system.slice/x.service"; v1: the first hierarchy's)
     cgroup: str
+    #: when it started (time.time()'s clock), 0.0 when unknown
+    started: float = 0.0
 
     @property
     def root(self) -> str:
@@ -62,6 +66,38 @@ class Process:
     def path(self, seen: str) -> str:
         """The path, here, of the file the process sees at `seen`."""
         return self.root + seen if self.foreign_root else seen
+
+    def open_seen(self, seen: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
+        """A descriptor of the file the process sees at the absolute path
+        `seen`, reached without following any link on the way, nor at its
+        end, and without blocking on a FIFO: a process (a container) owns
+        its links, and through /proc/PID/root an absolute one would lead
+        into this machine's filesystem.  OSError when it cannot."""
+        parts = seen.split("/")[1:]
+        if not seen.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise OSError(errno.EINVAL, "not a plain absolute path: %r" % seen)
+        at = os.open(self.root if self.foreign_root else "/", os.O_PATH | os.O_DIRECTORY)
+        try:
+            for part in parts[:-1]:
+                step = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=at)
+                os.close(at)
+                at = step
+            return os.open(parts[-1], flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                           mode, dir_fd=at)
+        finally:
+            os.close(at)
+
+    def regular_file(self, seen: str) -> Optional[os.stat_result]:
+        """The status of the regular file at `seen` (open_seen), or None."""
+        try:
+            fd = self.open_seen(seen, os.O_PATH)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        return st if stat.S_ISREG(st.st_mode) else None
 
     def environ(self) -> Dict[str, str]:
         """Its environment as it started (what /proc keeps), {} when unreadable."""
@@ -80,9 +116,38 @@ class Process:
                 seen.append(fields[5])
         return seen
 
+    def mapped_objects(self) -> List[Tuple[str, str]]:
+        """(/proc/PID/map_files/RANGE, path as it sees it) of each file it
+        maps executable, once per file: the exact file mapped, whatever its
+        path leads to now (root may open those)."""
+        text = read_text("/proc/%d/maps" % self.pid) or ""
+        seen: Dict[str, str] = {}
+        for line in text.splitlines():
+            fields = line.split(None, 5)
+            if len(fields) == 6 and "x" in fields[1] and fields[5].startswith("/") \
+                    and fields[5] not in seen:
+                # named as the kernel prints the range there: no leading zeros
+                start, _, end = fields[0].partition("-")
+                seen[fields[5]] = "/proc/%d/map_files/%x-%x" % (self.pid, int(start, 16),
+                                                                  int(end, 16))
+        return [(link, path) for path, link in seen.items()]
+
     def describe(self) -> str:
         where = " in a container (pid %d there)" % self.nspid if self.foreign_root else ""
         return "process %d (%s)%s" % (self.pid, self.comm, where)
+
+
+def open_object(link: str) -> int:
+    """A read descriptor of the regular file behind a magic link of /proc
+    (/proc/PID/exe, /proc/PID/map_files/...), opened only once it is seen
+    to be one: opening a device has effects of its own."""
+    at = os.open(link, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(at).st_mode):
+            raise OSError(errno.EINVAL, "%s is not a regular file" % link)
+        return os.open("/proc/self/fd/%d" % at, os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(at)
 
 
 def _nspid(status: str, pid: int) -> int:
@@ -117,10 +182,13 @@ def look(pid: int) -> Process:
         os.listdir(proc + "/root/")
         if read_text(proc + "/maps") is None:
             raise PermissionError
-    except PermissionError:
-        raise Failure("process %d (%s): %s" % (pid, comm, ptrace_advice())) from None
-    except FileNotFoundError:
-        raise Failure("no process %d (it has exited)" % pid) from None
+    except OSError as exc:
+        if not os.path.exists(proc):
+            raise Failure("no process %d (it has exited)" % pid) from None
+        if isinstance(exc, PermissionError):
+            raise Failure("process %d (%s): %s" % (pid, comm, ptrace_advice())) from None
+        raise Failure("process %d (%s) cannot be read: %s" % (pid, comm, exc.strerror or exc)) \
+            from None
     status = read_text(proc + "/status") or ""
     try:
         # another mount namespace may share the root and differ below it
@@ -128,4 +196,18 @@ def look(pid: int) -> Process:
         foreign = os.readlink(proc + "/ns/mnt") != os.readlink("/proc/self/ns/mnt")
     except OSError:
         foreign = True
-    return Process(pid, comm, exe, st.st_uid, _nspid(status, pid), foreign, _cgroup(pid))
+    return Process(pid, comm, exe, st.st_uid, _nspid(status, pid), foreign, _cgroup(pid),
+                   _started(pid))
+
+
+def _started(pid: int) -> float:
+    """When the process started: the boot time plus its start in clock
+    ticks after boot (/proc/PID/stat's 22nd field), or 0.0."""
+    stat_text = read_text("/proc/%d/stat" % pid) or ""
+    boot = next((line.split()[1] for line in (read_text("/proc/stat") or "").splitlines()
+                 if line.startswith("btime ")), None)
+    try:
+        ticks = int(stat_text.rsplit(")", 1)[1].split()[19])
+        return int(boot or 0) + ticks / os.sysconf("SC_CLK_TCK") if boot else 0.0
+    except (IndexError, ValueError, OSError):
+        return 0.0

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Dict
 
 from perftramp._backends import Backend
 
-from . import remote_script
+from . import exchange, mountns, remote_script
 from . import target as target_mod
 from .errors import Failure
+from .exchange import Exchange
 from .interpreter import this_is_free_threaded
 from .progress import say
 from .target import Target
@@ -92,41 +91,37 @@ def run_remote(target: Target, params: Dict[str, Any], timeout: float) -> Dict[s
 
 
 def _exchange(target: Target, params: Dict[str, Any], timeout: float) -> Dict[str, Any]:
-    """Sends the script and waits for its result file."""
-    # The target may run as another user (we are root): it must read the
-    # script and write the result, and no one else may plant either.
-    # a container's own /tmp, where it can read them, for a target in one
-    work = tempfile.mkdtemp(prefix="perftramp-attach-", dir=target.process.path("/tmp")
-                            if target.process.foreign_root else None)
-    os.chmod(work, 0o711)
-    script = os.path.join(work, "a.py")
-    result_path = os.path.join(work, "result.json")
-    seen = os.path.join("/tmp", os.path.basename(work)) if target.process.foreign_root \
-        else work
-    params = dict(params, result=os.path.join(seen, "result.json"))
+    """Sends the script and waits for its result file (exchange.py: in the
+    /tmp the target sees, handled only through file descriptors)."""
+    try:
+        work = Exchange(target.process)
+    except OSError as exc:
+        raise Failure("%s: cannot make perftramp's exchange directory in the /tmp it sees: %s"
+                      % (target.process.describe(), exc.strerror or exc)) from None
+    params = dict(params, result=work.seen + "/" + exchange.RESULT)
     sent = done = False
     try:
-        fd = os.open(result_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        os.close(fd)
-        with open(script, "w") as f:
-            f.write(script_text(params))
-        os.chmod(script, 0o644)
-        if os.geteuid() == 0 and target.uid != 0:
-            os.chown(result_path, target.uid, -1)
-        send(target, os.path.join(seen, "a.py"))
+        work.make_result(target.uid if os.geteuid() == 0 and target.uid != 0 else None)
+        work.write_script(script_text(params))
+        send(target, work.seen + "/" + exchange.SCRIPT)
         sent = True
-        result = wait_for(result_path, target, timeout, work)
+        result = wait_for(work, target, timeout)
         done = True
     finally:
         if done or not sent:
-            shutil.rmtree(work, ignore_errors=True)
+            work.remove()
         else:
-            defuse(work, script)
+            work.defuse()
     return result
 
 
 def send(target: Target, script: str) -> None:
     argv = target_mod.remote_exec_argv(target, script)
+    if argv is None and target.process.foreign_root:
+        failed = mountns.remote_exec(target.pid, script)
+        if failed:
+            raise Failure(target_mod.remote_exec_error(target, failed))
+        return
     if argv is None:
         try:
             # mypy checks as 3.10, whose sys has no remote_exec (3.14+, PEP 768);
@@ -142,17 +137,15 @@ def send(target: Target, script: str) -> None:
         raise Failure(target_mod.remote_exec_error(target, lines[-1]))
 
 
-def wait_for(path: str, target: Target, timeout: float, work: str) -> Dict[str, Any]:
+def wait_for(work: Exchange, target: Target, timeout: float) -> Dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:
-            text = ""
+        text = work.read_result()
         if text:
             try:
-                return json.loads(text)
+                result = json.loads(text)
+                if isinstance(result, dict):
+                    return result
             except ValueError:
                 pass  # still being written
         if not os.path.exists("/proc/%d" % target.pid):
@@ -161,19 +154,5 @@ def wait_for(path: str, target: Target, timeout: float, work: str) -> Dict[str, 
             raise Failure("process %d did not reach a safe point in %g s (its main thread may "
                            "be blocked in C code, e.g. a join or a read); nothing was changed: "
                            "the script it would run later, in %s, is now a no-op"
-                           % (target.pid, timeout, work))
+                           % (target.pid, timeout, work.shown))
         time.sleep(0.02)
-
-
-def defuse(work: str, script: str) -> None:
-    """The target may still run the script at a later safe point: make it a
-    no-op (atomically), and leave it there, since a missing script would make
-    the target print an error of its own."""
-    try:
-        spare = script + ".new"
-        with open(spare, "w") as f:
-            f.write("pass\n")
-        os.chmod(spare, 0o644)
-        os.replace(spare, script)
-    except OSError:
-        pass

@@ -79,7 +79,10 @@ def perftramp_act(params: Dict[str, Any], result: Dict[str, Any]) -> None:
         perftramp.deactivate_stack_trampoline()
     else:
         perftramp = perftramp_import(params["lend"], result)
-        perftramp_activate(perftramp, params)
+        # on already (started so, or attached to by someone else): left as it is
+        result["was_active"] = perftramp.is_stack_trampoline_active()
+        if not result["was_active"]:
+            perftramp_activate(perftramp, params)
     result["active"] = perftramp.is_stack_trampoline_active()
 
 

@@ -3,6 +3,7 @@
 record saw in them (perftramp.json's "cgroups")."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -16,7 +17,7 @@ class Selection:
     cgroup: Optional[str] = None
 
     def __bool__(self) -> bool:
-        return bool(self.pids or self.comms or self.cgroup)
+        return bool(self.pids or self.comms or self.cgroup is not None)
 
     def perf_args(self, meta: Dict[str, Any]) -> List[str]:
         """perf script's filter flags for this selection of the recording
@@ -33,12 +34,26 @@ class Selection:
 
 
 def cgroup_pids(cgroups: Dict[str, List[int]], wanted: str) -> List[int]:
-    """The pids of the cgroup `wanted`: its whole path, or its last
-    components (a container's id, say), as /proc/PID/cgroup gives it."""
-    wanted = wanted.rstrip("/") or "/"
-    return sorted(pid for cgroup, pids in cgroups.items()
-                  if cgroup == wanted or cgroup.endswith("/" + wanted.lstrip("/"))
+    """The pids of the cgroup `wanted` (and of those under it): its whole
+    path, or its last components, or a container's id (12 hex digits or
+    more) as runtimes name their scopes: docker-ID.scope,
+    cri-containerd-ID.scope, libpod-ID.scope."""
+    return sorted(pid for cgroup, pids in cgroups.items() if _matches(cgroup, wanted)
                   for pid in pids)
+
+
+def _matches(cgroup: str, wanted: str) -> bool:
+    parts = [p for p in cgroup.split("/") if p]
+    asked = [p for p in wanted.split("/") if p]
+    if not asked:
+        return not parts  # "/" alone
+    for start in range(len(parts) - len(asked) + 1):
+        if parts[start:start + len(asked)] == asked:
+            return True
+    if len(asked) == 1 and re.fullmatch(r"[0-9a-f]{12,64}", asked[0]):
+        return any(re.fullmatch(r"(?:[\w.-]+-)?%s[0-9a-f]*(?:\.scope)?" % asked[0], part)
+                   for part in parts)
+    return False
 
 
 def _known(meta: Dict[str, Any]) -> str:

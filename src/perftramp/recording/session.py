@@ -25,12 +25,13 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional
 
 from perftramp import _backends
 from perftramp._backends import Backend
 
 from . import buildids, collect, jitdir, layout, pack, perf, remote, sysctl
+from .choice import HowToRecord
 from .errors import Failure
 from .interpreter import looks_like_python
 from .perf import Sampling
@@ -58,6 +59,9 @@ class Plan:
     target: Optional[Target] = None
     #: whether perftramp is switched on in `target` for the recording (and off after)
     attach: bool = False
+    #: with attach: the target's backend file is there, so it is on already
+    #: unless detached since; one that does not answer is recorded as it runs
+    maybe_on: bool = False
     #: whether the recording takes into its build-id cache what report needs
     #: of processes outside this one's reach (record -p and -a: buildids.py)
     keep_objects: bool = False
@@ -126,19 +130,22 @@ def _sleep(duration: Optional[float]) -> List[str]:
     return ["sleep", "%g" % duration] if duration is not None else []
 
 
-def plan_attached(perf_path: str, row: Backend, target: Target, output: Optional[str],
-                  sampling: perf.Sampling, duration: Optional[float], attach: bool) -> Plan:
+def plan_attached(perf_path: str, how: HowToRecord, target: Target, output: Optional[str],
+                  sampling: perf.Sampling, duration: Optional[float]) -> Plan:
     """A recording of the running process `target`, for `duration` seconds
-    or until Ctrl-C: with perftramp switched on in it for the while
-    (`attach`), or as it runs, its backend already on."""
+    or until Ctrl-C, as `how` says: with perftramp switched on in it for the
+    while (unless on already), or as it runs, its backend already on."""
+    row, attach, maybe_on = how
     directory = _new_directory(output)
     # a container writes into its own directories (collect.py takes them)
     give_dirs = attach and not target.process.foreign_root
     jit_dir = jitdir.make() if give_dirs and _needs_jit_dir([row]) else None
-    command = [target.exe, "(process %d%s)" % (target.pid, ", attached" if attach else "")]
+    command = [target.exe, "(process %d%s)"
+               % (target.pid, ", attached" if attach and not maybe_on else "")]
     dirs = backend_dirs(directory, jit_dir) if give_dirs else {}
     plan = Plan(perf_path, row, command, directory, sampling, dict(os.environ, **dirs), dirs,
-                jit_dir=jit_dir, target=target, attach=attach, keep_objects=True)
+                jit_dir=jit_dir, target=target, attach=attach, maybe_on=maybe_on,
+                keep_objects=True)
     plan.perf_cmd = _perf_command(plan, _sleep(duration), pid=target.pid)
     return plan
 
@@ -161,9 +168,8 @@ def run(plan: Plan) -> int:
     when recording failed."""
     result: Dict[str, Any] = {}
     try:
-        if plan.attached is None:
-            return _record(plan, result)
-        remote.attach(plan.attached, plan.row, plan.dirs, remote.TIMEOUT)
+        if plan.attached is not None:
+            _attach(plan)
         return _record(plan, result)
     finally:
         _finish(plan, result)
@@ -218,6 +224,24 @@ def run_perf(perf_cmd: List[str], env: Dict[str, str]) -> int:
     return 128 - status if status < 0 else status
 
 
+def _attach(plan: Plan) -> None:
+    """Switches the backend on in the target for the recording; a backend
+    on already stays on afterwards (no detach)."""
+    assert plan.attached is not None  # the caller's test
+    try:
+        answer = remote.attach(plan.attached, plan.row, plan.dirs, remote.TIMEOUT)
+    except Failure as exc:
+        if not plan.maybe_on:
+            raise
+        say("could not ask process %d whether its backend is on (%s); recording it as it "
+            "runs" % (plan.attached.pid, exc))
+        plan.attach = False
+        return
+    if answer.get("was_active"):
+        say("process %d has its backend on already: it stays on" % plan.attached.pid)
+        plan.attach = False
+
+
 def _detach_after_perf(target: Target) -> None:
     remote.detach(target, remote.TIMEOUT)
     say("detached from %d; it runs on" % target.pid)
@@ -265,6 +289,24 @@ def _inject(plan: Plan, version_text: str, version: Optional[tuple]) -> None:
                   % (message, _backends.auto(True).name), inj.returncode)
 
 
+def _injected(plan: Plan, version_text: str, version: Optional[tuple]) -> bool:
+    """perf inject --jit, and whether it made perf.jit.data.  A running
+    process's recording (record -p, -a) is kept without it when it fails:
+    perf inject gives up on the whole when one jitdump perf.data names
+    cannot be read (a process that ended, its container's /tmp gone)."""
+    try:
+        _inject(plan, version_text, version)
+        return True
+    except Failure as exc:
+        if not plan.keep_objects:
+            raise
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(plan.directory, layout.JIT_DATA))
+        say("%s; the recording keeps perf record's data, in which jitdumps' functions stay "
+            "unnamed" % str(exc).split(".  ")[0])
+        return False
+
+
 def _say_if_nothing_active(command: List[str]) -> None:
     python = command[0] if looks_like_python(command[0]) else "the program's Python"
     say("no recorded process had perftramp's backend active, so the report names no "
@@ -295,25 +337,28 @@ def _record(plan: Plan, result: Dict[str, Any]) -> int:
     meta["active_pids"] = [one.pid for one in recorded if one.files]
     if not meta["active_pids"]:
         _say_if_nothing_active(plan.command)
-    # those in the recording or the jitdumps' directory (its jit/) stay
+    # those in the recording or the jitdumps' directory (its jit/) stay;
+    # the others are taken before perf inject (minutes, maybe), while their
+    # processes still run, but for the objects inject writes
     kept = [plan.directory] + ([plan.jit_dir] if plan.jit_dir else [])
-    dumps = collect.dump_dirs(recorded, kept) if plan.row.inject else {}
+    # a command's processes have ended: their maps are the recording's
+    meta["maps"] = collect.take_maps(recorded, plan.directory, kept,
+                                     move_ended=plan.target is None and not plan.keep_objects)
+    size = collect.take_objects(recorded, plan.directory, kept) if plan.keep_objects else 0
+    dumps = collect.dump_dirs(recorded, kept) if plan.row.inject else []
     before = collect.jitted_in(dumps)
-    if plan.row.inject:
-        _inject(plan, version_text, version)
+    if plan.row.inject and _injected(plan, version_text, version):
         meta["data"] = layout.JIT_DATA
-    meta["maps"] = collect.take_maps(recorded, plan.directory, kept)
     if plan.keep_objects:
-        _keep_objects(plan, recorded, kept, dumps, before, meta)
+        size += collect.take_jitted(dumps, plan.directory, before)
+        _note_objects(plan, recorded, size, meta)
     meta["pids"] = pids
     result.update(meta)
     return returncode
 
 
-def _keep_objects(plan: Plan, recorded: List[collect.Recorded], kept: List[str],
-                  dumps: Dict[str, Any], before: Set[str], meta: Dict[str, Any]) -> None:
-    size = collect.take_objects(recorded, plan.directory, kept)
-    size += collect.take_jitted(dumps, plan.directory, before)
+def _note_objects(plan: Plan, recorded: List[collect.Recorded], size: int,
+                  meta: Dict[str, Any]) -> None:
     if os.path.isdir(buildids.cache_dir(plan.directory)):
         meta["buildid"] = buildids.CACHE
         say("kept %.1f MB of objects report needs from beyond this filesystem (containers) "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import struct
 import sys
 from typing import List, Optional, Tuple
@@ -50,9 +49,15 @@ class Target:
         return "CPython %d.%d.%d%s" % (self.version + ("t" if self.free_threaded else "",))
 
 
-def runtime_section(path: str) -> Optional[bytes]:
-    """The first 24 bytes of the ELF file's .PyRuntime section, or None."""
-    return elf.section(path, _SECTION, 24)
+def runtime_section(link: str) -> Optional[bytes]:
+    """The first 24 bytes of the .PyRuntime section of the ELF file behind
+    the magic link (/proc/PID/exe, /proc/PID/map_files/...), or None."""
+    try:
+        fd = process.open_object(link)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        return elf.section(f, _SECTION, 24)
 
 
 def inspect(pid: int) -> Target:
@@ -60,8 +65,12 @@ def inspect(pid: int) -> Target:
     is no such process, it cannot be read, or it is no CPython."""
     running = process.look(pid)
     files = running.mapped_files()
-    for path in [running.exe] + [f for f in files if "libpython" in os.path.basename(f)]:
-        head = runtime_section(running.path(path))
+    # the files it maps, not what their paths lead to now: an interpreter
+    # upgraded under a running server is "(deleted)" there
+    links = ["/proc/%d/exe" % pid] + [link for link, path in running.mapped_objects()
+                                       if "libpython" in os.path.basename(path)]
+    for link in links:
+        head = runtime_section(link)
         if head is None or head[:8] != COOKIE:
             continue
         hexversion, free_threaded = struct.unpack_from("<QQ", head, 8)
@@ -127,27 +136,18 @@ def same_kind_as_me(target: Target) -> bool:
             and this_is_free_threaded() == target.free_threaded)
 
 
-def in_namespaces(target: Target) -> List[str]:
-    """The start of an argv that runs a command in the target's mount and
-    pid namespaces (a container's), as root may."""
-    return ["nsenter", "--target", str(target.pid), "--mount", "--pid", "--"]
-
-
 def remote_exec_argv(target: Target, script: str) -> Optional[List[str]]:
     """How to run sys.remote_exec(target, script): None to call it here (this
     interpreter is of the target's version and kind), else an argv running
     the target's own interpreter.  A target in a container is sent to from
-    inside its namespaces, by its own interpreter, by its pid there:
-    sys.remote_exec opens the files the target maps by the paths it maps
-    them at (CPython's Python/remote_debug.h), which are the container's."""
+    here only (mountns.py says why): this interpreter must be of its kind."""
     exe = target.exe
-    if target.process.foreign_root:
-        if shutil.which("nsenter") is None:
-            raise Failure("process %d is in a container, and sending it perftramp's script "
-                          "needs nsenter (util-linux), which is not installed" % target.pid)
-        return in_namespaces(target) + [
-            exe, "-I", "-c", "import sys; sys.remote_exec(int(sys.argv[1]), sys.argv[2])",
-            str(target.process.nspid), script]
+    if target.process.foreign_root and not same_kind_as_me(target):
+        raise Failure("%s runs %s; attaching into a container is done by an interpreter of "
+                      "its version and kind (its own is not run, as it is the container's "
+                      "code): run perftramp with a %d.%d%s interpreter"
+                      % (target.process.describe(), target.label, target.version[0],
+                         target.version[1], "t" if target.free_threaded else ""))
     if same_kind_as_me(target):
         return None
     if exe.endswith(" (deleted)") or not os.access(exe, os.X_OK) or \
