@@ -104,9 +104,11 @@ test-py:
 
 # A real container runtime (crun) whose containers' root filesystem is the
 # sid root: after test-py-sid, which makes the sid root's venvs and the work
-# tree's mount point in it.
+# tree's mount point in it; with the sid root's perf 7.x bundled for the host
+# (sid's own python3.14 is unwound by perf 7.x only).
 test-py-oci:
 	@$(CHECK_TOOLS) pytest perf
+	@if [ -f $(SID_ROOT)/.perftramp-sid ]; then scripts/perf-bundle.sh --from $(SID_ROOT) $(SID_PERF); fi
 	$(PYTHON) -m pytest $(PYTEST_FLAGS) tests/python/test_oci.py
 
 # The same suite inside the Debian sid root (scripts/debian-sid-root.sh):

@@ -119,37 +119,38 @@ def server_env(**extra):
     return env
 
 
-def chain_share(collapsed):
-    """(samples in py::foo, of them with the whole chain in order:
-    <module>;baz;bar;foo)."""
-    foo = whole = 0
+def _foo_stacks(collapsed):
+    """(the Python functions' names from the outermost, count) of each
+    collapsed stack whose innermost Python frame is foo."""
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
-        # "py::NAME:FILE" -> "py::NAME"
-        frames = ["py::" + f[4:].split(":", 1)[0] if f.startswith("py::") else f
-                  for f in stack.split(";")]
-        if "py::foo" not in frames:
-            continue
-        foo += int(count)
-        i = frames.index("py::foo")
-        python = [f for f in frames[:i] if f.startswith("py::")]
-        if python == ["py::<module>", "py::baz", "py::bar"]:
-            whole += int(count)
+        # "py::NAME:FILE" -> "NAME"
+        names = [f[4:].split(":", 1)[0] for f in stack.split(";") if f.startswith("py::")]
+        if names[-1:] == ["foo"]:
+            yield names, int(count)
+
+
+def _share(collapsed, chain):
+    """(samples in foo, of them whose Python frames end in `chain`)."""
+    foo = whole = 0
+    for names, count in _foo_stacks(collapsed):
+        foo += count
+        if names[-len(chain):] == chain:
+            whole += count
     return foo, whole
+
+
+def chain_share(collapsed):
+    """(samples in foo, of them with the whole chain: <module>;baz;bar;foo)."""
+    foo, _ = _share(collapsed, ["foo"])
+    return foo, sum(count for names, count in _foo_stacks(collapsed)
+                    if names == ["<module>", "baz", "bar", "foo"])
 
 
 def attached_chain_share(collapsed):
-    """(samples in py::foo, of them under baz;bar): for a process attached
-    to while it runs, whose <module> started before and stays unnamed."""
-    foo = whole = 0
-    for line in collapsed.splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [f.split(":")[2] for f in stack.split(";") if f.startswith("py::")]
-        if frames[-1:] == ["foo"]:
-            foo += int(count)
-            if frames[-3:] == ["baz", "bar", "foo"]:
-                whole += int(count)
-    return foo, whole
+    """(samples in foo, of them under baz;bar): for a process attached to
+    while it runs, whose <module> started before and stays unnamed."""
+    return _share(collapsed, ["baz", "bar", "foo"])
 
 
 def assert_whole(collapsed, what, share=chain_share, at_least=0.99):

@@ -12,6 +12,7 @@ import pytest
 
 from interpreters import INTERPRETERS, in_sid_root
 from namespaces import CHAIN, wait_for_line
+from namespaces import attached_chain_share as chain_share
 from perffiles import jitdump_loads, map_entries
 from perfscript import python_names, reaches_start, samples
 from processes import cli, popen, register_pids
@@ -56,23 +57,6 @@ def start_server(tmp_path, exe, env=None, options=()):
 def stop(proc):
     proc.kill()
     proc.wait()
-
-
-def chain_share(collapsed):
-    """(samples in py::foo, of them with py::baz;py::bar;py::foo in order)."""
-    foo = whole = 0
-    for line in collapsed.splitlines():
-        stack, _, count = line.rpartition(" ")
-        # "py::NAME:FILE" -> "py::NAME"
-        frames = ["py::" + f[4:].split(":", 1)[0] if f.startswith("py::") else f
-                  for f in stack.split(";")]
-        if "py::foo" not in frames:
-            continue
-        foo += int(count)
-        i = frames.index("py::foo")
-        if frames[i - 2:i] == ["py::baz", "py::bar"]:
-            whole += int(count)
-    return foo, whole
 
 
 @pytest.mark.versions(min=(3, 14))

@@ -30,6 +30,13 @@ def _backend(running: target.Target, findings: List[Finding]) -> Optional[Backen
     except Failure as exc:
         findings.append(Finding(False, "backend", "none on; %s" % exc))
         return None
+    if running.process.foreign_root and not target.same_kind_as_me(running):
+        findings.append(Finding(False, "backend", "none on, and attaching into a container "
+                                "needs perftramp run by a %d.%d%s interpreter (its own is the "
+                                "container's code, not run)" % (
+                                    running.version[0], running.version[1],
+                                    "t" if running.free_threaded else "")))
+        return None
     findings.append(Finding(True, "backend", "none on; record -p switches one on for the "
                             "while (attach, CPython 3.14+%s)" % (
                                 ": perftramp must be installed in the container's image"
