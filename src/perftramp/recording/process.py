@@ -10,10 +10,11 @@ writes to the process.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from . import procfs
 from .errors import Failure
@@ -106,30 +107,28 @@ class Process:
                  for item in raw.split(b"\0") if b"=" in item)
         return {name: value for name, _, value in pairs}
 
+    def _mappings(self) -> Iterator[Tuple[str, str, str]]:
+        """(range, permissions, path as it sees it) of each mapping of a file."""
+        for line in (read_text("/proc/%d/maps" % self.pid) or "").splitlines():
+            fields = line.split(None, 5)
+            if len(fields) == 6 and fields[5].startswith("/"):
+                yield fields[0], fields[1], fields[5]
+
     def mapped_files(self) -> List[str]:
         """The files it maps, as it sees them, each once, in address order."""
-        text = read_text("/proc/%d/maps" % self.pid) or ""
-        seen: List[str] = []
-        for line in text.splitlines():
-            fields = line.split(None, 5)
-            if len(fields) == 6 and fields[5].startswith("/") and fields[5] not in seen:
-                seen.append(fields[5])
-        return seen
+        return list(dict.fromkeys(path for _, _, path in self._mappings()))
 
     def mapped_objects(self) -> List[Tuple[str, str]]:
         """(/proc/PID/map_files/RANGE, path as it sees it) of each file it
         maps executable, once per file: the exact file mapped, whatever its
         path leads to now (root may open those)."""
-        text = read_text("/proc/%d/maps" % self.pid) or ""
         seen: Dict[str, str] = {}
-        for line in text.splitlines():
-            fields = line.split(None, 5)
-            if len(fields) == 6 and "x" in fields[1] and fields[5].startswith("/") \
-                    and fields[5] not in seen:
+        for span, perms, path in self._mappings():
+            if "x" in perms and path not in seen:
                 # named as the kernel prints the range there: no leading zeros
-                start, _, end = fields[0].partition("-")
-                seen[fields[5]] = "/proc/%d/map_files/%x-%x" % (self.pid, int(start, 16),
-                                                                  int(end, 16))
+                start, _, end = span.partition("-")
+                seen[path] = "/proc/%d/map_files/%x-%x" % (self.pid, int(start, 16),
+                                                           int(end, 16))
         return [(link, path) for path, link in seen.items()]
 
     def describe(self) -> str:
@@ -200,14 +199,23 @@ def look(pid: int) -> Process:
                    _started(pid))
 
 
+@functools.lru_cache(maxsize=None)
+def _boot_time() -> Optional[int]:
+    """When this machine booted (/proc/stat's btime), read once: record -a
+    looks at every process."""
+    for line in (read_text("/proc/stat") or "").splitlines():
+        if line.startswith("btime "):
+            return int(line.split()[1])
+    return None
+
+
 def _started(pid: int) -> float:
     """When the process started: the boot time plus its start in clock
     ticks after boot (/proc/PID/stat's 22nd field), or 0.0."""
     stat_text = read_text("/proc/%d/stat" % pid) or ""
-    boot = next((line.split()[1] for line in (read_text("/proc/stat") or "").splitlines()
-                 if line.startswith("btime ")), None)
     try:
+        boot = _boot_time()
         ticks = int(stat_text.rsplit(")", 1)[1].split()[19])
-        return int(boot or 0) + ticks / os.sysconf("SC_CLK_TCK") if boot else 0.0
+        return boot + ticks / os.sysconf("SC_CLK_TCK") if boot else 0.0
     except (IndexError, ValueError, OSError):
         return 0.0

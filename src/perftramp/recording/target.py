@@ -64,7 +64,6 @@ def inspect(pid: int) -> Target:
     """The CPython at `pid`, of any version; Failure (one line) when there
     is no such process, it cannot be read, or it is no CPython."""
     running = process.look(pid)
-    files = running.mapped_files()
     # the files it maps, not what their paths lead to now: an interpreter
     # upgraded under a running server is "(deleted)" there
     links = ["/proc/%d/exe" % pid] + [link for link, path in running.mapped_objects()
@@ -78,7 +77,7 @@ def inspect(pid: int) -> Target:
         if version < MIN_VERSION:
             free_threaded = 0  # 3.13's record has no such field
         return Target(running, version, bool(free_threaded))
-    older = _older_python(running.exe, files)
+    older = _older_python(running.exe, running.mapped_files())
     if older:
         major, minor = older.split(".")
         return Target(running, (int(major), int(minor), 0), False)
