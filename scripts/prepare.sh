@@ -8,8 +8,10 @@
 #                       qemu-user, clang with its libFuzzer/sanitizer runtime,
 #                       python3-dev/-venv, clang-format, chromium (the flame
 #                       graph's tests), crun (a real container runtime, for
-#                       tests/python/test_oci.py); dpkg-query first, apt-get update only
-#                       when one is missing
+#                       tests/python/test_oci.py), golang-go, pprof's
+#                       profile.proto and protoc (the pprof format's tests:
+#                       Go's own pprof reads what report writes); dpkg-query
+#                       first, apt-get update only when one is missing
 #   build/tools         `make tools` (again when the Makefile changes): meson,
 #                       ninja, meson-python, pytest, ruff (a venv: the
 #                       system python3 may be externally managed, PEP 668)
@@ -41,6 +43,7 @@ PACKAGES=(
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
     clang clang-format
     chromium
+    golang-go golang-github-google-pprof-dev protobuf-compiler
 )
 
 # missing_packages PKG...: those not installed, one a line

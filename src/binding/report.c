@@ -1,8 +1,10 @@
 /*
  * fold(fd, ...): runs the C folder over a file descriptor, typically the
  * pipe from `perf script`, so that no Python code touches each line.
- * Returns (stacks, internal stacks, samples, truncated, processes), the last
- * [(pid, samples, truncated)].
+ * Returns a dict: both views' stacks as [(event, pid, tid, stack, count,
+ * period)], samples, truncated, processes [(pid, samples, truncated)], the
+ * first and last sample's times, and with frames=True each frame name's
+ * (object, address).
  */
 #include "report.h"
 #include "../report/fold.h"
@@ -10,20 +12,51 @@
 #include <errno.h>
 #include <unistd.h>
 
+struct to_list {
+    PyObject *list;
+    int failed;
+};
+
+/* Appends (event, pid, tid, stack, count, period) to the list. */
+static void
+add_stack(void *ctx, const struct pt_fold_stack *s)
+{
+    struct to_list *out = ctx;
+    if (out->failed) {
+        return;
+    }
+    PyObject *row = Py_BuildValue(
+        "(N l l N K K)",
+        PyUnicode_DecodeUTF8(s->event, (Py_ssize_t)s->event_len, "surrogateescape"),
+        s->pid, s->tid,
+        PyUnicode_DecodeUTF8(s->stack, (Py_ssize_t)s->len, "surrogateescape"),
+        (unsigned long long)s->count, (unsigned long long)s->period);
+    if (row == NULL || PyList_Append(out->list, row) < 0) {
+        out->failed = 1;
+    }
+    Py_XDECREF(row);
+}
+
 struct to_dict {
     PyObject *dict;
     int failed;
 };
 
+/* frames[name] = (object, address) */
 static void
-add_stack(void *ctx, const char *stack, size_t len, uint64_t count)
+add_frame(void *ctx, const char *name, size_t len, const char *dso, size_t dso_len,
+          uint64_t address)
 {
     struct to_dict *out = ctx;
     if (out->failed) {
         return;
     }
-    PyObject *key = PyUnicode_DecodeUTF8(stack, (Py_ssize_t)len, "surrogateescape");
-    PyObject *value = key ? PyLong_FromUnsignedLongLong(count) : NULL;
+    PyObject *key = PyUnicode_DecodeUTF8(name, (Py_ssize_t)len, "surrogateescape");
+    PyObject *value = key ? Py_BuildValue("(N K)",
+                                          PyUnicode_DecodeUTF8(dso, (Py_ssize_t)dso_len,
+                                                               "surrogateescape"),
+                                          (unsigned long long)address)
+                          : NULL;
     if (value == NULL || PyDict_SetItem(out->dict, key, value) < 0) {
         out->failed = 1;
     }
@@ -60,15 +93,35 @@ feed_fd(struct pt_fold *fold, int fd)
     }
 }
 
-/* {stack: count} of one view, or NULL with an exception set. */
+/* [(event, pid, tid, stack, count, period)] of one view, or NULL with an
+ * exception set. */
 static PyObject *
-view_dict(const struct pt_fold *fold, enum pt_fold_view view)
+view_rows(const struct pt_fold *fold, enum pt_fold_view view)
 {
+    struct to_list out = {PyList_New(0), 0};
+    if (out.list == NULL) {
+        return NULL;
+    }
+    pt_fold_each(fold, view, add_stack, &out);
+    if (out.failed) {
+        Py_DECREF(out.list);
+        return NULL;
+    }
+    return out.list;
+}
+
+/* {frame name: (object, address)}, or None when they were not kept. */
+static PyObject *
+frame_dict(const struct pt_fold *fold, int kept)
+{
+    if (!kept) {
+        Py_RETURN_NONE;
+    }
     struct to_dict out = {PyDict_New(), 0};
     if (out.dict == NULL) {
         return NULL;
     }
-    pt_fold_each(fold, view, add_stack, &out);
+    pt_fold_each_frame(fold, add_frame, &out);
     if (out.failed) {
         Py_DECREF(out.dict);
         return NULL;
@@ -100,12 +153,15 @@ process_list(const struct pt_fold *fold)
 PyObject *
 pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"fd", "max_stack", "internal_prefixes", NULL};
-    int fd;
+    static char *keywords[] = {
+        "fd", "max_stack", "internal_prefixes", "start_ns", "end_ns", "frames", NULL};
+    int fd, frames = 0;
     Py_ssize_t max_stack = 0;
+    unsigned long long start_ns = 0, end_ns = 0;
     PyObject *prefixes = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|nO:fold", keywords, &fd, &max_stack,
-                                     &prefixes)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|nOKKp:fold", keywords, &fd,
+                                     &max_stack, &prefixes, &start_ns, &end_ns,
+                                     &frames)) {
         return NULL;
     }
     if (max_stack < 0) {
@@ -113,7 +169,10 @@ pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
         return NULL;
     }
     const char *prefix_list[17] = {NULL};
-    struct pt_fold_options options = {.max_stack = (size_t)max_stack};
+    struct pt_fold_options options = {.max_stack = (size_t)max_stack,
+                                      .start_ns = start_ns,
+                                      .end_ns = end_ns,
+                                      .frames = frames};
     if (prefixes != Py_None) {
         if (!PyTuple_Check(prefixes) || PyTuple_GET_SIZE(prefixes) > 16) {
             PyErr_SetString(PyExc_TypeError,
@@ -141,16 +200,23 @@ pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
         }
         return NULL;
     }
-    PyObject *stacks = view_dict(fold, PT_FOLD_DEFAULT);
-    PyObject *internal = stacks ? view_dict(fold, PT_FOLD_INTERNAL) : NULL;
+    PyObject *stacks = view_rows(fold, PT_FOLD_DEFAULT);
+    PyObject *internal = stacks ? view_rows(fold, PT_FOLD_INTERNAL) : NULL;
     PyObject *processes = internal ? process_list(fold) : NULL;
+    PyObject *frame_names = processes ? frame_dict(fold, frames) : NULL;
     unsigned long long samples = pt_fold_samples(fold);
     unsigned long long truncated = pt_fold_truncated(fold);
+    uint64_t first_ns = 0, last_ns = 0;
+    pt_fold_times(fold, &first_ns, &last_ns);
     pt_fold_free(fold);
-    if (processes == NULL) {
+    if (frame_names == NULL) {
         Py_XDECREF(stacks);
         Py_XDECREF(internal);
+        Py_XDECREF(processes);
         return NULL;
     }
-    return Py_BuildValue("(NNKKN)", stacks, internal, samples, truncated, processes);
+    return Py_BuildValue("{sNsNsKsKsNsKsKsN}", "default", stacks, "internal", internal,
+                         "samples", samples, "truncated", truncated, "processes",
+                         processes, "first_ns", (unsigned long long)first_ns, "last_ns",
+                         (unsigned long long)last_ns, "frames", frame_names);
 }

@@ -7,12 +7,16 @@
 PyObject *pt_fold_fd(PyObject *module, PyObject *args, PyObject *kwargs);
 
 #define PT_FOLD_DOC                                                                      \
-    "fold(fd, max_stack=0, internal_prefixes=None)\n--\n\n"                              \
-    "Read `perf script -F comm,tid,ip,sym,dso` output from file descriptor fd to "       \
-    "its end and return (stacks, internal_stacks, samples, truncated): two dicts "       \
-    "{stack: count}, stacks outermost first joined by ';', the first with the "          \
-    "interpreter's own frames folded away, the second with every frame; how many "       \
-    "samples were read and how many of them have a cut stack (marked "                   \
-    "\"[truncated]\").  max_stack is perf script's --max-stack (0: none)."
+    "fold(fd, max_stack=0, internal_prefixes=None, start_ns=0, end_ns=0, frames=False)"  \
+    "\n--\n\n"                                                                           \
+    "Read `perf script -F comm,pid,tid,time,period,event,ip,sym,symoff,dso` output "     \
+    "from file descriptor fd to its end and return a dict: 'default' and 'internal', "   \
+    "lists of (event, pid, tid, stack, count, period), stacks outermost first joined "   \
+    "by ';', the first with the interpreter's own frames folded away, the second with "  \
+    "every frame; 'samples' read and 'truncated' (a cut stack, marked "                  \
+    "\"[truncated]\"); 'processes' [(pid, samples, truncated)]; 'first_ns' and "         \
+    "'last_ns', the first and last sample's times; 'frames', with frames=True, "         \
+    "{frame: (object, function address)}.  max_stack is perf script's --max-stack (0: "  \
+    "none); start_ns/end_ns keep the samples in that window after the first (0: none)."
 
 #endif

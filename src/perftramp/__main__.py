@@ -1,5 +1,5 @@
-"""`perftramp` / `python -m perftramp`: check, run, record, report, attach,
-detach.
+"""`perftramp` / `python -m perftramp`: check, run, record, report, diff,
+attach, detach.
 
 A subcommand that cannot go on raises recording.errors.Failure; main prints
 it here, once, as "perftramp: MESSAGE" on stderr and returns its exit code.
@@ -8,7 +8,7 @@ import argparse
 import sys
 
 import perftramp
-from perftramp.commands import attach, check, record, report, run
+from perftramp.commands import attach, check, diff, record, report, run
 from perftramp.recording.errors import Failure
 
 
@@ -19,13 +19,13 @@ def main(argv=None):
     )
     parser.add_argument("--version", action="version", version=perftramp.__version__)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (check, run, record, report, attach):
+    for module in (check, run, record, report, diff, attach):
         module.add_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         if args.command is None:
             parser.print_help()
-            raise Failure("give a command: check, run, record, report, attach or detach")
+            raise Failure("give a command: check, run, record, report, diff, attach or detach")
         return args.func(args)
     except Failure as error:
         sys.stderr.write("perftramp: %s\n" % error.message)

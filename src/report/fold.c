@@ -66,15 +66,22 @@ room_for_one(void *items, size_t count, size_t *cap, size_t size, size_t first)
 /* A frame of the current sample: offsets into fold->frames_text. */
 struct frame {
     size_t ip, ip_len, sym, sym_len, dso, dso_len;
+    uint64_t address; /* of its function's start where perf said its offset */
     int inlined;
     int kernel;
 };
 
+/* A distinct stack of a view: its key in the keys arena is the event's
+ * name then the stack; the thread is part of what makes it distinct.  In
+ * the frames table (options.frames), the key is a frame's name, `period`
+ * its address and aux/aux_len its object, in the same arena. */
 struct entry {
     uint64_t hash;
     size_t key; /* offset into keys; SIZE_MAX when empty */
-    size_t key_len;
-    uint64_t count;
+    size_t key_len, event_len;
+    long pid, tid;
+    uint64_t count, period;
+    size_t aux, aux_len;
 };
 
 struct table {
@@ -96,8 +103,14 @@ struct pt_fold {
     struct buf key;
     struct buf keys;
     struct table tables[NVIEWS];
+    struct table frame_table; /* cap 0 unless options.frames */
     uint64_t samples, truncated;
-    long pid; /* the current sample's process, -1 when its header has none */
+    long pid;         /* the current sample's process, -1 when its header has none */
+    long tid;         /* its thread, -1 when its header has none */
+    struct buf event; /* its event's name, "" when its header has none */
+    uint64_t period, time_ns; /* its period (1 when none) and time (0: none) */
+    uint64_t first_ns, last_ns, start_ns, end_ns;
+    int seen_time;
     struct pt_fold_process *procs;
     size_t nprocs, procs_cap, last_proc;
 };
@@ -134,11 +147,17 @@ pt_fold_new(struct pt_fold **out, const struct pt_fold_options *options)
     fold->internal = options && options->internal_prefixes ? options->internal_prefixes
                                                            : default_internal;
     fold->max_stack = options ? options->max_stack : 0;
+    fold->start_ns = options ? options->start_ns : 0;
+    fold->end_ns = options ? options->end_ns : 0;
     for (int v = 0; v < NVIEWS; v++) {
         if (table_init(&fold->tables[v], 1024) != 0) {
             pt_fold_free(fold);
             return -ENOMEM;
         }
+    }
+    if (options && options->frames && table_init(&fold->frame_table, 1024) != 0) {
+        pt_fold_free(fold);
+        return -ENOMEM;
     }
     *out = fold;
     return 0;
@@ -180,36 +199,57 @@ grow_table(struct table *t)
     return 0;
 }
 
-/* Counts the stack in fold->key once in table `t`. */
-static int
-count_stack(struct pt_fold *fold, struct table *t)
+/* The entry of `key` (len bytes, event_len of them the event's name) and
+ * the thread pid/tid in table `t`, added with nothing counted when it is
+ * not there yet (*added set); NULL on -ENOMEM. */
+static struct entry *
+find_or_add(struct pt_fold *fold, struct table *t, const char *key, size_t len,
+            size_t event_len, long pid, long tid, int *added)
 {
-    const char *key = fold->key.data;
-    size_t len = fold->key.len;
-    if ((t->used + 1) * 4 > t->cap * 3) {
-        int rc = grow_table(t);
-        if (rc != 0) {
-            return rc;
-        }
+    *added = 0;
+    if ((t->used + 1) * 4 > t->cap * 3 && grow_table(t) != 0) {
+        return NULL;
     }
-    uint64_t h = fnv1a(key, len);
+    uint64_t h = fnv1a(key, len) ^ ((uint64_t)pid * 0x9e3779b97f4a7c15ull) ^
+                 ((uint64_t)tid * 0xc2b2ae3d27d4eb4full);
     size_t j = h & (t->cap - 1);
     while (t->slots[j].key != SIZE_MAX) {
         struct entry *e = &t->slots[j];
-        if (e->hash == h && e->key_len == len &&
+        if (e->hash == h && e->key_len == len && e->event_len == event_len &&
+            e->pid == pid && e->tid == tid &&
             memcmp(fold->keys.data + e->key, key, len) == 0) {
-            e->count++;
-            return 0;
+            return e;
         }
         j = (j + 1) & (t->cap - 1);
     }
     size_t at = fold->keys.len;
-    int rc = buf_append(&fold->keys, key, len);
-    if (rc != 0) {
-        return rc;
+    if (buf_append(&fold->keys, key, len) != 0) {
+        return NULL;
     }
-    t->slots[j] = (struct entry){.hash = h, .key = at, .key_len = len, .count = 1};
+    t->slots[j] = (struct entry){.hash = h,
+                                 .key = at,
+                                 .key_len = len,
+                                 .event_len = event_len,
+                                 .pid = pid,
+                                 .tid = tid};
     t->used++;
+    *added = 1;
+    return &t->slots[j];
+}
+
+/* Counts the current sample's stack (fold->key, its event's name first)
+ * once in table `t`, with its period. */
+static int
+count_stack(struct pt_fold *fold, struct table *t)
+{
+    int added;
+    struct entry *e = find_or_add(fold, t, fold->key.data, fold->key.len, fold->event.len,
+                                  fold->pid, fold->tid, &added);
+    if (e == NULL) {
+        return -ENOMEM;
+    }
+    e->count++;
+    e->period += fold->period;
     return 0;
 }
 
@@ -396,8 +436,30 @@ append_frame(struct pt_fold *fold, const struct frame *f)
                        f->kernel && !suffixed ? PT_FOLD_KERNEL_SUFFIX : "");
 }
 
-/* Builds the current sample's stack of `view` in fold->key.  inner_py and
- * outer_py are its innermost and outermost Python frames (n: none). */
+/* Notes, the first time the frame name just appended to the key (from
+ * `at`, after its ';') is seen, frame f's object and address: the frames
+ * table (options.frames) that a report naming objects reads. */
+static int
+note_frame(struct pt_fold *fold, const struct frame *f, size_t at)
+{
+    int added;
+    struct entry *e = find_or_add(fold, &fold->frame_table, fold->key.data + at + 1,
+                                  fold->key.len - at - 1, 0, -1, -1, &added);
+    if (e == NULL) {
+        return -ENOMEM;
+    }
+    if (!added) {
+        return 0;
+    }
+    e->period = f->address;
+    e->aux = fold->keys.len;
+    e->aux_len = f->dso_len;
+    return buf_append(&fold->keys, fold->frames_text.data + f->dso, f->dso_len);
+}
+
+/* Builds the current sample's stack of `view` in fold->key, after its
+ * event's name.  inner_py and outer_py are its innermost and outermost
+ * Python frames (n: none). */
 static int
 build_key(struct pt_fold *fold, enum pt_fold_view view, int cut, size_t inner_py,
           size_t outer_py)
@@ -405,12 +467,17 @@ build_key(struct pt_fold *fold, enum pt_fold_view view, int cut, size_t inner_py
     size_t n = fold->nframes;
     const char *text = fold->frames_text.data;
     fold->key.len = 0;
-    int rc = append_name(&fold->key, "", fold->comm.data ? fold->comm.data : "?",
+    int rc =
+        buf_append(&fold->key, fold->event.data ? fold->event.data : "", fold->event.len);
+    if (rc == 0) {
+        rc = append_name(&fold->key, "", fold->comm.data ? fold->comm.data : "?",
                          fold->comm.data ? fold->comm.len : 1, 1, "");
+    }
     if (rc == 0 && cut) {
         rc = append_name(&fold->key, "", PT_FOLD_TRUNCATED, strlen(PT_FOLD_TRUNCATED), 0,
                          "");
     }
+    int note = view == PT_FOLD_INTERNAL && fold->frame_table.cap > 0;
     for (size_t k = n; rc == 0 && k-- > 0;) {
         const struct frame *f = &fold->frames[k];
         /* inner to the outermost Python frame: between two of them, or
@@ -420,7 +487,11 @@ build_key(struct pt_fold *fold, enum pt_fold_view view, int cut, size_t inner_py
             is_internal(fold, text + f->dso, f->dso_len)) {
             continue;
         }
+        size_t at = fold->key.len;
         rc = append_frame(fold, f);
+        if (rc == 0 && note) {
+            rc = note_frame(fold, f, at);
+        }
     }
     return rc;
 }
@@ -459,6 +530,19 @@ end_sample(struct pt_fold *fold)
         return 0;
     }
     fold->in_sample = 0;
+    if (fold->time_ns != 0) {
+        if (!fold->seen_time) {
+            fold->first_ns = fold->time_ns;
+            fold->seen_time = 1;
+        }
+        fold->last_ns = fold->time_ns;
+        /* the window (options.start_ns, end_ns) is in time since the first
+         * sample: perf script prints samples in time order */
+        uint64_t since = fold->time_ns - fold->first_ns;
+        if (since < fold->start_ns || (fold->end_ns != 0 && since >= fold->end_ns)) {
+            return 0;
+        }
+    }
     size_t n = fold->nframes;
     const char *text = fold->frames_text.data;
     /* Inlined frames take the object of the frame they were inlined into,
@@ -528,7 +612,30 @@ trim(const char **s, size_t *n)
 struct frame_fields {
     const char *ip, *sym, *dso;
     size_t ip_len, sym_len, dso_len;
+    uint64_t address;
 };
+
+/* The value of the hexadecimal digits s[0..n) (at most 16 of them), or 0. */
+static uint64_t
+parse_hex(const char *s, size_t n)
+{
+    uint64_t v = 0;
+    if (n > 16) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0) {
+            return 0;
+        }
+        v = v * 16 + (uint64_t)d;
+    }
+    return v;
+}
 
 /* Sets the fields' sym and dso from "sym (dso)": the object is in the last
  * parentheses, and there may be none. */
@@ -582,7 +689,13 @@ split_frame_line(const char *s, size_t n, struct frame_fields *out)
     out->ip = s;
     out->ip_len = ip_len;
     trim(&out->sym, &out->sym_len);
+    size_t whole = out->sym_len;
     out->sym_len = without_offset(out->sym, out->sym_len);
+    /* the function's start: the address less the offset (-F symoff) */
+    uint64_t offset = out->sym_len + 3 <= whole ? parse_hex(out->sym + out->sym_len + 3,
+                                                            whole - out->sym_len - 3)
+                                                : 0;
+    out->address = parse_hex(s, ip_len) - offset;
     if (out->sym_len == 0) {
         out->sym = UNKNOWN;
         out->sym_len = UNKNOWN_LEN;
@@ -611,6 +724,7 @@ add_frame(struct pt_fold *fold, const char *s, size_t n)
     struct frame *f = &frames[fold->nframes];
     f->inlined = in.dso_len == 7 && memcmp(in.dso, "inlined", 7) == 0;
     f->kernel = is_kernel(in.ip, in.ip_len, in.dso, in.dso_len);
+    f->address = in.address;
     f->ip_len = in.ip_len;
     f->sym_len = in.sym_len;
     f->dso_len = in.dso_len;
@@ -628,45 +742,154 @@ add_frame(struct pt_fold *fold, const char *s, size_t n)
     return rc;
 }
 
-/* The pid of perf script's "pid/tid"; -1 for a lone tid or anything else. */
-static long
-parse_pid(const char *s, size_t n)
+/* The decimal number s[0..n) (at most 19 digits), or -1. */
+static int64_t
+parse_decimal(const char *s, size_t n)
 {
-    const char *slash = memchr(s, '/', n);
-    size_t digits = slash != NULL ? (size_t)(slash - s) : 0;
-    if (digits == 0 || digits > 9) {
+    if (n == 0 || n > 18) {
         return -1;
     }
-    long pid = 0;
-    for (size_t i = 0; i < digits; i++) {
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') {
             return -1;
         }
-        pid = pid * 10 + (s[i] - '0');
+        v = v * 10 + (s[i] - '0');
     }
-    return pid;
+    return v;
 }
 
+/* The pid and tid of perf script's "pid/tid", or of a lone "tid" (pid -1);
+ * 0 when the word is neither. */
+static int
+parse_ids(const char *s, size_t n, long *pid, long *tid)
+{
+    const char *slash = memchr(s, '/', n);
+    int64_t p = -1, t;
+    if (slash != NULL) {
+        p = parse_decimal(s, (size_t)(slash - s));
+        t = parse_decimal(slash + 1, n - (size_t)(slash - s) - 1);
+        if (p < 0 || p > 999999999) {
+            p = -1;
+        }
+    }
+    else {
+        t = parse_decimal(s, n);
+    }
+    if (t < 0 || t > 999999999) {
+        return 0;
+    }
+    *pid = (long)p;
+    *tid = (long)t;
+    return 1;
+}
+
+/* "35206.367792:" (seconds.fraction, perf script -F time) in nanoseconds;
+ * 0 when the word is not one. */
+static uint64_t
+parse_time(const char *s, size_t n)
+{
+    if (n < 3 || s[n - 1] != ':') {
+        return 0;
+    }
+    const char *dot = memchr(s, '.', n - 1);
+    if (dot == NULL) {
+        return 0;
+    }
+    size_t int_len = (size_t)(dot - s), frac_len = n - 2 - int_len;
+    int64_t seconds = parse_decimal(s, int_len);
+    int64_t fraction = parse_decimal(dot + 1, frac_len);
+    if (seconds < 0 || fraction < 0 || frac_len > 9) {
+        return 0;
+    }
+    for (size_t i = frac_len; i < 9; i++) {
+        fraction *= 10;
+    }
+    return (uint64_t)seconds * 1000000000ull + (uint64_t)fraction;
+}
+
+/* The length of an event's name without the modifiers perf prints after
+ * it ("cpu-clock:pppH": "cpu-clock"): the part after the last ':' when it
+ * is only modifier letters; a tracepoint ("sched:sched_switch") keeps its
+ * whole name. */
+static size_t
+without_modifiers(const char *s, size_t n)
+{
+    const char *colon = NULL;
+    for (size_t k = n; k-- > 0;) {
+        if (s[k] == ':') {
+            colon = s + k;
+            break;
+        }
+    }
+    if (colon == NULL || colon == s || colon + 1 == s + n) {
+        return n;
+    }
+    for (const char *c = colon + 1; c < s + n; c++) {
+        if (strchr("ukhIGHpPSDWe", *c) == NULL) {
+            return n;
+        }
+    }
+    return (size_t)(colon - s);
+}
+
+/* The last word of s[0..*n): where it starts; *n becomes the length of
+ * what is before it, trailing spaces taken off. */
+static size_t
+last_word(const char *s, size_t *n)
+{
+    size_t end = *n, start = end;
+    while (start > 0 && s[start - 1] != ' ') {
+        start--;
+    }
+    size_t before = start;
+    while (before > 0 && s[before - 1] == ' ') {
+        before--;
+    }
+    *n = before;
+    return start;
+}
+
+/* A sample's header: "comm pid/tid" or "comm tid", then with -F
+ * time,period,event "35206.367792:    1001001 cpu-clock:pppH:".  The
+ * command may hold spaces; the other fields are read from the end. */
 static int
 start_sample(struct pt_fold *fold, const char *s, size_t n)
 {
     trim(&s, &n);
-    /* "comm pid/tid" or "comm tid": the command may hold spaces; the ids
-     * are last. */
-    size_t end = n;
-    while (end > 0 && s[end - 1] != ' ') {
-        end--;
+    size_t rest = n, word = last_word(s, &rest), word_len = n - word;
+    fold->event.len = 0;
+    fold->period = 1;
+    fold->time_ns = 0;
+    int rc = 0;
+    if (word_len > 1 && s[n - 1] == ':' && parse_time(s + word, word_len) == 0) {
+        rc =
+            buf_append(&fold->event, s + word, without_modifiers(s + word, word_len - 1));
+        n = rest;
+        word = last_word(s, &rest);
+        word_len = n - word;
+        int64_t period = parse_decimal(s + word, word_len);
+        if (period >= 0) {
+            fold->period = (uint64_t)period;
+            n = rest;
+            word = last_word(s, &rest);
+            word_len = n - word;
+        }
     }
-    fold->pid = parse_pid(s + end, n - end);
-    size_t comm_len = end > 0 ? end - 1 : n;
-    while (comm_len > 0 && s[comm_len - 1] == ' ') {
-        comm_len--;
+    uint64_t time_ns = parse_time(s + word, word_len);
+    if (time_ns != 0) {
+        fold->time_ns = time_ns;
+        n = rest;
+        word = last_word(s, &rest);
+        word_len = n - word;
     }
+    fold->pid = fold->tid = -1;
+    size_t comm_len = parse_ids(s + word, word_len, &fold->pid, &fold->tid) ? rest : n;
     fold->comm.len = 0;
     fold->frames_text.len = 0;
     fold->nframes = 0;
     fold->in_sample = 1;
-    return buf_append(&fold->comm, s, comm_len);
+    return rc != 0 ? rc : buf_append(&fold->comm, s, comm_len);
 }
 
 static int
@@ -735,8 +958,7 @@ pt_fold_finish(struct pt_fold *fold)
 
 void
 pt_fold_each(const struct pt_fold *fold, enum pt_fold_view view,
-             void (*fn)(void *ctx, const char *stack, size_t len, uint64_t count),
-             void *ctx)
+             void (*fn)(void *ctx, const struct pt_fold_stack *stack), void *ctx)
 {
     if ((int)view < 0 || (int)view >= NVIEWS) {
         return;
@@ -745,9 +967,43 @@ pt_fold_each(const struct pt_fold *fold, enum pt_fold_view view,
     for (size_t i = 0; i < t->cap; i++) {
         const struct entry *e = &t->slots[i];
         if (e->key != SIZE_MAX) {
-            fn(ctx, fold->keys.data + e->key, e->key_len, e->count);
+            const char *key = fold->keys.data + e->key;
+            struct pt_fold_stack stack = {
+                .event = key,
+                .event_len = e->event_len,
+                .pid = e->pid,
+                .tid = e->tid,
+                .stack = key + e->event_len,
+                .len = e->key_len - e->event_len,
+                .count = e->count,
+                .period = e->period,
+            };
+            fn(ctx, &stack);
         }
     }
+}
+
+void
+pt_fold_each_frame(const struct pt_fold *fold,
+                   void (*fn)(void *ctx, const char *name, size_t len, const char *dso,
+                              size_t dso_len, uint64_t address),
+                   void *ctx)
+{
+    const struct table *t = &fold->frame_table;
+    for (size_t i = 0; i < t->cap; i++) {
+        const struct entry *e = &t->slots[i];
+        if (e->key != SIZE_MAX) {
+            fn(ctx, fold->keys.data + e->key, e->key_len, fold->keys.data + e->aux,
+               e->aux_len, e->period);
+        }
+    }
+}
+
+void
+pt_fold_times(const struct pt_fold *fold, uint64_t *first_ns, uint64_t *last_ns)
+{
+    *first_ns = fold->first_ns;
+    *last_ns = fold->last_ns;
 }
 
 uint64_t
@@ -777,6 +1033,8 @@ pt_fold_free(struct pt_fold *fold)
     }
     free(fold->line.data);
     free(fold->comm.data);
+    free(fold->event.data);
+    free(fold->frame_table.slots);
     free(fold->frames_text.data);
     free(fold->frames);
     free(fold->procs);

@@ -11,8 +11,10 @@
  *     <blank line>
  *
  * (fields -F comm,tid,ip,sym,dso; with -F comm,pid,tid,... the header says
- * "python 4242/4243", and samples are counted per process too).  The folder turns every
- * sample into one stack, outermost first, "comm;frame;frame;...", and counts equal
+ * "python 4242/4243", and samples are counted per process too; with -F
+ * ...,time,period,event it ends "35206.367792:  1001001 cpu-clock:pppH:",
+ * and stacks are told apart by event and counted with their periods).  The folder turns
+ * every sample into one stack, outermost first, "comm;frame;frame;...", and counts equal
  * stacks.
  *
  * It counts two views of every sample in the same pass, so that one run of
@@ -93,6 +95,11 @@ struct pt_fold_options {
     /* perf script's --max-stack: a sample with this many frames may have had
      * more, so it counts as truncated.  0: no limit to know of. */
     size_t max_stack;
+    /* Only samples this long after the first one: [start_ns, end_ns), end_ns
+     * 0 for no end (samples need -F time for it). */
+    uint64_t start_ns, end_ns;
+    /* Keep, for pt_fold_each_frame, every frame name's object and address. */
+    int frames;
 };
 
 /* A new folder (options may be NULL: the defaults); 0 or -ENOMEM. */
@@ -104,13 +111,37 @@ int pt_fold_feed(struct pt_fold *fold, const char *data, size_t len);
 /* Ends the input (a last sample without a blank line after it counts). */
 int pt_fold_finish(struct pt_fold *fold);
 
-/* Calls fn for every distinct stack of `view` with its count, in no set
- * order.  The counts of either view add up to pt_fold_samples(). */
-void pt_fold_each(const struct pt_fold *fold, enum pt_fold_view view,
-                  void (*fn)(void *ctx, const char *stack, size_t len, uint64_t count),
-                  void *ctx);
+/* A distinct stack of a view, of one event and thread: how many samples
+ * had it and their periods' sum (perf's estimate of the event's count: for
+ * cpu-clock, nanoseconds; 1 a sample when perf script gave no period).  The
+ * event's name ("" when the header gave none) is without perf's modifiers
+ * ("cpu-clock", not "cpu-clock:pppH"); pid and tid are -1 when unknown. */
+struct pt_fold_stack {
+    const char *event, *stack;
+    size_t event_len, len;
+    long pid, tid;
+    uint64_t count, period;
+};
 
-/* Samples read, and how many of them were truncated. */
+/* Calls fn for every distinct stack of `view`, in no set order.  The
+ * counts of either view add up to pt_fold_samples(). */
+void pt_fold_each(const struct pt_fold *fold, enum pt_fold_view view,
+                  void (*fn)(void *ctx, const struct pt_fold_stack *stack), void *ctx);
+
+/* With options.frames: every frame name of the stacks (as it is in them,
+ * the kernel's suffix included) with the object perf gave the first frame
+ * of that name ("" for none) and that frame's function start address (its
+ * address less perf's offset; 0 when unknown). */
+void pt_fold_each_frame(const struct pt_fold *fold,
+                        void (*fn)(void *ctx, const char *name, size_t len,
+                                   const char *dso, size_t dso_len, uint64_t address),
+                        void *ctx);
+
+/* The times of the first and the last sample (perf's clock, ns; 0 when the
+ * input had no times), whatever the window. */
+void pt_fold_times(const struct pt_fold *fold, uint64_t *first_ns, uint64_t *last_ns);
+
+/* Samples read (in the window), and how many of them were truncated. */
 uint64_t pt_fold_samples(const struct pt_fold *fold);
 uint64_t pt_fold_truncated(const struct pt_fold *fold);
 

@@ -44,8 +44,11 @@ struct seen {
 };
 
 static void
-collect(void *ctx, const char *stack, size_t len, uint64_t count)
+collect(void *ctx, const struct pt_fold_stack *stack_of)
 {
+    const char *stack = stack_of->stack;
+    size_t len = stack_of->len;
+    uint64_t count = stack_of->count;
     struct seen *s = ctx;
     if (s->n < 8 && len < 512) {
         memcpy(s->stacks[s->n], stack, len);
@@ -293,12 +296,10 @@ test_truncated(void)
 static uint64_t sum_counts;
 
 static void
-add_count(void *ctx, const char *stack, size_t len, uint64_t count)
+add_count(void *ctx, const struct pt_fold_stack *stack)
 {
     (void)ctx;
-    (void)stack;
-    (void)len;
-    sum_counts += count;
+    sum_counts += stack->count;
 }
 
 static void
@@ -361,6 +362,91 @@ test_processes(void)
     pt_fold_free(fold);
 }
 
+/* -F ...,time,period,event headers: stacks told apart by event and
+ * thread, periods summed, modifiers dropped from the event's name (not a
+ * tracepoint's system), a window in time since the first sample, and each
+ * frame's object and function address (ip less perf's offset). */
+struct labelled {
+    uint64_t count[4], period[4];
+};
+
+static void
+by_event(void *ctx, const struct pt_fold_stack *s)
+{
+    struct labelled *out = ctx;
+    static const char *const events[] = {"cpu-clock", "page-faults", "sched:sched_switch",
+                                         ""};
+    for (int i = 0; i < 4; i++) {
+        if (strlen(events[i]) == s->event_len &&
+            memcmp(s->event, events[i], s->event_len) == 0) {
+            out->count[i] += s->count;
+            out->period[i] += s->period;
+            CHECK(s->pid == 10 && (s->tid == 10 || s->tid == 11));
+            CHECK(s->len >= 8 && memcmp(s->stack, "my app;", 7) == 0);
+        }
+    }
+}
+
+static int frame_seen;
+
+static void
+frame_of(void *ctx, const char *name, size_t len, const char *dso, size_t dso_len,
+         uint64_t address)
+{
+    (void)ctx;
+    if (len == 1 && name[0] == 'f') {
+        CHECK(dso_len == 6 && memcmp(dso, "/bin/x", 6) == 0);
+        CHECK_EQ_INT(address, 0x1000);
+        frame_seen++;
+    }
+}
+
+static void
+test_events_periods_and_window(void)
+{
+    static const char script[] =
+        "my app 10/10   100.000000000:    1000000 cpu-clock:pppH: \n"
+        "\t 101f f+0x1f (/bin/x)\n\t 2 _start (/bin/x)\n\n"
+        "my app 10/11   100.500000:    1000000 cpu-clock:pppH: \n"
+        "\t 1010 f+0x10 (/bin/x)\n\t 2 _start (/bin/x)\n\n"
+        "my app 10/10   101.000000:         7 page-faults:u: \n"
+        "\t 1001 f+0x1 (/bin/x)\n\t 2 _start (/bin/x)\n\n"
+        "my app 10/10   102.000000:         1 sched:sched_switch: \n"
+        "\t 1000 f (/bin/x)\n\t 2 _start (/bin/x)\n\n";
+    struct pt_fold_options options = {.frames = 1};
+    struct pt_fold *fold = NULL;
+    CHECK_EQ_INT(pt_fold_new(&fold, &options), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    struct labelled got = {{0}, {0}};
+    pt_fold_each(fold, PT_FOLD_DEFAULT, by_event, &got);
+    CHECK_EQ_INT(got.count[0], 2);
+    CHECK_EQ_INT(got.period[0], 2000000);
+    CHECK_EQ_INT(got.count[1], 1);
+    CHECK_EQ_INT(got.period[1], 7);
+    CHECK_EQ_INT(got.count[2], 1);
+    CHECK_EQ_INT(got.count[3], 0);
+    uint64_t first = 0, last = 0;
+    pt_fold_times(fold, &first, &last);
+    CHECK_EQ_INT(first, 100000000000ull);
+    CHECK_EQ_INT(last, 102000000000ull);
+    pt_fold_each_frame(fold, frame_of, NULL);
+    CHECK_EQ_INT(frame_seen, 1);
+    pt_fold_free(fold);
+
+    /* [0.5 s, 2 s): the second and third samples */
+    struct pt_fold_options window = {.start_ns = 500000000, .end_ns = 2000000000};
+    CHECK_EQ_INT(pt_fold_new(&fold, &window), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    CHECK_EQ_INT(pt_fold_samples(fold), 2);
+    memset(&got, 0, sizeof(got));
+    pt_fold_each(fold, PT_FOLD_INTERNAL, by_event, &got);
+    CHECK_EQ_INT(got.count[0], 1);
+    CHECK_EQ_INT(got.count[1], 1);
+    pt_fold_free(fold);
+}
+
 /* A C library stripped of local symbols: its unnamed function outermost,
  * calling into another object, is a thread's start (whole: main's caller,
  * start_thread under clone3); one with only the kernel inner to it, or
@@ -391,6 +477,7 @@ int
 main(void)
 {
     test_processes();
+    test_events_periods_and_window();
     test_stripped_c_library_start();
     test_separators_in_names();
     test_inlined_group_without_its_object();

@@ -18,21 +18,19 @@ Skipped, saying so, when chromium is absent; `make test` installs it
 (scripts/prepare.sh) with
     apt-get install -y --no-install-recommends chromium
 """
-import importlib
-import importlib.util
 import json
 import os
 import queue
 import shutil
 import struct
 import subprocess
-import sys
 import threading
 import time
 import zlib
 from pathlib import Path
 
 import pytest
+from sourcetree import load_formats
 
 from processes import register_pids, run
 
@@ -43,20 +41,6 @@ DEADLINE = 90.0  # seconds for any one wait: the machine may be loaded
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="no chromium: apt-get install -y --no-install-recommends chromium (make test does)")
-
-
-def load_formats():
-    """perftramp.formats from the source tree, under a private name, without
-    importing perftramp itself (which loads the C extension)."""
-    name = "_flamegraph_test_formats"
-    if name not in sys.modules:
-        directory = ROOT / "src" / "perftramp" / "formats"
-        spec = importlib.util.spec_from_file_location(
-            name, directory / "__init__.py", submodule_search_locations=[str(directory)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name], importlib.import_module(name + ".html")
 
 
 def write_page(path, stacks, command=("python3", "app.py"), truncated=0):
@@ -589,6 +573,44 @@ def test_data_is_compact():
     assert depth[0] == 0 and table["names"][table["node"][0]] == "all"
     assert table["value"][0] == sum(stacks.values())
     assert max(depth) == max(s.count(";") + 1 for s in stacks)
+
+
+def _rgb(colour):
+    return tuple(int(v) for v in colour[colour.index("(") + 1:colour.index(")")].split(",")[:3])
+
+
+def test_differential_flame_graph(browser, tmp_path):
+    """perftramp diff --format html: NEW's shape, each frame coloured by its
+    change of share against BASE: grown red, shrunk blue, the same grey; the
+    tooltip says both shares; the legend says what the colours mean."""
+    base = sample_stacks()
+    new = dict(base)
+    hot = ";".join(["python3", py("<module>"), py("main"), py("work"), py("compute"), py("hot")])
+    new[hot] *= 3  # hot took three times the samples
+    _, html = load_formats()
+    page = tmp_path / "diff.html"
+    page.write_text(html.page("differential", None, html.tree(new, base)), encoding="utf-8")
+    browser.open(page)
+    grew, shrank = browser.frame_named(py("hot")), browser.frame_named(py("io"))
+    r, g, b = _rgb(grew["bg"])
+    assert r > 200 and r > g + 60 and r > b + 60, grew
+    r, g, b = _rgb(shrank["bg"])
+    assert b > r + 60, shrank
+    assert "k-p" in grew["cls"].split()  # the kind stays in its class
+    browser.mouse("mouseMoved", grew["x"] + 5, grew["y"] + 5)
+    browser.wait("!document.getElementById('tip').hidden", "the tooltip")
+    tip = browser.js("document.getElementById('tip').textContent")
+    total, base_total = sum(new.values()), sum(base.values())
+    change = 100.0 * (new[hot] / total - base[hot] / base_total)
+    assert tip.endswith("base: %d samples, %.2f%% of all; change: +%.2f points"
+                        % (base[hot], 100.0 * base[hot] / base_total, change)), tip
+    assert browser.js("document.getElementById('diff-legend').hidden") is False
+    assert browser.js("document.querySelector('.legend').hidden") is True
+    # an unchanged profile is grey throughout
+    page.write_text(html.page("same", None, html.tree(base, base)), encoding="utf-8")
+    browser.open(page)
+    r, g, b = _rgb(browser.frame_named(py("hot"))["bg"])
+    assert abs(r - g) < 8 and abs(g - b) < 8
 
 
 @pytest.mark.edge_versions

@@ -171,12 +171,14 @@ def test_later_reports_read_the_stored_folds(python, tmp_path_factory, tmp_path)
                  ["--format", "speedscope"]):
         first[tuple(args)] = report(python, rec, *args).stdout
     header = (rec / "folded.txt").read_text().splitlines()[0]
-    assert header.startswith("# perftramp-folded 2 view=default samples="), header
+    assert header.startswith("# perftramp-folded 3 view=default samples="), header
     assert (rec / "folded-internal.txt").read_text().startswith(
-        "# perftramp-folded 2 view=internal ")
-    # one process, all its samples
-    samples = re.search(r" samples=(\d+) ", header).group(1)
-    assert re.search(r" processes=\d+:%s:\d+$" % samples, header), header
+        "# perftramp-folded 3 view=internal ")
+    # one process, all its samples, each stack with its event and thread
+    samples = int(re.search(r" samples=(\d+) ", header).group(1))
+    lines = [line.split(" ", 4) for line in (rec / "folded.txt").read_text().splitlines()[1:]]
+    assert {(event, pid) for event, pid, _, _, _ in lines} == {("cpu-clock", lines[0][1])}
+    assert sum(int(rest.rpartition(" ")[2]) for *_, rest in lines) == samples
     for args, expected in first.items():
         started = time.monotonic()
         out = report(python, rec, *args, env=no_perf_env(python))
@@ -193,7 +195,8 @@ HOSTILE = {
     "garbage": b"\x89PNG\r\n\x1a\n\x00\xff garbage",
     "no-header": b"python;main 5\n",
     "bad-count": None,  # filled from the real file: one count changed
-    "bad-processes": None,  # the header's processes do not add up
+    "bad-truncated": None,  # the header's cut samples are not the stacks'
+    "bad-line": None,   # a stack without its event and thread
     "control": None,    # a stack with an escape sequence
     "dir": "dir",
     "link": "link",
@@ -214,12 +217,16 @@ def test_hostile_stored_fold_is_folded_again(python, tmp_path_factory, tmp_path,
         lines = good.splitlines()
         lines[1] = lines[1].rpartition(" ")[0] + " 999999"
         stored.write_text("\n".join(lines) + "\n")
-    elif how == "bad-processes":
+    elif how == "bad-truncated":
         header, _, rest = good.partition("\n")
-        stored.write_text(re.sub(r"processes=(\d+):(\d+):", r"processes=\1:9\2:", header)
+        stored.write_text(re.sub(r"truncated=(\d+)", r"truncated=9\1", header)
                           + "\n" + rest)
+    elif how == "bad-line":
+        lines = good.splitlines()
+        lines[1] = lines[1].split(" ", 4)[4]
+        stored.write_text("\n".join(lines) + "\n")
     elif how == "control":
-        stored.write_text(good + "python;\x1b]0;owned\x07 1\n")
+        stored.write_text(good + "cpu-clock 1 1 1 python;\x1b]0;owned\x07 1\n")
     elif how == "dir":
         stored.unlink()
         stored.mkdir()

@@ -1,7 +1,7 @@
 """perftramp record: profile a command, with the right perf flags, into one
 directory.
 
-    perftramp record [-F HZ] [--backend auto|NAME] [-o DIR] -- CMD [ARGS...]
+    perftramp record [-F HZ] [-e EVENT,...] [--backend auto|NAME] [-o DIR] -- CMD [ARGS...]
     perftramp record -p PID [--duration S] [...]
     perftramp record -a [--duration S] [...]
 
@@ -16,13 +16,19 @@ its reach once they end (recording/collect.py).
 auto picks the best backend for the interpreter (recording/choice.py); NAME
 is any backend of the extension's registry.  recording/session.py says how
 a recording is made, recording/layout.py what DIR holds.
+
+-e samples on those events instead of perf's default (cycles, or cpu-clock
+without hardware counters), each at -F; the first is the one report's flame
+graphs show, every one gets its columns in the text report and its sample
+type in pprof.  Each is asked of perf before recording
+(recording/events.py): one this machine lacks is a one-line error.
 """
 import argparse
 import os
 import sys
 
 from perftramp import _backends
-from perftramp.recording import choice, perf, session, target
+from perftramp.recording import choice, events, perf, session, target
 from perftramp.recording.errors import Failure
 from perftramp.recording.progress import say
 
@@ -38,6 +44,10 @@ def add_parser(subparsers):
                    % (" or ".join(r.name for r in fp) or "none",
                       " or ".join(r.name for r in dwarf) or "none",
                       ", ".join(row.describe() for row in rows)))
+    p.add_argument("-e", "--event", type=_events, default=(),
+                   help="sample on these events (EVENT[,EVENT...], as perf names them: "
+                   "cpu-clock, page-faults, context-switches, cycles, instructions, ...; "
+                   "perftramp check lists this machine's); the first is the flame graph's")
     p.add_argument("-o", "--output", help="directory (default ./perftramp-TIMESTAMP)")
     p.add_argument("--stack-size", type=int, default=perf.DWARF_STACK_MAX,
                    help="bytes of stack perf copies per sample with DWARF unwinding "
@@ -52,6 +62,13 @@ def add_parser(subparsers):
                    help="with -p or -a: seconds to record (default: until Ctrl-C)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=main)
+
+
+def _events(text):
+    try:
+        return events.parse(text)
+    except Failure as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("record: ", "")) from None
 
 
 def _command(args):
@@ -101,7 +118,9 @@ def main(args):
     if not 0 < args.stack_size <= perf.DWARF_STACK_MAX:
         raise Failure("record: --stack-size must be from 8 to %d bytes (perf's largest)"
                       % perf.DWARF_STACK_MAX)
-    sampling = perf.Sampling(args.freq, args.stack_size)
+    sampling = perf.Sampling(args.freq, args.stack_size, events=args.event)
+    if args.event:
+        events.check(perf.require(), args.event)
     if args.pid is not None or args.all:
         return session.run(_running(args, sampling))
     if args.duration is not None:

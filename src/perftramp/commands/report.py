@@ -1,7 +1,8 @@
 """perftramp report: what a recording shows, for Python programmers.
 
     perftramp report [DIR] [--format FORMAT] [-o FILE] [--keep-internal]
-                     [--pid PID,...] [--comm NAME,...] [--cgroup CGROUP]
+                     [--pid PID,...] [--tid TID,...] [--comm NAME,...]
+                     [--cgroup CGROUP] [--start S] [--end S] [--by pid|tid|comm]
 
 The first report of a recording runs `perf script` over DIR's data once and
 folds the samples in C (perftramp._perftramp.fold) into two views: the
@@ -12,6 +13,14 @@ reads them without perf.  The folded stacks go to one of the formats of
 perftramp/formats/ (text, collapsed, html, speedscope, ...: one module
 each).  When some stacks are cut, every format says so (formats.
 truncation_advice()): the text report in its output, the others on stderr.
+
+The stored folds keep each stack per event and thread, so --pid, --tid,
+--comm, --cgroup and --by are chosen on them; a time window (--start,
+--end) and a format that names objects and addresses (pprof:
+NEEDS_FRAMES) fold with perf script again.  --by splits the report: the
+text report gets one per process, thread or command; the other formats
+name each one in the stacks' first frame ("python 4242", "python
+4242/4243"), so that a flame graph has a tower each.
 """
 import argparse
 import os
@@ -23,8 +32,12 @@ from perftramp.recording.errors import Failure
 from perftramp.recording.progress import say
 from perftramp.recording.selection import Selection
 
-#: where --format html goes when it would go to a terminal
-HTML_NAME = "flamegraph.html"
+#: report --by: what names a group of rows (folded.Row)
+BY = {
+    "pid": lambda row: row.pid,
+    "tid": lambda row: (row.pid, row.tid),
+    "comm": lambda row: row.stack.split(";", 1)[0],
+}
 
 
 def add_parser(subparsers):
@@ -45,6 +58,14 @@ def add_parser(subparsers):
     p.add_argument("--cgroup", type=_nonempty,
                    help="only processes of this cgroup (a container): its path, its last "
                    "components, or a container's id (record -p and -a note each process's)")
+    p.add_argument("--tid", type=_pids, default=[],
+                   help="only these threads (TID[,TID...], as the host numbers them)")
+    p.add_argument("--start", type=_seconds,
+                   help="only samples from this many seconds after the first one")
+    p.add_argument("--end", type=_seconds,
+                   help="only samples until this many seconds after the first one")
+    p.add_argument("--by", choices=BY,
+                   help="one report per process, thread or command")
     p.set_defaults(func=main)
 
 
@@ -56,6 +77,16 @@ def _pids(text):
     if not pids or any(pid <= 0 for pid in pids):
         raise argparse.ArgumentTypeError("not a list of process ids: %r" % text)
     return pids
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("not a number of seconds: %r" % text)
+    return value
 
 
 def _names(text):
@@ -71,23 +102,77 @@ def _nonempty(text):
     return text
 
 
-def fold(directory, keep_internal, selection=None):
+def fold(directory, keep_internal, selection=None, frames=False):
     """The recording in `directory`, folded into a formats.Profile."""
-    meta, got = folded.of_recording(directory, keep_internal, selection)
-    return formats.Profile(got.stacks, got.samples, meta, got.truncated, got.processes)
+    meta, got = folded.of_recording(directory, keep_internal, selection, frames)
+    return formats.Profile.of_rows(got.rows, meta, got)
 
 
-def _write(output, out, args):
+def _group_name(by, key, rows):
+    """How --by names a group: "python 4242", "python 4242/4243", "python"."""
+    comm = max(rows, key=lambda row: row.count).stack.split(";", 1)[0]
+    if by == "pid":
+        return "%s %s" % (comm, key if key >= 0 else "?")
+    if by == "tid":
+        return "%s %s/%s" % (comm, key[0] if key[0] >= 0 else "?", key[1])
+    return key
+
+
+def _like(profile, rows):
+    """A Profile of `rows` from the same recording as `profile`."""
+    return formats.Profile.of_rows(rows, profile.meta, profile)
+
+
+def split(profile, by):
+    """[(name, Profile)]: one per group of `by`, the busiest first."""
+    groups: dict = {}
+    for row in profile.rows:
+        groups.setdefault(BY[by](row), []).append(row)
+    parts = [(_group_name(by, key, rows), _like(profile, rows)) for key, rows in groups.items()]
+    return sorted(parts, key=lambda part: (-part[1].samples, part[0]))
+
+
+def relabel(profile, by):
+    """The profile with each stack's first frame naming its group."""
+    rows = []
+    for row in profile.rows:
+        name = _group_name(by, BY[by](row), [row]).replace(";", ":")
+        rows.append(row._replace(stack=name + row.stack[len(row.stack.split(";", 1)[0]):]))
+    return _like(profile, rows)
+
+
+def render(module, profile, args):
+    """The format's output (str, or bytes for a binary format) of the
+    profile, split --by as the format takes it: one report per group
+    (SPLITS), the group in the stacks' first frame, or, for a format whose
+    samples carry their threads (LABELS_THREADS), as it is."""
+    if not args.by or getattr(module, "LABELS_THREADS", False):
+        return module.render(profile, args)
+    if getattr(module, "SPLITS", False):
+        parts = []
+        for name, part in split(profile, args.by):
+            part.group = "%s %s" % (args.by, name) if args.by == "comm" else name
+            parts.append(module.render(part, args))
+        return "\n".join(parts)
+    return module.render(relabel(profile, args.by), args)
+
+
+def write_file(output, out, args):
     try:
-        with open(output, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(out)
+        if isinstance(out, bytes):
+            with open(output, "wb") as f:
+                f.write(out)
+        else:
+            with open(output, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(out)
     except OSError as exc:
         raise Failure("report: cannot write %s: %s%s" % (
             output, exc.strerror or exc, "; give -o FILE" if args.output is None else "")) from None
-    say("wrote %s%s" % (output, "; open it in a web browser" if args.format == "html" else ""))
+    say("wrote %s%s" % (output, "; open it in a web browser" if args.format == "html" else
+                        "; go tool pprof -http=: %s" % output if args.format == "pprof" else ""))
 
 
-def _print(out):
+def print_out(out):
     """The bytes perf gave, names that are not UTF-8 too (the folder
     decodes with surrogateescape)."""
     raw = getattr(sys.stdout, "buffer", None)
@@ -95,7 +180,7 @@ def _print(out):
         sys.stdout.write(out)
     else:
         sys.stdout.flush()
-        raw.write(out.encode("utf-8", "surrogateescape"))
+        raw.write(out if isinstance(out, bytes) else out.encode("utf-8", "surrogateescape"))
         raw.flush()
 
 
@@ -105,19 +190,23 @@ def main(args):
         raise Failure("report: no perftramp-* directory here; give one, or run "
                        "perftramp record")
     directory = os.path.abspath(directory)
-    selection = Selection(args.pid, args.comm, args.cgroup)
-    profile = fold(directory, args.keep_internal, selection)
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise Failure("report: --end %g is not after --start %g" % (args.end, args.start))
+    selection = Selection(args.pid, args.comm, args.cgroup, args.tid, args.start, args.end)
     module = formats.get(args.format)
-    out = module.render(profile, args)
+    profile = fold(directory, args.keep_internal, selection,
+                   getattr(module, "NEEDS_FRAMES", False))
+    out = render(module, profile, args)
     output = args.output
-    if output is None and args.format == "html" and sys.stdout.isatty():
-        # megabytes of HTML are no use on a terminal
-        output = os.path.join(directory, HTML_NAME)
+    file_name = getattr(module, "FILE_NAME", None)
+    if output is None and file_name and sys.stdout.isatty():
+        # megabytes of HTML, or binary data, are no use on a terminal
+        output = os.path.join(directory, file_name)
     advice = formats.truncation_advice(profile)
     if advice and (output or not getattr(module, "SHOWS_TRUNCATION", False)):
         say(advice)
     if output:
-        _write(output, out, args)
+        write_file(output, out, args)
     else:
-        _print(out)
+        print_out(out)
     return 0

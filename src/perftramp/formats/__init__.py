@@ -4,7 +4,7 @@ Every module here whose name does not start with "_" is a format named after
 the module.  It defines
 
     DESCRIPTION   one line for `perftramp report --help`
-    render(profile, options) -> str
+    render(profile, options) -> str (bytes when the format is binary)
                   profile: a Profile (below); options: report's parsed
                   arguments (text reads options.top)
 
@@ -13,6 +13,15 @@ and may set
     SHOWS_TRUNCATION = True
                   when its output says truncation_advice() itself (text);
                   report says it on stderr for the others
+    SPLITS = True  report --by renders it once per group (Profile.group);
+                  the others get the group in each stack's first frame
+    LABELS_THREADS = True
+                  its samples carry their process and thread: --by changes
+                  nothing (pprof)
+    NEEDS_FRAMES = True
+                  it names each frame's object and address (Profile.frames)
+    FILE_NAME = "name"
+                  where it goes, in the recording, instead of a terminal
 
 so adding a format is adding a file: `perftramp report --format NAME` finds
 it through pkgutil, with no table to edit.  Package data a format needs
@@ -52,8 +61,12 @@ def frame_kind(frame):
     return "native"
 
 
+#: events whose period perf gives in nanoseconds of CPU time
+TIME_EVENTS = ("cpu-clock", "task-clock")
+
+
 class Profile:
-    """Folded samples of one recording.
+    """Folded samples of one recording, of one event (the first one).
 
     stacks     {"frame;frame;...": count}, outermost frame first (see
                frame_kind() for the frames)
@@ -62,7 +75,21 @@ class Profile:
     truncated  how many of the samples have cut stacks (TRUNCATED)
     processes  [(pid, samples, truncated)] per process, pid -1 for samples
                perf gave none ([] when unknown)
+    rows       [folded.Row]: every event's stacks per thread with their
+               periods ([] when made from stacks alone)
+    events     the recording's events, the first one the stacks' own
+    frames     {frame: (object, address)} when the report asked for them
+    objects    {object's path: build-id} with frames, of those perf has one of
+    first_ns, last_ns  the first and last sample's times (0: unknown)
+    group      what report --by made this profile of ("python 4242"), or None
     """
+
+    group = None
+    rows: list = []
+    events: list = []
+    frames = None
+    objects = None
+    first_ns = last_ns = 0
 
     def __init__(self, stacks, samples, meta, truncated=0, processes=()):
         self.stacks = stacks
@@ -71,6 +98,43 @@ class Profile:
         self.truncated = truncated
         self.processes = list(processes)
 
+    @classmethod
+    def of_rows(cls, rows, meta, source=None):
+        """The Profile of folded rows (folded.Row): the stacks, samples and
+        processes of its first event, the one record sampled with first
+        (perftramp.json's "events"), else the one with the most samples.
+        `source` (a folded.View or a Profile) gives the recording's frames,
+        objects and times."""
+        by_event: dict = {}
+        for row in rows:
+            by_event[row.event] = by_event.get(row.event, 0) + row.count
+        recorded = [e for e in meta.get("events", []) if e in by_event]
+        events = recorded + sorted((e for e in by_event if e not in recorded),
+                                   key=lambda e: (-by_event[e], e))
+        stacks: dict = {}
+        processes: dict = {}
+        for row in rows:
+            if events and row.event != events[0]:
+                continue
+            stacks[row.stack] = stacks.get(row.stack, 0) + row.count
+            cut = row.count if is_cut(row.stack) else 0
+            seen = processes.setdefault(row.pid, [0, 0])
+            seen[0] += row.count
+            seen[1] += cut
+        profile = cls(stacks, sum(stacks.values()), meta,
+                      sum(cut for _, cut in processes.values()),
+                      [(pid, n, cut) for pid, (n, cut) in sorted(processes.items())])
+        profile.rows, profile.events = list(rows), events
+        if source is not None:
+            profile.frames, profile.objects = source.frames, source.objects
+            profile.first_ns, profile.last_ns = source.first_ns, source.last_ns
+        return profile
+
+    def value_type(self, event):
+        """pprof's (type, unit) of an event's periods: ("cpu", "nanoseconds")
+        for a time event, else (its name, "count")."""
+        return ("cpu", "nanoseconds") if event in TIME_EVENTS else (event, "count")
+
     @property
     def command(self):
         """The profiled command as one string, or "", control characters
@@ -78,6 +142,12 @@ class Profile:
         may come from someone else."""
         return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()),
                             " ".join(self.meta.get("command", [])))
+
+
+def is_cut(stack):
+    """Whether a folded stack is cut (TRUNCATED right after its command)."""
+    parts = stack.split(";", 2)
+    return len(parts) > 1 and parts[1] == TRUNCATED
 
 
 class _Facts:

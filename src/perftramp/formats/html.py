@@ -16,6 +16,12 @@ table and three flat arrays, one entry per node in depth-first order:
            numbers, most of them 1 or 0; the root's is 1)
     value  the samples at or under the node
 
+and, for a differential flame graph (perftramp diff), two more:
+
+    base       the samples at or under the same path (the same frames from
+               the root) in the base recording, 0 where it has none
+    baseTotal  the base recording's samples
+
 Node 0 is the root, "all"; nodes of depth 1 are the processes' commands.
 Children are in name order (flamegraph.pl's), so the same profile gives the
 same page.
@@ -37,9 +43,10 @@ try:
     # formats.truncation_advice() is newer than this module: without it, none.
     from . import truncation_advice
 except ImportError:
-    truncation_advice = None
+    truncation_advice = None  # type: ignore[assignment]
 
 DESCRIPTION = "a self-contained interactive flame graph"
+FILE_NAME = "flamegraph.html"
 
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flamegraph.html")
 
@@ -47,11 +54,9 @@ ROOT = "all"
 _KIND_LETTER = {"python": "p", "native": "n", "kernel": "k", "truncated": "t"}
 
 
-def tree(stacks):
-    """The call tree of folded `stacks` as the page's flat table (above):
-    {"names", "kinds", "node", "depth", "value"}."""
-    # node: [samples, {frame: node}]
-    root = [0, {}]
+def _trie(stacks):
+    """The call tree of folded `stacks`: node = [samples, {frame: node}]."""
+    root: list = [0, {}]
     for stack, count in stacks.items():
         node = root
         node[0] += count
@@ -61,13 +66,23 @@ def tree(stacks):
                 child = node[1][frame] = [0, {}]
             child[0] += count
             node = child
-    names, index = [], {}
-    node_col, depth_col, value_col = [], [], []
+    return root
+
+
+def tree(stacks, base=None):
+    """The call tree of folded `stacks` as the page's flat table (above):
+    {"names", "kinds", "node", "depth", "value"}, and with the folded
+    stacks `base`, "base" and "baseTotal"."""
+    root = _trie(stacks)
+    base_root = _trie(base) if base is not None else None
+    names: list = []
+    index: dict = {}
+    node_col, depth_col, value_col, base_col = [], [], [], []
     # Iteratively: stacks may be thousands of frames deep.
-    todo = [(ROOT, root, 0)]
+    todo = [(ROOT, root, 0, base_root)]
     previous = -1
     while todo:
-        name, node, depth = todo.pop()
+        name, node, depth, base_node = todo.pop()
         i = index.get(name)
         if i is None:
             i = index[name] = len(names)
@@ -75,12 +90,17 @@ def tree(stacks):
         node_col.append(i)
         depth_col.append(depth - previous)
         value_col.append(node[0])
+        base_col.append(base_node[0] if base_node else 0)
         previous = depth
         for child_name in sorted(node[1], reverse=True):
-            todo.append((child_name, node[1][child_name], depth + 1))
+            todo.append((child_name, node[1][child_name], depth + 1,
+                         base_node[1].get(child_name) if base_node else None))
     kinds = "".join("n" if n == ROOT else _KIND_LETTER[frame_kind(n)] for n in names)
-    return {"names": names, "kinds": kinds, "node": node_col, "depth": depth_col,
-            "value": value_col}
+    table = {"names": names, "kinds": kinds, "node": node_col, "depth": depth_col,
+             "value": value_col}
+    if base_root is not None:
+        table.update(base=base_col, baseTotal=base_root[0])
+    return table
 
 
 def script_json(value):
@@ -91,14 +111,19 @@ def script_json(value):
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def page(title, advice, table):
+    """The flame graph page of a tree() table."""
+    with open(TEMPLATE, encoding="utf-8") as f:
+        template = string.Template(f.read())
+    return template.substitute(
+        title=html.escape(title),
+        advice=html.escape(advice) if advice else "",
+        advice_hidden="" if advice else " hidden",
+        data=script_json(table))
+
+
 def render(profile, options):
     title = "%d samples%s" % (profile.samples,
                               " of " + profile.command if profile.command else "")
     advice = truncation_advice(profile) if truncation_advice is not None else None
-    with open(TEMPLATE, encoding="utf-8") as f:
-        page = string.Template(f.read())
-    return page.substitute(
-        title=html.escape(title),
-        advice=html.escape(advice) if advice else "",
-        advice_hidden="" if advice else " hidden",
-        data=script_json(tree(profile.stacks)))
+    return page(title, advice, tree(profile.stacks))

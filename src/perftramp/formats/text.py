@@ -18,6 +18,7 @@ from . import KERNEL_SUFFIX, frame_kind, split_python, truncation_advice
 
 DESCRIPTION = "top Python functions by self and total samples, with files; native ones by self"
 SHOWS_TRUNCATION = True
+SPLITS = True
 WIDTH = 100
 
 # C0 and C1 controls, and the lone surrogates of names that were not UTF-8
@@ -80,7 +81,10 @@ def _count(stacks):
     """(py_self, py_total, native_self, native_under) of the folded stacks:
     samples per Python function innermost and anywhere, per native leaf, and
     per native leaf by its innermost Python caller."""
-    py_self, py_total, native_self, native_under = {}, {}, {}, {}
+    py_self: dict = {}
+    py_total: dict = {}
+    native_self: dict = {}
+    native_under: dict = {}
     for stack, count in stacks.items():
         frames = stack.split(";")[1:]  # the first is the command
         py = [f for f in frames if f.startswith("py::")]
@@ -137,13 +141,72 @@ def _native_lines(native_self, native_under, samples, top):
     return lines
 
 
+def _amount(value):
+    """An event's count in four or five columns: 987, 12.3K, 4.56M, 7.89G."""
+    for scale, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if value >= scale:
+            return "%.3g%s" % (value / scale, suffix)
+    return "%d" % value
+
+
+def _per_event(rows, events):
+    """{event: ({function: self}, {function: total})} of the periods (perf's
+    estimated counts) of each event's samples."""
+    out: dict = {event: ({}, {}) for event in events}
+    for row in rows:
+        self_of, total_of = out[row.event]
+        py = [f for f in row.stack.split(";")[1:] if f.startswith("py::")]
+        if py:
+            self_of[py[-1]] = self_of.get(py[-1], 0) + row.period
+            for frame in set(py):
+                total_of[frame] = total_of.get(frame, 0) + row.period
+    return out
+
+
+def _event_lines(profile, top):
+    """With events beyond time (record -e): per Python function, each
+    event's estimated count, self and total, and instructions per cycle
+    where both were recorded; ranked by the first event's self count."""
+    events = profile.events
+    if not events or events == ["cpu-clock"] or not profile.rows:
+        return []
+    counts = _per_event(profile.rows, events)
+    ipc = "cycles" in counts and "instructions" in counts
+    widths = [max(15, len(event) + 2) for event in events]
+    name_width = max(24, WIDTH - sum(widths) - (6 if ipc else 0))
+    ranked = counts[events[0]][0]
+    ranked_by = "self %s" % events[0]
+    if not ranked:
+        ranked, ranked_by = counts[events[0]][1], "total %s" % events[0]
+    lines = ["", "Events per Python function (perf's estimated counts, self/total), by %s:"
+             % ranked_by,
+             "%-*s" % (name_width, "function") + "".join(
+                 "%*s" % (width, _clean(event)) for width, event in zip(widths, events))
+             + (" %5s" % "IPC" if ipc else "")]
+    for frame in sorted(ranked, key=lambda f: (-ranked[f], f))[:top]:
+        line = "%-*s" % (name_width, _python_name(frame, name_width - 1))
+        for width, event in zip(widths, events):
+            self_of, total_of = counts[event]
+            line += "%*s" % (width, "%s/%s" % (_amount(self_of.get(frame, 0)),
+                                               _amount(total_of.get(frame, 0))))
+        if ipc:
+            cycles = counts["cycles"][0].get(frame, 0)
+            line += " %5s" % ("%.2f" % (counts["instructions"][0].get(frame, 0) / cycles)
+                              if cycles else "-")
+        lines.append(line)
+    return lines
+
+
 def render(profile, options):
     top = getattr(options, "top", 25)
     samples = profile.samples
     py_self, py_total, native_self, native_under = _count(profile.stacks)
     meta = profile.meta
-    lines = ["perftramp report: %d samples%s" % (
-        samples, ", %s backend, command: %s" % (meta["backend"], profile.command)
+    lines = ["perftramp report%s: %d samples%s%s" % (
+        " (%s)" % _clean(profile.group) if profile.group else "", samples,
+        " of %s" % profile.events[0] if profile.events and profile.events[0] != "cpu-clock"
+        else "",
+        ", %s backend, command: %s" % (meta["backend"], profile.command)
         if meta.get("backend") else "")]
     advice = truncation_advice(profile)
     if advice:
@@ -156,6 +219,7 @@ def render(profile, options):
         lines.append("")
         lines.append("no Python frames in this recording")
     lines.extend(_python_lines(py_self, py_total, samples, top))
+    lines.extend(_event_lines(profile, top))
     lines.extend(_process_lines(profile.processes, top, meta.get("cgroups", {})))
     lines.extend(_native_lines(native_self, native_under, samples, top))
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from typing import List, NamedTuple, Optional, Tuple
 from perftramp import _backends
 from perftramp._backends import Backend
 
-from . import perf, procfs, selftest
+from . import events, perf, procfs, selftest
 from .interpreter import has_frame_pointers
 
 
@@ -98,6 +98,18 @@ def _kernel(findings: List[Finding]) -> None:
             kptr, " (kernel symbols hidden)" if kptr and os.geteuid() != 0 else "")))
 
 
+def _events(perf_path: str) -> Finding:
+    """Which events record -e can sample here: a note, not a FAIL (time is
+    always there, as cpu-clock)."""
+    seen = events.survey(perf_path)
+    have = [event for event, _, available in seen if available]
+    hardware = [event for event, kind, available in seen if kind == "hardware" and available]
+    return Finding(None, "events (record -e)", "%s%s" % (
+        ", ".join(have) or "none",
+        "" if hardware else "; no hardware events (cycles, instructions, cache-misses: no "
+        "counters, a virtual machine?): software events only"))
+
+
 def _tmp() -> Finding:
     try:
         with tempfile.NamedTemporaryFile(dir="/tmp", prefix="perftramp-check-"):
@@ -121,6 +133,7 @@ def diagnose(run_tests: bool = True) -> Diagnosis:
         findings.append(records)
         if records.good:
             backend = _backends_found(perf_path, version, frame_pointers, run_tests, findings)
+            findings.append(_events(perf_path))
     works, detail = selftest.attach()
     # a note, not a FAIL: recording a program perftramp starts works without it
     findings.append(Finding(True if works else None, "attach", detail))

@@ -6,16 +6,18 @@ folds in seconds.
                               folded away: src/report/fold.h)
     DIR/folded-internal.txt   every frame (report --keep-internal)
 
-Each file is a header line, then one line per distinct stack, as the
-collapsed format has them:
+Each file is a header line, then one line per distinct stack of an event
+and a thread: the event, pid and tid, the sum of its samples' periods
+(perf's estimate of the event's count: nanoseconds for cpu-clock), then the
+stack and its samples as the collapsed format has them:
 
-    # perftramp-folded 2 view=default samples=1234 truncated=5 max_stack=8192 \
+    # perftramp-folded 3 view=default samples=1234 truncated=5 max_stack=8192 \
 data=perf.jit.data size=1048576 mtime_ns=1700000000000000000 \
-processes=4242:1200:5,4250:34:0
-    python;py::<module>:/app.py;py::foo:/app.py 1200
+first_ns=35206367792000 last_ns=35216367792000
+    cpu-clock 4242 4242 1201201200 python;py::<module>:/app.py;py::foo:/app.py 1200
 
-The header counts the samples of each process and how many of them are cut
-(pid:samples:truncated, in the order perf script gave them), and says what
+The header counts the samples and how many of them are cut, the times of
+the first and last sample, and says what
 the file was folded from: the perf data file's name,
 size and modification time, and the folder's version (FORMAT); a file whose
 header does not match the recording as it is now is stale and folded again,
@@ -48,9 +50,14 @@ from .errors import Failure
 from .progress import say
 from .selection import Selection
 
+#: formats/__init__.py's marker of a cut stack (src/report/fold.h)
+TRUNCATED = "[truncated]"
+
 #: the folder's version: a change in what fold() gives makes every stored
 #: fold stale
-FORMAT = 2
+FORMAT = 3
+#: what perf script prints for the folder (src/report/fold.h)
+FIELDS = "comm,pid,tid,time,period,event,ip,sym,symoff,dso"
 VIEWS = ("default", "internal")
 FILES = {"default": "folded.txt", "internal": "folded-internal.txt"}
 #: perf script's --max-stack: far above its default (127, the kernel's
@@ -63,26 +70,43 @@ LIMIT = 256 << 20
 
 _HEADER = re.compile(
     r"# perftramp-folded (\d+) view=(\w+) samples=(\d+) truncated=(\d+) max_stack=(\d+) "
-    r"data=(\S+) size=(\d+) mtime_ns=(\d+) processes=((?:-?\d+:\d+:\d+(?:,|$))*)")
-_PROCESS = re.compile(r"(-?\d+):(\d+):(\d+)")
-_LINE = re.compile(r"([^\x00-\x08\x0a-\x1f\x7f]*) ([1-9][0-9]{0,18})")
+    r"data=(\S+) size=(\d+) mtime_ns=(\d+) first_ns=(\d+) last_ns=(\d+)")
+_LINE = re.compile(r"([^\x00-\x20\x7f]+) (-1|\d{1,9}) (-1|\d{1,9}) (\d{1,19}) "
+                   r"([^\x00-\x08\x0a-\x1f\x7f]*) ([1-9][0-9]{0,18})")
+#: the event of a stack perf script named none (an empty name)
+NO_EVENT = "-"
 
 
 class Invalid(Exception):
     """A stored fold that is not what report writes (the message says why)."""
 
 
-#: One view of a recording, as report renders it: stacks is {stack: count};
-#: samples and truncated count samples (each view has them all); processes
-#: is [(pid, samples, truncated)], pid -1 for samples perf gave none.
-View = collections.namedtuple("View", "stacks samples truncated processes")
-#: Both views at once ("folds" below) are a View whose stacks is
-#: {view: {stack: count}}.
+#: One view of a recording, as report renders it: rows is [Row], one per
+#: distinct stack of an event and a thread; samples and truncated count
+#: samples (each view has them all); first_ns and last_ns are the first and
+#: last sample's times (perf's clock; 0 when unknown); frames, when asked
+#: for, is {frame: (object, function address)} and objects {path: build-id}
+#: of the objects perf has one of.
+View = collections.namedtuple("View",
+                              "rows samples truncated first_ns last_ns frames objects")
+#: event: perf's name for it, without modifiers ("cpu-clock"); pid, tid -1
+#: when unknown; stack outermost first (formats.frame_kind); count samples;
+#: period the sum of their periods.
+Row = collections.namedtuple("Row", "event pid tid stack count period")
+#: Both views at once ("folds" below) are a View whose rows is
+#: {view: [Row]}.
 
 
 def view_of(folds: View, view: str) -> View:
     """The View `view` of both views' `folds`."""
-    return folds._replace(stacks=folds.stacks[view])
+    return folds._replace(rows=folds.rows[view])
+
+
+def truncated_in(rows: List[Row]) -> int:
+    """How many of the rows' samples have a cut stack."""
+    marker = ";%s" % TRUNCATED
+    return sum(row.count for row in rows if marker in row.stack
+               and row.stack.split(";", 2)[1] == TRUNCATED)
 
 
 def stamp(data: str) -> Dict[str, Any]:
@@ -95,21 +119,9 @@ def stamp(data: str) -> Dict[str, Any]:
 
 def _header(view: str, folds: View, data_stamp: Dict[str, Any]) -> str:
     return ("# perftramp-folded %d view=%s samples=%d truncated=%d max_stack=%d "
-            "data=%s size=%d mtime_ns=%d processes=%s\n"
+            "data=%s size=%d mtime_ns=%d first_ns=%d last_ns=%d\n"
             % (FORMAT, view, folds.samples, folds.truncated, MAX_STACK, data_stamp["data"],
-               data_stamp["size"], data_stamp["mtime_ns"],
-               ",".join("%d:%d:%d" % process for process in folds.processes)))
-
-
-def _processes(text: str, samples: int, truncated: int) -> List[Tuple[int, ...]]:
-    """[(pid, samples, truncated)] of a header's processes= field; Invalid
-    unless they add up to the header's counts."""
-    processes = [tuple(int(n) for n in m.groups()) for m in _PROCESS.finditer(text)]
-    if sum(p[1] for p in processes) != samples or sum(p[2] for p in processes) != truncated \
-            or any(p[2] > p[1] for p in processes) \
-            or len({p[0] for p in processes}) != len(processes):
-        raise Invalid("its processes do not add up to its samples")
-    return processes
+               data_stamp["size"], data_stamp["mtime_ns"], folds.first_ns, folds.last_ns))
 
 
 def _read_text(path: str) -> Optional[str]:
@@ -141,33 +153,36 @@ def load(directory: str, view: str, data_stamp: Dict[str, Any]) -> Optional[View
                 not first.startswith("# perftramp-folded %d " % FORMAT):
             return None  # another version's: stale, not broken
         raise Invalid("its first line is not a perftramp-folded header")
-    version, got_view, samples, truncated, max_stack, data, size, mtime_ns, procs = m.groups()
+    version, got_view, samples, truncated, max_stack, data, size, mtime_ns, first_ns, \
+        last_ns = m.groups()
     if int(version) != FORMAT or int(max_stack) != MAX_STACK or data != data_stamp["data"] \
             or int(size) != data_stamp["size"] or int(mtime_ns) != data_stamp["mtime_ns"]:
         return None
     if got_view != view:
         raise Invalid("its header says view=%s, not %s" % (got_view, view))
     samples, truncated = int(samples), int(truncated)
-    if truncated > samples:
-        raise Invalid("more truncated samples than samples")
-    processes = _processes(procs, samples, truncated)
-    stacks, total = {}, 0
+    rows, seen, total = [], set(), 0
     lines = body.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     for number, line in enumerate(lines, 2):
         m = _LINE.fullmatch(line)
         if m is None:
-            raise Invalid("line %d is not a stack and a count" % number)
-        stack, count = m.group(1), int(m.group(2))
-        if stack in stacks:
+            raise Invalid("line %d is not an event, a thread, a stack and a count" % number)
+        event, pid, tid, period, stack, count = m.groups()
+        row = Row("" if event == NO_EVENT else event, int(pid), int(tid), stack, int(count),
+                  int(period))
+        if row[:4] in seen:
             raise Invalid("line %d repeats a stack" % number)
-        stacks[stack] = count
-        total += count
+        seen.add(row[:4])
+        rows.append(row)
+        total += row.count
     if total != samples:
         raise Invalid("its counts add up to %d, not to the %d samples of its header"
                       % (total, samples))
-    return View(stacks, samples, truncated, processes)
+    if truncated_in(rows) != truncated:
+        raise Invalid("its cut stacks do not add up to the %d of its header" % truncated)
+    return View(rows, samples, truncated, int(first_ns), int(last_ns), None, None)
 
 
 def store(directory: str, folds: View, data_stamp: Dict[str, Any]) -> None:
@@ -179,7 +194,9 @@ def store(directory: str, folds: View, data_stamp: Dict[str, Any]) -> None:
             with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
                 os.fchmod(f.fileno(), data_stamp["mode"])
                 f.write(_header(view, folds, data_stamp))
-                f.writelines("%s %d\n" % item for item in sorted(folds.stacks[view].items()))
+                f.writelines("%s %d %d %d %s %d\n" % (row.event or NO_EVENT, row.pid, row.tid,
+                                                       row.period, row.stack, row.count)
+                             for row in sorted(folds.rows[view]))
             os.replace(tmp, os.path.join(directory, FILES[view]))
         except BaseException:
             with contextlib.suppress(OSError):
@@ -187,31 +204,37 @@ def store(directory: str, folds: View, data_stamp: Dict[str, Any]) -> None:
             raise
 
 
-def fold_with_perf(directory: str, meta: Dict[str, Any], only: Sequence[str] = ()) -> View:
+def fold_with_perf(directory: str, meta: Dict[str, Any], only: Sequence[str] = (),
+                   window: Tuple[int, int] = (0, 0), frames: bool = False) -> View:
     """Runs perf script once over the recording and folds both views
-    (perftramp._perftramp.fold); `only`: perf script's filter flags."""
+    (perftramp._perftramp.fold); `only`: perf script's filter flags;
+    `window`: (start_ns, end_ns) after the first sample, end 0 for none;
+    `frames`: keep each frame's object and address."""
     perf_path = perf.require()
     with staging.staged(directory, meta, say) as data:
         say("folding %s with perf script (once: later reports read %s)"
-            % (os.path.basename(data), FILES["default"]))
-        command = perf.script_command(perf_path, data, "comm,pid,tid,ip,sym,dso",
-                                      layout.build_id_cache(directory, meta, say)) + [
+            % (os.path.basename(data), FILES["default"]) if not (only or any(window) or frames)
+            else "folding %s with perf script" % os.path.basename(data))
+        cache = layout.build_id_cache(directory, meta, say)
+        command = perf.script_command(perf_path, data, FIELDS, cache) + [
             "--max-stack", str(MAX_STACK)] + list(only)
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=directory)
         # both are pipes (PIPE above), never None
         assert proc.stdout is not None and proc.stderr is not None
         try:
-            stacks, internal, samples, truncated, processes = _perftramp.fold(
-                proc.stdout.fileno(), max_stack=MAX_STACK)
+            got = _perftramp.fold(proc.stdout.fileno(), max_stack=MAX_STACK,
+                                  start_ns=window[0], end_ns=window[1], frames=frames)
         finally:
             proc.stdout.close()
             err = proc.stderr.read().decode(errors="replace")
             proc.wait()
-    if proc.returncode != 0:
-        sys.stderr.write(err)
-        raise Failure("perf script failed", 1)
-    return View({"default": stacks, "internal": internal}, samples, truncated, processes)
+        if proc.returncode != 0:
+            sys.stderr.write(err)
+            raise Failure("perf script failed", 1)
+        objects = perf.build_ids(perf_path, data, cache) if frames else None
+    return View({view: [Row(*row) for row in got[view]] for view in VIEWS}, got["samples"],
+                got["truncated"], got["first_ns"], got["last_ns"], got["frames"], objects)
 
 
 def get(directory: str, meta: Dict[str, Any], view: str) -> View:
@@ -239,11 +262,13 @@ def get(directory: str, meta: Dict[str, Any], view: str) -> View:
 
 
 def of_recording(directory: str, keep_internal: bool,
-                 selection: Optional[Selection] = None) -> Tuple[Dict[str, Any], View]:
+                 selection: Optional[Selection] = None,
+                 frames: bool = False) -> Tuple[Dict[str, Any], View]:
     """(meta, View): the recording in `directory`, checked, and its folded
     stacks (every frame with `keep_internal`, else the default view), of
-    the processes `selection` chooses: those are folded by perf script each
-    time, not stored."""
+    the samples `selection` chooses.  A time window, or `frames` (each
+    frame's object and address), is folded by perf script each time, not
+    stored; the other choices are made on the stored folds."""
     if not os.path.exists(directory):
         raise Failure("report: no such directory: %s" % directory)
     if not os.path.isdir(directory):
@@ -256,7 +281,14 @@ def of_recording(directory: str, keep_internal: bool,
     if not stat.S_ISREG(os.lstat(data).st_mode):
         raise Failure("%s is not a regular file (a recording's perf data is)" % data)
     view = "internal" if keep_internal else "default"
-    if selection:
-        only = selection.perf_args(meta)
-        return meta, view_of(fold_with_perf(directory, meta, only), view)
-    return meta, get(directory, meta, view)
+    selection = selection or Selection()
+    window = selection.window_ns()
+    if any(window) or frames:
+        got = view_of(fold_with_perf(directory, meta, (), window, frames), view)
+    else:
+        got = get(directory, meta, view)
+    if not selection.chooses_threads():
+        return meta, got
+    rows = selection.keep(got.rows, meta)
+    return meta, got._replace(rows=rows, samples=sum(row.count for row in rows),
+                              truncated=truncated_in(rows))

@@ -126,6 +126,9 @@ FIELDS = {
     "max_stack_wanted": ("a positive integer", lambda v: _is_int(v) and v > 0),
     "active_pids": ("a list of process ids", _list_of(lambda v: _is_int(v) and v > 0)),
     "buildid": ('"%s"' % BUILD_ID_CACHE, lambda v: v == BUILD_ID_CACHE),
+    "events": ("a list of event names", _list_of(
+        lambda v: isinstance(v, str) and re.fullmatch(r"[\w.:/,=\-]{1,200}", v) is not None)),
+    "started_ns": ("a non-negative integer", lambda v: _is_int(v) and v >= 0),
     "cgroups": ("an object of cgroups (paths) and their process ids",
                 lambda v: isinstance(v, dict) and all(
                     is_cgroup(k) and _list_of(lambda p: _is_int(p) and p > 0)(pids)

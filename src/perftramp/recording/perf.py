@@ -25,7 +25,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from .errors import Failure
 
@@ -86,16 +86,21 @@ def has_zstd(perf: str) -> bool:
 
 @dataclass
 class Sampling:
-    """How perf samples: `record`'s -F and --stack-size, and whether it
-    compresses what it writes (-z; taken only for a backend without inject)."""
+    """How perf samples: `record`'s -F, --stack-size and -e (none: perf's
+    default, cycles or, without hardware counters, cpu-clock), and whether
+    it compresses what it writes (-z; taken only for a backend without
+    inject)."""
     freq: int = 999
     stack_size: int = DWARF_STACK_MAX
     compress: bool = False
+    events: Tuple[str, ...] = ()
 
 
 def record_flags(row: Backend, sampling: Sampling) -> List[str]:
     """perf record's flags for sampling a program using backend `row`."""
     flags = ["-N"]  # no build-id cache, even were the global option ignored
+    if sampling.events:
+        flags += ["-e", ",".join(sampling.events)]
     if sampling.compress and not row.inject:
         flags += ["-z"]
     flags += ["-k", "1"] if row.inject else []
@@ -145,6 +150,24 @@ def script_command(perf: str, data: str, fields: str,
     if build_id_cache:
         argv[argv.index(NO_BUILD_ID_CACHE)] = build_id_cache
     return argv + ["-i", data, "-F", fields]
+
+
+_BUILD_ID = re.compile(r"([0-9a-f]{2,80}) (\S.*)")
+
+
+def build_ids(perf: str, data: str, build_id_cache: Optional[str] = None) -> Dict[str, str]:
+    """{object's path: build-id} of the objects `data` lists with one (perf
+    buildid-list); {} when it lists none or fails."""
+    argv = perf_argv(perf, "buildid-list")
+    if build_id_cache:
+        argv[argv.index(NO_BUILD_ID_CACHE)] = build_id_cache
+    try:
+        out = subprocess.run(argv + ["-i", data], capture_output=True, text=True,
+                             errors="surrogateescape", timeout=600)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    found = (_BUILD_ID.fullmatch(line.strip()) for line in out.stdout.splitlines())
+    return {m.group(2): m.group(1) for m in found if m and out.returncode == 0}
 
 
 # `perf script -F pid --show-task-events` prints each sample's pid, then for

@@ -1,13 +1,16 @@
-"""Which processes of a recording a report shows (report --pid, --comm,
---cgroup): perf script's own filters, the cgroups turned into the pids
-record saw in them (perftramp.json's "cgroups")."""
+"""Which samples of a recording a report shows (report --pid, --tid,
+--comm, --cgroup, --start, --end): the threads are chosen on the folded
+stacks, the cgroups turned into the pids record saw in them (perftramp.json's
+"cgroups"); the time window is the folder's (folded.fold_with_perf)."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import Failure
+
+_UNSAFE_IN_COMM = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass
@@ -15,22 +18,39 @@ class Selection:
     pids: List[int] = field(default_factory=list)
     comms: List[str] = field(default_factory=list)
     cgroup: Optional[str] = None
+    tids: List[int] = field(default_factory=list)
+    #: seconds after the first sample: [start, end), None for no bound
+    start: Optional[float] = None
+    end: Optional[float] = None
 
     def __bool__(self) -> bool:
-        return bool(self.pids or self.comms or self.cgroup is not None)
+        return self.chooses_threads() or any(self.window_ns())
 
-    def perf_args(self, meta: Dict[str, Any]) -> List[str]:
-        """perf script's filter flags for this selection of the recording
-        `meta` describes; a one-line Failure when a cgroup matches none."""
-        pids = list(self.pids)
+    def chooses_threads(self) -> bool:
+        return bool(self.pids or self.tids or self.comms or self.cgroup is not None)
+
+    def window_ns(self) -> Tuple[int, int]:
+        """(start_ns, end_ns) for the folder, 0 for no bound."""
+        return (int(round((self.start or 0) * 1e9)),
+                int(round(self.end * 1e9)) if self.end is not None else 0)
+
+    def keep(self, rows: list, meta: Dict[str, Any]) -> list:
+        """The folded rows (folded.Row) of the chosen threads of the
+        recording `meta` describes; a one-line Failure when a cgroup matches
+        none."""
+        pids = set(self.pids)
         if self.cgroup is not None:
-            in_cgroup = cgroup_pids(meta.get("cgroups", {}), self.cgroup)
-            pids = [pid for pid in pids if pid in in_cgroup] if pids else in_cgroup
+            in_cgroup = set(cgroup_pids(meta.get("cgroups", {}), self.cgroup))
+            pids = pids & in_cgroup if pids else in_cgroup
             if not pids:
                 raise Failure("report: no process of the recording ran in cgroup %s%s"
                               % (self.cgroup, "" if self.pids else _known(meta)))
-        args = ["--pid", ",".join(str(pid) for pid in pids)] if pids else []
-        return args + (["--comm", ",".join(self.comms)] if self.comms else [])
+        tids = set(self.tids)
+        # the folder writes a command as a frame: ';' becomes ':', a control '?'
+        comms = {_UNSAFE_IN_COMM.sub("?", comm.replace(";", ":")) for comm in self.comms}
+        return [row for row in rows
+                if (not pids or row.pid in pids) and (not tids or row.tid in tids)
+                and (not comms or row.stack.split(";", 1)[0] in comms)]
 
 
 def cgroup_pids(cgroups: Dict[str, List[int]], wanted: str) -> List[int]:

@@ -24,13 +24,14 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional
 
 from perftramp import _backends
 from perftramp._backends import Backend
 
-from . import buildids, collect, jitdir, layout, pack, perf, remote, sysctl
+from . import buildids, collect, events, jitdir, layout, pack, perf, remote, sysctl
 from .choice import HowToRecord
 from .errors import Failure
 from .interpreter import looks_like_python
@@ -318,7 +319,9 @@ def _record(plan: Plan, result: Dict[str, Any]) -> int:
     """Runs perf record (and inject), gathers the backends' files
     (collect.py), and fills `result`, perftramp.json's fields, when all went
     well; returns the exit code."""
-    meta: Dict[str, Any] = {}
+    meta: Dict[str, Any] = {"started_ns": time.time_ns()}
+    if plan.sampling.events:
+        meta["events"] = [events.script_name(event) for event in plan.sampling.events]
     returncode = _run_perf_record(plan, meta)
     version_text, version = perf.version(plan.perf)
     meta.update({"backend": plan.row.name, "command": plan.command, "perf": version_text,

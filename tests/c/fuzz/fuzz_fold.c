@@ -10,19 +10,19 @@
 static uint64_t total;
 
 static void
-check(void *ctx, const char *stack, size_t len, uint64_t count)
+check(void *ctx, const struct pt_fold_stack *s)
 {
     (void)ctx;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)stack[i];
+    for (size_t i = 0; i < s->len; i++) {
+        unsigned char c = (unsigned char)s->stack[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
             abort();
         }
     }
-    if (count == 0) {
+    if (memchr(s->event, '\n', s->event_len) != NULL || s->count == 0) {
         abort();
     }
-    total += count;
+    total += s->count;
 }
 
 int
