@@ -38,6 +38,9 @@ buf_reserve(struct buf *b, size_t extra)
 static int
 buf_append(struct buf *b, const char *s, size_t n)
 {
+    if (n == 0) {
+        return 0; /* b->data may be NULL yet: no memcpy into it */
+    }
     int rc = buf_reserve(b, n);
     if (rc == 0) {
         memcpy(b->data + b->len, s, n);

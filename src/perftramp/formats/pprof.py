@@ -107,8 +107,8 @@ def _sample_types(profile):
     order: a second time event keeps its own name."""
     types, seen = [], set()
     for event in profile.events:
-        kind, unit = profile.value_type(event)
-        if kind in seen:
+        kind, unit = profile.value_type(event or "event")  # perf script named none
+        if kind in seen or kind == "samples":
             kind = event
         seen.add(kind)
         types.append((kind, unit))

@@ -25,13 +25,29 @@ check(void *ctx, const struct pt_fold_stack *s)
     total += s->count;
 }
 
+static void
+check_frame(void *ctx, const char *name, size_t len, const char *dso, size_t dso_len,
+            uint64_t address)
+{
+    (void)ctx;
+    (void)address;
+    if (memchr(name, '\n', len) != NULL || memchr(dso, '\n', dso_len) != NULL) {
+        abort();
+    }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2) {
         return 0;
     }
-    struct pt_fold_options opt = {.max_stack = data[0] % 8};
+    /* the input's first byte also asks for the frames table and a time
+     * window (a second from the first sample on) */
+    struct pt_fold_options opt = {.max_stack = data[0] % 8,
+                                  .frames = (data[0] >> 3) & 1,
+                                  .start_ns = (data[0] & 0x10) ? 1000000000u : 0,
+                                  .end_ns = (data[0] & 0x20) ? 2000000000u : 0};
     size_t piece = 1 + data[1] % 64;
     data += 2;
     size -= 2;
@@ -55,6 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
+    pt_fold_each_frame(fold, check_frame, NULL);
     if (pt_fold_truncated(fold) > pt_fold_samples(fold)) {
         abort();
     }
