@@ -240,6 +240,14 @@ find_or_add(struct pt_fold *fold, struct table *t, const char *key, size_t len,
     return &t->slots[j];
 }
 
+/* a + b, at most INT64_MAX */
+static uint64_t
+add_capped(uint64_t a, uint64_t b)
+{
+    return a > (uint64_t)INT64_MAX - b || b > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX
+                                                                  : a + b;
+}
+
 /* Counts the current sample's stack (fold->key, its event's name first)
  * once in table `t`, with its period. */
 static int
@@ -252,7 +260,7 @@ count_stack(struct pt_fold *fold, struct table *t)
         return -ENOMEM;
     }
     e->count++;
-    e->period += fold->period;
+    e->period = add_capped(e->period, fold->period);
     return 0;
 }
 
@@ -541,7 +549,8 @@ end_sample(struct pt_fold *fold)
         fold->last_ns = fold->time_ns;
         /* the window (options.start_ns, end_ns) is in time since the first
          * sample: perf script prints samples in time order */
-        uint64_t since = fold->time_ns - fold->first_ns;
+        uint64_t since =
+            fold->time_ns > fold->first_ns ? fold->time_ns - fold->first_ns : 0;
         if (since < fold->start_ns || (fold->end_ns != 0 && since >= fold->end_ns)) {
             return 0;
         }
@@ -698,7 +707,8 @@ split_frame_line(const char *s, size_t n, struct frame_fields *out)
     uint64_t offset = out->sym_len + 3 <= whole ? parse_hex(out->sym + out->sym_len + 3,
                                                             whole - out->sym_len - 3)
                                                 : 0;
-    out->address = parse_hex(s, ip_len) - offset;
+    uint64_t ip = parse_hex(s, ip_len);
+    out->address = ip >= offset ? ip - offset : 0;
     if (out->sym_len == 0) {
         out->sym = UNKNOWN;
         out->sym_len = UNKNOWN_LEN;
@@ -745,19 +755,34 @@ add_frame(struct pt_fold *fold, const char *s, size_t n)
     return rc;
 }
 
-/* The decimal number s[0..n) (at most 19 digits), or -1. */
+/* Whether s[0..n) is one or more decimal digits. */
+static int
+all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+    return n > 0;
+}
+
+/* The decimal number s[0..n), or -1 when it is not one or is above
+ * INT64_MAX (every count the folder keeps fits a signed 64-bit number:
+ * Python's and pprof's int64). */
 static int64_t
 parse_decimal(const char *s, size_t n)
 {
-    if (n == 0 || n > 18) {
+    if (!all_digits(s, n)) {
         return -1;
     }
     int64_t v = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
+        int digit = s[i] - '0';
+        if (v > (INT64_MAX - digit) / 10) {
             return -1;
         }
-        v = v * 10 + (s[i] - '0');
+        v = v * 10 + digit;
     }
     return v;
 }
@@ -802,7 +827,8 @@ parse_time(const char *s, size_t n)
     size_t int_len = (size_t)(dot - s), frac_len = n - 2 - int_len;
     int64_t seconds = parse_decimal(s, int_len);
     int64_t fraction = parse_decimal(dot + 1, frac_len);
-    if (seconds < 0 || fraction < 0 || frac_len > 9) {
+    /* nanoseconds that fit INT64_MAX: below 2^63 / 1e9 seconds */
+    if (seconds < 0 || seconds >= 9223372036 || fraction < 0 || frac_len > 9) {
         return 0;
     }
     for (size_t i = frac_len; i < 9; i++) {
@@ -829,7 +855,7 @@ without_modifiers(const char *s, size_t n)
         return n;
     }
     for (const char *c = colon + 1; c < s + n; c++) {
-        if (strchr("ukhIGHpPSDWe", *c) == NULL) {
+        if (*c == '\0' || strchr("ukhIGHpPSDWe", *c) == NULL) {
             return n;
         }
     }
@@ -853,6 +879,23 @@ last_word(const char *s, size_t *n)
     return start;
 }
 
+/* Keeps the current sample's event name: printable ASCII only, anything
+ * else '?' (a recording may come from someone else, and the name goes to
+ * terminals and stored folds, where a space would split a line). */
+static int
+take_event_name(struct pt_fold *fold, const char *name, size_t len)
+{
+    size_t at = fold->event.len;
+    int rc = buf_append(&fold->event, name, len);
+    for (size_t i = at; rc == 0 && i < fold->event.len; i++) {
+        unsigned char c = (unsigned char)fold->event.data[i];
+        if (c <= 0x20 || c >= 0x7f) {
+            fold->event.data[i] = '?';
+        }
+    }
+    return rc;
+}
+
 /* A sample's header: "comm pid/tid" or "comm tid", then with -F
  * time,period,event "35206.367792:    1001001 cpu-clock:pppH:".  The
  * command may hold spaces; the other fields are read from the end. */
@@ -866,14 +909,13 @@ start_sample(struct pt_fold *fold, const char *s, size_t n)
     fold->time_ns = 0;
     int rc = 0;
     if (word_len > 1 && s[n - 1] == ':' && parse_time(s + word, word_len) == 0) {
-        rc =
-            buf_append(&fold->event, s + word, without_modifiers(s + word, word_len - 1));
+        rc = take_event_name(fold, s + word, without_modifiers(s + word, word_len - 1));
         n = rest;
         word = last_word(s, &rest);
         word_len = n - word;
-        int64_t period = parse_decimal(s + word, word_len);
-        if (period >= 0) {
-            fold->period = (uint64_t)period;
+        if (all_digits(s + word, word_len)) {
+            int64_t period = parse_decimal(s + word, word_len);
+            fold->period = period >= 0 ? (uint64_t)period : (uint64_t)INT64_MAX;
             n = rest;
             word = last_word(s, &rest);
             word_len = n - word;

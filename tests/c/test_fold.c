@@ -434,7 +434,8 @@ test_events_periods_and_window(void)
     CHECK_EQ_INT(frame_seen, 1);
     pt_fold_free(fold);
 
-    /* [0.5 s, 2 s): the second and third samples */
+    /* [0.5 s, 2 s): the second and third samples; a time before the first
+     * counts as the first's */
     struct pt_fold_options window = {.start_ns = 500000000, .end_ns = 2000000000};
     CHECK_EQ_INT(pt_fold_new(&fold, &window), 0);
     CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
@@ -444,6 +445,34 @@ test_events_periods_and_window(void)
     pt_fold_each(fold, PT_FOLD_INTERNAL, by_event, &got);
     CHECK_EQ_INT(got.count[0], 1);
     CHECK_EQ_INT(got.count[1], 1);
+    pt_fold_free(fold);
+}
+
+/* A header from someone else's recording: an event name with control
+ * bytes and spaces keeps none of them; a period beyond 64 bits is capped at
+ * INT64_MAX, and sums stay there. */
+static void
+check_hostile(void *ctx, const struct pt_fold_stack *s)
+{
+    (void)ctx;
+    for (size_t i = 0; i < s->event_len; i++) {
+        CHECK(s->event[i] > 0x20 && s->event[i] < 0x7f);
+    }
+    CHECK_EQ_INT(s->period, INT64_MAX);
+    CHECK(s->pid == 1 && s->tid == 2);
+}
+
+static void
+test_hostile_header(void)
+{
+    static const char script[] =
+        "x 1/2 5.0: 99999999999999999999999 e\x1b[2J\x7f\xc2\x9b:u: \n"
+        "\t 1 f (/bin/x)\n\n"
+        "x 1/2 6.0: 9223372036854775807 e\x1b[2J\x7f\xc2\x9b:u: \n"
+        "\t 1 f (/bin/x)\n\n";
+    struct pt_fold *fold = folded(script, sizeof(script) - 1);
+    CHECK_EQ_INT(pt_fold_samples(fold), 2);
+    pt_fold_each(fold, PT_FOLD_DEFAULT, check_hostile, NULL);
     pt_fold_free(fold);
 }
 
@@ -478,6 +507,7 @@ main(void)
 {
     test_processes();
     test_events_periods_and_window();
+    test_hostile_header();
     test_stripped_c_library_start();
     test_separators_in_names();
     test_inlined_group_without_its_object();

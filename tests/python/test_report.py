@@ -197,6 +197,8 @@ HOSTILE = {
     "bad-count": None,  # filled from the real file: one count changed
     "bad-truncated": None,  # the header's cut samples are not the stacks'
     "bad-line": None,   # a stack without its event and thread
+    "huge-header": None,  # a count of 5000 digits (int() refuses it)
+    "huge-period": None,  # a period beyond 64 bits
     "control": None,    # a stack with an escape sequence
     "dir": "dir",
     "link": "link",
@@ -221,6 +223,14 @@ def test_hostile_stored_fold_is_folded_again(python, tmp_path_factory, tmp_path,
         header, _, rest = good.partition("\n")
         stored.write_text(re.sub(r"truncated=(\d+)", r"truncated=9\1", header)
                           + "\n" + rest)
+    elif how == "huge-header":
+        header, _, rest = good.partition("\n")
+        stored.write_text(re.sub(r"samples=\d+", "samples=" + "9" * 5000, header) + "\n" + rest)
+    elif how == "huge-period":
+        lines = good.splitlines()
+        words = lines[1].split(" ", 4)
+        lines[1] = " ".join(words[:3] + ["9" * 19, words[4]])
+        stored.write_text("\n".join(lines) + "\n")
     elif how == "bad-line":
         lines = good.splitlines()
         lines[1] = lines[1].split(" ", 4)[4]

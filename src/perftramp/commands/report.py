@@ -79,13 +79,18 @@ def _pids(text):
     return pids
 
 
+#: the longest --start/--end: a year (its nanoseconds fit 64 bits)
+LONGEST = 365 * 86400.0
+
+
 def _seconds(text):
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("not a number of seconds: %r" % text)
+    if not 0 <= value <= LONGEST:
+        raise argparse.ArgumentTypeError("not a number of seconds from 0 to %d: %r"
+                                         % (LONGEST, text))
     return value
 
 
@@ -190,8 +195,8 @@ def main(args):
         raise Failure("report: no perftramp-* directory here; give one, or run "
                        "perftramp record")
     directory = os.path.abspath(directory)
-    if args.start is not None and args.end is not None and args.end <= args.start:
-        raise Failure("report: --end %g is not after --start %g" % (args.end, args.start))
+    if args.end is not None and args.end <= (args.start or 0):
+        raise Failure("report: --end %g is not after --start %g" % (args.end, args.start or 0))
     selection = Selection(args.pid, args.comm, args.cgroup, args.tid, args.start, args.end)
     module = formats.get(args.format)
     profile = fold(directory, args.keep_internal, selection,

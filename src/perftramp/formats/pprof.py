@@ -55,7 +55,10 @@ _KERNEL_OBJECT = "[kernel.kallsyms]"
 
 def _varint(value):
     """A non-negative integer as a protobuf varint; a negative one as the
-    two's complement 64-bit number protobuf's int64 takes."""
+    two's complement 64-bit number protobuf's int64 takes; ValueError for
+    one that fits neither (the folder caps what it counts)."""
+    if not -(1 << 63) <= value < 1 << 64:
+        raise ValueError("%d does not fit 64 bits" % value)
     if value < 0:
         value += 1 << 64
     out = bytearray()
@@ -94,7 +97,9 @@ class _Strings:
         return i
 
     def encode(self):
-        return b"".join(_bytes(_PROFILE_STRINGS, s.encode("utf-8", "surrogateescape"))
+        # protobuf strings are UTF-8: bytes perf gave that are not are
+        # written \xNN
+        return b"".join(_bytes(_PROFILE_STRINGS, s.encode("utf-8", "backslashreplace"))
                         for s in self.table)
 
 
@@ -159,7 +164,8 @@ class _Objects:
         ordered = sorted(self.mappings.items(), key=lambda item: item[0] != main)
         for dso, (mapping_id, low, high) in ordered:
             out.append(_bytes(_PROFILE_MAPPING, (
-                _number(1, mapping_id) + _number(2, low) + _number(3, high + 1)
+                _number(1, mapping_id) + _number(2, low)
+                + _number(3, min(high + 1, (1 << 64) - 1))
                 + _number(5, self.strings(dso))
                 + _number(6, self.strings(self.build_ids.get(dso, "")))
                 + _number(7, 1))))
@@ -169,9 +175,12 @@ class _Objects:
         return b"".join(out)
 
 
-def _label(strings, key, text="", number=0):
-    return _bytes(3, _number(1, strings(key)) + _number(2, strings(text) if text else 0)
-                  + _number(3, number))
+def _label(strings, key, text="", number=None):
+    """A sample's label: a string, or a number (written even when 0: pid 0
+    is the kernel's idle task, in record -a)."""
+    if number is not None:
+        return _bytes(3, _number(1, strings(key)) + _varint(3 << 3) + _varint(number))
+    return _bytes(3, _number(1, strings(key)) + _number(2, strings(text)))
 
 
 def encode(profile):

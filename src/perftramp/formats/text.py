@@ -168,7 +168,7 @@ def _event_lines(profile, top):
     event's estimated count, self and total, and instructions per cycle
     where both were recorded; ranked by the first event's self count."""
     events = profile.events
-    if not events or events == ["cpu-clock"] or not profile.rows:
+    if not profile.rows or len(events) < 2 and not profile.meta.get("events"):
         return []
     counts = _per_event(profile.rows, events)
     ipc = "cycles" in counts and "instructions" in counts
@@ -204,8 +204,8 @@ def render(profile, options):
     meta = profile.meta
     lines = ["perftramp report%s: %d samples%s%s" % (
         " (%s)" % _clean(profile.group) if profile.group else "", samples,
-        " of %s" % profile.events[0] if profile.events and profile.events[0] != "cpu-clock"
-        else "",
+        " of %s" % _clean(profile.events[0]) if profile.meta.get("events") or
+        len(profile.events) > 1 else "",
         ", %s backend, command: %s" % (meta["backend"], profile.command)
         if meta.get("backend") else "")]
     advice = truncation_advice(profile)

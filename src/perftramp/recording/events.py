@@ -25,7 +25,7 @@ _MODIFIERS = re.compile(r"[ukhIGHpPSDWe]+")
 def parse(text: str) -> Tuple[str, ...]:
     """The events of record -e's "EVENT[,EVENT...]"; a one-line Failure for
     one perf could not take as a single event."""
-    events = tuple(word.strip() for word in text.split(",") if word.strip())
+    events = tuple(_split_events(text))
     if not events:
         raise Failure("record: -e needs an event (perftramp check lists this machine's)")
     for event in events:
@@ -35,6 +35,22 @@ def parse(text: str) -> Tuple[str, ...]:
     if len(set(events)) != len(events):
         raise Failure("record: an event is given twice in -e %s" % text)
     return events
+
+
+def _split_events(text: str) -> List[str]:
+    """The words of "EVENT[,EVENT...]", a comma between slashes (a PMU's
+    terms: cpu/event=0x3c,umask=0/) not splitting."""
+    words, word, inside = [], "", False
+    for c in text:
+        if c == "/":
+            inside = not inside
+        if c == "," and not inside:
+            words.append(word)
+            word = ""
+        else:
+            word += c
+    words.append(word)
+    return [w.strip() for w in words if w.strip()]
 
 
 def script_name(event: str) -> str:
@@ -64,8 +80,10 @@ def availability(perf_path: str, events: Sequence[str]) -> Dict[str, str]:
     for line in out.stderr.splitlines():
         fields = line.split(",")
         if len(fields) > 2 and fields[0].startswith("<not"):
-            missing[fields[2]] = fields[0].strip("<>")
-    return {event: missing[event] for event in events if event in missing}
+            # as perf names it: without the modifiers it may add (cycles:u)
+            missing[script_name(fields[2])] = fields[0].strip("<>")
+    return {event: missing[script_name(event)] for event in events
+            if script_name(event) in missing}
 
 
 def check(perf_path: str, events: Sequence[str]) -> None:

@@ -68,11 +68,13 @@ MAX_STACK = 8192
 #: (distinct stacks of hours of samples take a few MiB)
 LIMIT = 256 << 20
 
+_N = r"(\d{1,19})"  # every number the folder gives fits an int64
 _HEADER = re.compile(
-    r"# perftramp-folded (\d+) view=(\w+) samples=(\d+) truncated=(\d+) max_stack=(\d+) "
-    r"data=(\S+) size=(\d+) mtime_ns=(\d+) first_ns=(\d+) last_ns=(\d+)")
-_LINE = re.compile(r"([^\x00-\x20\x7f]+) (-1|\d{1,9}) (-1|\d{1,9}) (\d{1,19}) "
+    r"# perftramp-folded (\d{1,9}) view=(\w+) samples=%s truncated=%s max_stack=%s "
+    r"data=(\S+) size=%s mtime_ns=%s first_ns=%s last_ns=%s" % ((_N,) * 3 + (_N,) * 4))
+_LINE = re.compile(r"([!-~]+) (-1|\d{1,9}) (-1|\d{1,9}) (\d{1,19}) "
                    r"([^\x00-\x08\x0a-\x1f\x7f]*) ([1-9][0-9]{0,18})")
+INT64_MAX = (1 << 63) - 1
 #: the event of a stack perf script named none (an empty name)
 NO_EVENT = "-"
 
@@ -155,6 +157,8 @@ def load(directory: str, view: str, data_stamp: Dict[str, Any]) -> Optional[View
         raise Invalid("its first line is not a perftramp-folded header")
     version, got_view, samples, truncated, max_stack, data, size, mtime_ns, first_ns, \
         last_ns = m.groups()
+    if any(int(n) > INT64_MAX for n in m.groups() if n.isdigit()):
+        raise Invalid("its header has a number beyond 64 bits")
     if int(version) != FORMAT or int(max_stack) != MAX_STACK or data != data_stamp["data"] \
             or int(size) != data_stamp["size"] or int(mtime_ns) != data_stamp["mtime_ns"]:
         return None
@@ -170,6 +174,8 @@ def load(directory: str, view: str, data_stamp: Dict[str, Any]) -> Optional[View
         if m is None:
             raise Invalid("line %d is not an event, a thread, a stack and a count" % number)
         event, pid, tid, period, stack, count = m.groups()
+        if int(period) > INT64_MAX or int(count) > INT64_MAX:
+            raise Invalid("line %d has a number beyond 64 bits" % number)
         row = Row("" if event == NO_EVENT else event, int(pid), int(tid), stack, int(count),
                   int(period))
         if row[:4] in seen:
