@@ -204,7 +204,7 @@ FUZZ_WRITERS_SRC := src/core/perfmap.c src/core/jitdump.c src/core/outfile.c src
 fuzz:
 	@$(CHECK_TOOLS) clang
 	mkdir -p $(BUILD)/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_fold.c src/report/fold.c -o $(BUILD)/fuzz/fuzz_fold
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_fold.c src/report/fold.c src/report/waits.c -o $(BUILD)/fuzz/fuzz_fold
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_escape.c src/core/escape.c -o $(BUILD)/fuzz/fuzz_escape
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_writers.c $(FUZZ_WRITERS_SRC) -o $(BUILD)/fuzz/fuzz_writers
 	set -e; for t in fuzz_fold fuzz_escape fuzz_writers; do \

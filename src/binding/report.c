@@ -153,15 +153,16 @@ process_list(const struct pt_fold *fold)
 PyObject *
 pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {
-        "fd", "max_stack", "internal_prefixes", "start_ns", "end_ns", "frames", NULL};
-    int fd, frames = 0;
+    static char *keywords[] = {"fd",       "max_stack", "internal_prefixes",
+                               "start_ns", "end_ns",    "frames",
+                               "offcpu",   NULL};
+    int fd, frames = 0, offcpu = 0;
     Py_ssize_t max_stack = 0;
     unsigned long long start_ns = 0, end_ns = 0;
     PyObject *prefixes = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|nOKKp:fold", keywords, &fd,
-                                     &max_stack, &prefixes, &start_ns, &end_ns,
-                                     &frames)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|nOKKpp:fold", keywords, &fd,
+                                     &max_stack, &prefixes, &start_ns, &end_ns, &frames,
+                                     &offcpu)) {
         return NULL;
     }
     if (max_stack < 0) {
@@ -172,7 +173,8 @@ pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     struct pt_fold_options options = {.max_stack = (size_t)max_stack,
                                       .start_ns = start_ns,
                                       .end_ns = end_ns,
-                                      .frames = frames};
+                                      .frames = frames,
+                                      .offcpu = offcpu};
     if (prefixes != Py_None) {
         if (!PyTuple_Check(prefixes) || PyTuple_GET_SIZE(prefixes) > 16) {
             PyErr_SetString(PyExc_TypeError,

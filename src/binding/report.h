@@ -7,7 +7,8 @@
 PyObject *pt_fold_fd(PyObject *module, PyObject *args, PyObject *kwargs);
 
 #define PT_FOLD_DOC                                                                      \
-    "fold(fd, max_stack=0, internal_prefixes=None, start_ns=0, end_ns=0, frames=False)"  \
+    "fold(fd, max_stack=0, internal_prefixes=None, start_ns=0, end_ns=0, frames=False, " \
+    "offcpu=False)"                                                                      \
     "\n--\n\n"                                                                           \
     "Read `perf script -F comm,pid,tid,time,period,event,ip,sym,symoff,dso` output "     \
     "from file descriptor fd to its end and return a dict: 'default' and 'internal', "   \
@@ -17,6 +18,8 @@ PyObject *pt_fold_fd(PyObject *module, PyObject *args, PyObject *kwargs);
     "\"[truncated]\"); 'processes' [(pid, samples, truncated)]; 'first_ns' and "         \
     "'last_ns', the first and last sample's times; 'frames', with frames=True, "         \
     "{frame: (object, function address)}.  max_stack is perf script's --max-stack (0: "  \
-    "none); start_ns/end_ns keep the samples in that window after the first (0: none)."
+    "none); start_ns/end_ns keep the samples in that window after the first (0: none); " \
+    "offcpu counts each sched:sched_switch sample as an 'offcpu' wait ending at its "    \
+    "thread's next PERF_RECORD_SWITCH IN (perf script --show-switch-events)."
 
 #endif

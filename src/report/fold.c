@@ -6,6 +6,7 @@
  * stacks; the keys of both live in one growable arena.
  */
 #include "fold.h"
+#include "waits.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -114,12 +115,15 @@ struct pt_fold {
     uint64_t period, time_ns; /* its period (1 when none) and time (0: none) */
     uint64_t first_ns, last_ns, start_ns, end_ns;
     int seen_time;
+    int offcpu;            /* options.offcpu */
+    struct pt_waits waits; /* with it: the threads off the CPU */
     struct pt_fold_process *procs;
     size_t nprocs, procs_cap, last_proc;
 };
 
 static const char *const default_internal[] = {"python", "libpython", "_perftramp", NULL};
 static const char *const start_frames[] = {PT_FOLD_START_FRAMES, NULL};
+static const char *const kept_frames[] = {PT_FOLD_KEPT_FRAMES, NULL};
 
 /* What perf script prints for a function or an object it cannot name. */
 #define UNKNOWN "[unknown]"
@@ -152,6 +156,7 @@ pt_fold_new(struct pt_fold **out, const struct pt_fold_options *options)
     fold->max_stack = options ? options->max_stack : 0;
     fold->start_ns = options ? options->start_ns : 0;
     fold->end_ns = options ? options->end_ns : 0;
+    fold->offcpu = options ? options->offcpu : 0;
     for (int v = 0; v < NVIEWS; v++) {
         if (table_init(&fold->tables[v], 1024) != 0) {
             pt_fold_free(fold);
@@ -248,20 +253,28 @@ add_capped(uint64_t a, uint64_t b)
                                                                   : a + b;
 }
 
-/* Counts the current sample's stack (fold->key, its event's name first)
- * once in table `t`, with its period. */
+/* Counts a sample of thread pid/tid with `key` (its event's name, event_len
+ * bytes, then its stack) once in table `t`, with its period. */
 static int
-count_stack(struct pt_fold *fold, struct table *t)
+count_key(struct pt_fold *fold, struct table *t, const char *key, size_t len,
+          size_t event_len, long pid, long tid, uint64_t period)
 {
     int added;
-    struct entry *e = find_or_add(fold, t, fold->key.data, fold->key.len, fold->event.len,
-                                  fold->pid, fold->tid, &added);
+    struct entry *e = find_or_add(fold, t, key, len, event_len, pid, tid, &added);
     if (e == NULL) {
         return -ENOMEM;
     }
     e->count++;
-    e->period = add_capped(e->period, fold->period);
+    e->period = add_capped(e->period, period);
     return 0;
+}
+
+/* Counts the current sample's stack (fold->key) once in table `t`. */
+static int
+count_stack(struct pt_fold *fold, struct table *t)
+{
+    return count_key(fold, t, fold->key.data, fold->key.len, fold->event.len, fold->pid,
+                     fold->tid, fold->period);
 }
 
 static int
@@ -313,6 +326,19 @@ is_kernel(const char *ip, size_t ip_len, const char *dso, size_t len)
                                           (ip[0] >= 'a' && ip[0] <= 'f'));
     int module = len > 2 && dso[0] == '[' && dso[len - 1] == ']' && !is_unknown(dso, len);
     return kernel_address && module;
+}
+
+/* Whether the interpreter's function `sym` stays in the default view:
+ * PT_FOLD_KEPT_FRAMES. */
+static int
+is_kept(const char *sym, size_t len)
+{
+    for (const char *const *p = kept_frames; *p != NULL; p++) {
+        if (strlen(*p) == len && memcmp(sym, *p, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Whether `sym` is one of PT_FOLD_START_FRAMES, up to a symbol version. */
@@ -495,7 +521,8 @@ build_key(struct pt_fold *fold, enum pt_fold_view view, int cut, size_t inner_py
          * inner to the innermost */
         int folds = inner_py != n && k < outer_py && k != inner_py;
         if (view == PT_FOLD_DEFAULT && folds && !f->kernel &&
-            is_internal(fold, text + f->dso, f->dso_len)) {
+            is_internal(fold, text + f->dso, f->dso_len) &&
+            !is_kept(text + f->sym, f->sym_len)) {
             continue;
         }
         size_t at = fold->key.len;
@@ -534,6 +561,95 @@ count_process(struct pt_fold *fold, int cut)
     return 0;
 }
 
+/* Whether a time is inside the window (options.start_ns, end_ns), which
+ * is in time since the first sample. */
+static int
+in_window(const struct pt_fold *fold, uint64_t time_ns)
+{
+    uint64_t since = time_ns > fold->first_ns ? time_ns - fold->first_ns : 0;
+    return since >= fold->start_ns && (fold->end_ns == 0 || since < fold->end_ns);
+}
+
+/* The current sample is its thread's switch-out (options.offcpu): its
+ * stacks, named PT_FOLD_OFFCPU_EVENT and ending in PT_FOLD_OFFCPU_FRAME,
+ * wait for the thread's switch-in (waits.h). */
+static int
+open_wait(struct pt_fold *fold, int cut, size_t inner_py, size_t outer_py)
+{
+    struct buf keys[NVIEWS] = {{0}};
+    const char *texts[NVIEWS];
+    size_t lens[NVIEWS];
+    fold->event.len = 0;
+    int rc = buf_append(&fold->event, PT_FOLD_OFFCPU_EVENT, strlen(PT_FOLD_OFFCPU_EVENT));
+    for (int v = 0; rc == 0 && v < NVIEWS; v++) {
+        rc = build_key(fold, (enum pt_fold_view)v, cut, inner_py, outer_py);
+        if (rc == 0) {
+            rc = append_name(&fold->key, "", PT_FOLD_OFFCPU_FRAME,
+                             strlen(PT_FOLD_OFFCPU_FRAME), 0, "");
+        }
+        if (rc == 0) {
+            rc = buf_append(&keys[v], fold->key.data, fold->key.len);
+        }
+        texts[v] = keys[v].data;
+        lens[v] = keys[v].len;
+    }
+    if (rc == 0) {
+        rc = pt_waits_open(&fold->waits, fold->pid, fold->tid, fold->time_ns, cut,
+                           fold->event.len, texts, lens);
+    }
+    for (int v = 0; v < NVIEWS; v++) {
+        free(keys[v].data);
+    }
+    return rc;
+}
+
+/* Thread tid runs again at time_ns: its open wait, if any, is counted, in
+ * both views, with the time it waited as its period. */
+static int
+close_wait(struct pt_fold *fold, long tid, uint64_t time_ns)
+{
+    struct pt_wait wait;
+    if (!pt_waits_close(&fold->waits, tid, &wait)) {
+        return 0;
+    }
+    int rc = 0;
+    if (time_ns >= wait.since_ns && in_window(fold, wait.since_ns)) {
+        for (int v = 0; rc == 0 && v < NVIEWS; v++) {
+            /* a preempted wait's stack ends in PT_FOLD_PREEMPTED_FRAME */
+            size_t len = wait.lens[v];
+            fold->key.len = 0;
+            if (wait.preempted) {
+                len -= strlen(PT_FOLD_OFFCPU_FRAME);
+                rc = buf_append(&fold->key, wait.keys[v], len);
+                if (rc == 0) {
+                    rc = buf_append(&fold->key, PT_FOLD_PREEMPTED_FRAME,
+                                    strlen(PT_FOLD_PREEMPTED_FRAME));
+                }
+            }
+            else {
+                rc = buf_append(&fold->key, wait.keys[v], len);
+            }
+            if (rc == 0) {
+                rc = count_key(fold, &fold->tables[v], fold->key.data, fold->key.len,
+                               wait.event_len, wait.pid, wait.tid,
+                               time_ns - wait.since_ns);
+            }
+        }
+        long pid = fold->pid;
+        fold->pid = wait.pid;
+        if (rc == 0) {
+            rc = count_process(fold, wait.cut);
+        }
+        fold->pid = pid;
+        if (rc == 0) {
+            fold->samples++;
+            fold->truncated += (uint64_t)wait.cut;
+        }
+    }
+    pt_wait_release(&wait);
+    return rc;
+}
+
 static int
 end_sample(struct pt_fold *fold)
 {
@@ -547,11 +663,12 @@ end_sample(struct pt_fold *fold)
             fold->seen_time = 1;
         }
         fold->last_ns = fold->time_ns;
-        /* the window (options.start_ns, end_ns) is in time since the first
-         * sample: perf script prints samples in time order */
-        uint64_t since =
-            fold->time_ns > fold->first_ns ? fold->time_ns - fold->first_ns : 0;
-        if (since < fold->start_ns || (fold->end_ns != 0 && since >= fold->end_ns)) {
+        /* perf script prints samples in time order; a switch-out is kept
+         * whatever its time, its wait is counted or not when it ends */
+        int switch_out =
+            fold->offcpu && fold->event.len == strlen(PT_FOLD_SWITCH_EVENT) &&
+            memcmp(fold->event.data, PT_FOLD_SWITCH_EVENT, fold->event.len) == 0;
+        if (!switch_out && !in_window(fold, fold->time_ns)) {
             return 0;
         }
     }
@@ -590,6 +707,10 @@ end_sample(struct pt_fold *fold)
         }
     }
     int cut = is_cut(fold);
+    if (fold->offcpu && fold->event.len == strlen(PT_FOLD_SWITCH_EVENT) &&
+        memcmp(fold->event.data, PT_FOLD_SWITCH_EVENT, fold->event.len) == 0) {
+        return open_wait(fold, cut, inner_py, outer_py);
+    }
     int rc = 0;
     for (int v = 0; rc == 0 && v < NVIEWS; v++) {
         rc = build_key(fold, (enum pt_fold_view)v, cut, inner_py, outer_py);
@@ -837,13 +958,44 @@ parse_time(const char *s, size_t n)
     return (uint64_t)seconds * 1000000000ull + (uint64_t)fraction;
 }
 
+/* The length of an event's name without the sampling terms perftramp or
+ * a user gave it ("cpu-clock/freq=999/": "cpu-clock"; a PMU's own terms,
+ * "cpu/event=0x3c/", stay). */
+static size_t
+without_sampling_terms(const char *s, size_t n)
+{
+    static const char *const sampling[] = {
+        "freq=", "period=", "call-graph=", "stack-size=", "max-stack=", NULL};
+    const char *slash = memchr(s, '/', n);
+    if (slash == NULL || slash == s || s[n - 1] != '/' || slash == s + n - 1) {
+        return n;
+    }
+    for (const char *term = slash + 1; term < s + n - 1;) {
+        const char *end = term;
+        while (end < s + n - 1 && *end != ',') {
+            end++;
+        }
+        int known = 0;
+        for (const char *const *p = sampling; *p != NULL && !known; p++) {
+            known =
+                (size_t)(end - term) > strlen(*p) && memcmp(term, *p, strlen(*p)) == 0;
+        }
+        if (!known) {
+            return n;
+        }
+        term = end + 1;
+    }
+    return (size_t)(slash - s);
+}
+
 /* The length of an event's name without the modifiers perf prints after
  * it ("cpu-clock:pppH": "cpu-clock"): the part after the last ':' when it
  * is only modifier letters; a tracepoint ("sched:sched_switch") keeps its
- * whole name. */
+ * whole name; and without sampling terms. */
 static size_t
 without_modifiers(const char *s, size_t n)
 {
+    n = without_sampling_terms(s, n);
     const char *colon = NULL;
     for (size_t k = n; k-- > 0;) {
         if (s[k] == ':') {
@@ -937,6 +1089,68 @@ start_sample(struct pt_fold *fold, const char *s, size_t n)
     return rc != 0 ? rc : buf_append(&fold->comm, s, comm_len);
 }
 
+/* Where `text` first is in s[0..n), or NULL. */
+static const char *
+find_text(const char *s, size_t n, const char *text)
+{
+    size_t len = strlen(text);
+    for (size_t i = 0; i + len <= n; i++) {
+        if (s[i] == text[0] && memcmp(s + i, text, len) == 0) {
+            return s + i;
+        }
+    }
+    return NULL;
+}
+
+/* A side-band line of perf script --show-switch-events, "comm pid/tid
+ * 35206.367792: PERF_RECORD_SWITCH IN" (or _CPU_WIDE, or OUT): a switch-in
+ * ends its thread's wait.  Other side-band lines are passed over. */
+static int
+take_side_band(struct pt_fold *fold, const char *s, size_t n, const char *record)
+{
+    static const char switch_in[] = "PERF_RECORD_SWITCH";
+    size_t at = (size_t)(record - s), rest_len = n - at;
+    if (!fold->offcpu || rest_len < sizeof(switch_in) - 1 ||
+        memcmp(record, switch_in, sizeof(switch_in) - 1) != 0) {
+        return 0;
+    }
+    const char *word = record + sizeof(switch_in) - 1;
+    size_t left = rest_len - (sizeof(switch_in) - 1);
+    if (left >= 10 && memcmp(word, "_CPU_WIDE", 9) == 0) {
+        word += 9;
+        left -= 9;
+    }
+    int in = left >= 3 && memcmp(word, " IN", 3) == 0 && (left == 3 || word[3] == ' ');
+    int out = left >= 4 && memcmp(word, " OUT", 4) == 0 && (left == 4 || word[4] == ' ');
+    if (!in && !out) {
+        return 0;
+    }
+    /* the header before it: "comm pid/tid time:" */
+    size_t head = at;
+    while (head > 0 && s[head - 1] == ' ') {
+        head--;
+    }
+    size_t before = head, time_at = last_word(s, &before);
+    uint64_t time_ns = parse_time(s + time_at, head - time_at);
+    size_t ids_end = before, ids_at = last_word(s, &before);
+    long pid, tid;
+    if (time_ns == 0 || !parse_ids(s + ids_at, ids_end - ids_at, &pid, &tid)) {
+        return 0;
+    }
+    if (out) {
+        /* "OUT preempt": the switch-out just sampled left the thread runnable */
+        struct pt_wait *wait = pt_waits_find(&fold->waits, tid);
+        if (wait != NULL && find_text(word, left, " preempt") != NULL) {
+            wait->preempted = 1;
+        }
+        return 0;
+    }
+    if (time_ns > fold->last_ns) {
+        fold->last_ns = time_ns;
+    }
+    return close_wait(fold, tid, time_ns);
+}
+
 static int
 take_line(struct pt_fold *fold, const char *s, size_t n)
 {
@@ -956,7 +1170,14 @@ take_line(struct pt_fold *fold, const char *s, size_t n)
         return add_frame(fold, s, n);
     }
     int rc = end_sample(fold);
-    return rc != 0 ? rc : start_sample(fold, s, n);
+    if (rc != 0) {
+        return rc;
+    }
+    const char *record = find_text(s, n, " PERF_RECORD_");
+    if (record != NULL) {
+        return take_side_band(fold, s, n, record + 1);
+    }
+    return start_sample(fold, s, n);
 }
 
 int
@@ -1080,6 +1301,7 @@ pt_fold_free(struct pt_fold *fold)
     free(fold->comm.data);
     free(fold->event.data);
     free(fold->frame_table.slots);
+    pt_waits_release(&fold->waits);
     free(fold->frames_text.data);
     free(fold->frames);
     free(fold->procs);

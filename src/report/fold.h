@@ -53,6 +53,14 @@
  * the same two). */
 #define PT_FOLD_TRUNCATED "[truncated]"
 #define PT_FOLD_KERNEL_SUFFIX "_[k]"
+/* Off-CPU waits (options.offcpu): the event perf samples a switch-out
+ * with, the event and innermost frame the folder gives the waits. */
+#define PT_FOLD_SWITCH_EVENT "sched:sched_switch"
+#define PT_FOLD_OFFCPU_EVENT "offcpu"
+#define PT_FOLD_OFFCPU_FRAME "[off-cpu]"
+/* ... and of a wait the thread was preempted into (runnable, not running:
+ * PERF_RECORD_SWITCH OUT preempt) */
+#define PT_FOLD_PREEMPTED_FRAME "[off-cpu: preempted]"
 
 /* The functions a whole stack starts at, its outermost frame.  Every thread
  * of a process starts in one of them: the program's entry point and the C
@@ -81,6 +89,11 @@
         "common_startup_64", "x86_64_start_kernel", "start_kernel",                      \
         "secondary_start_kernel", "__primary_switched"
 
+/* The interpreter's functions the default view keeps all the same: what a
+ * Python programmer asks about, not the interpreter's own work.  take_gil:
+ * a thread waiting for the GIL (off the CPU: --mode offcpu, wall). */
+#define PT_FOLD_KEPT_FRAMES "take_gil"
+
 enum pt_fold_view {
     PT_FOLD_DEFAULT = 0,
     PT_FOLD_INTERNAL = 1,
@@ -100,6 +113,15 @@ struct pt_fold_options {
     uint64_t start_ns, end_ns;
     /* Keep, for pt_fold_each_frame, every frame name's object and address. */
     int frames;
+    /* Off-CPU time: a PT_FOLD_SWITCH_EVENT sample (a thread leaving the
+     * CPU) is not counted as it comes, but when perf script's side-band
+     * line "PERF_RECORD_SWITCH IN" (--show-switch-events) says its thread
+     * runs again: as one sample of event PT_FOLD_OFFCPU_EVENT whose period
+     * is the time between the two (ns), its stack ending in
+     * PT_FOLD_OFFCPU_FRAME, or PT_FOLD_PREEMPTED_FRAME when its switch-out
+     * record says "preempt" (waits.h).  A wait still open at the end of the
+     * input is not counted. */
+    int offcpu;
 };
 
 /* A new folder (options may be NULL: the defaults); 0 or -ENOMEM. */

@@ -476,6 +476,77 @@ test_hostile_header(void)
     pt_fold_free(fold);
 }
 
+/* Off-CPU waits: a sched:sched_switch sample opens its thread's wait, the
+ * thread's PERF_RECORD_SWITCH IN closes it, counted as one "offcpu" sample
+ * whose period is the time between, its stack ending in [off-cpu]; a wait
+ * never closed is not counted, nor one of another thread's switch-in; the
+ * window takes a wait by its start. */
+struct waited {
+    uint64_t count, period, cpu;
+    int ends_off_cpu;
+};
+
+static void
+off_cpu_of(void *ctx, const struct pt_fold_stack *s)
+{
+    struct waited *out = ctx;
+    if (s->event_len == 6 && memcmp(s->event, "offcpu", 6) == 0) {
+        out->count += s->count;
+        out->period += s->period;
+        static const char preempted[] = ";[off-cpu: preempted]";
+        size_t p = sizeof(preempted) - 1;
+        out->ends_off_cpu =
+            s->len > p && memcmp(s->stack + s->len - p, preempted, p) == 0;
+        CHECK(s->pid == 10 && s->tid == 11);
+    }
+    else {
+        out->cpu += s->count;
+    }
+}
+
+static void
+test_off_cpu_waits(void)
+{
+    static const char script[] =
+        "app 10/11 100.000000: 1 sched:sched_switch: \n"
+        "\t 1 schedule ([kernel.kallsyms])\n\t 2 py::wait_io:/a.py (/tmp/perf-10.map)\n"
+        "\t 3 _start (/bin/x)\n\n"
+        "app 10/11 100.000100: PERF_RECORD_SWITCH OUT preempt \n"
+        "app 10/12 100.200000: PERF_RECORD_SWITCH IN \n"
+        "app 10/11 100.250000: 1001001 cpu-clock: \n\t 2 py::crunch:/a.py "
+        "(/tmp/perf-10.map)\n"
+        "\t 3 _start (/bin/x)\n\n"
+        "app 10/11 100.500000: PERF_RECORD_SWITCH_CPU_WIDE IN  prev pid/tid: 0/0 \n"
+        "app 10/11 101.000000: 1 sched:sched_switch: \n"
+        "\t 1 schedule ([kernel.kallsyms])\n\t 3 _start (/bin/x)\n\n";
+    struct pt_fold_options options = {.offcpu = 1};
+    struct pt_fold *fold = NULL;
+    CHECK_EQ_INT(pt_fold_new(&fold, &options), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    struct waited got = {0, 0, 0, 0};
+    pt_fold_each(fold, PT_FOLD_DEFAULT, off_cpu_of, &got);
+    CHECK_EQ_INT(got.count, 1);
+    CHECK_EQ_INT(got.period, 500000000);
+    CHECK(got.ends_off_cpu);
+    CHECK_EQ_INT(got.cpu, 1);
+    CHECK_EQ_INT(pt_fold_samples(fold), 2);
+    pt_fold_free(fold);
+
+    /* without the option, a switch-out is a sample like any other */
+    fold = folded(script, sizeof(script) - 1);
+    CHECK_EQ_INT(pt_fold_samples(fold), 3);
+    pt_fold_free(fold);
+
+    /* a window from 0.1 s on: the wait began before it */
+    struct pt_fold_options late = {.offcpu = 1, .start_ns = 100000000};
+    CHECK_EQ_INT(pt_fold_new(&fold, &late), 0);
+    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
+    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    CHECK_EQ_INT(pt_fold_samples(fold), 1);
+    pt_fold_free(fold);
+}
+
 /* A C library stripped of local symbols: its unnamed function outermost,
  * calling into another object, is a thread's start (whole: main's caller,
  * start_thread under clone3); one with only the kernel inner to it, or
@@ -508,6 +579,7 @@ main(void)
     test_processes();
     test_events_periods_and_window();
     test_hostile_header();
+    test_off_cpu_waits();
     test_stripped_c_library_start();
     test_separators_in_names();
     test_inlined_group_without_its_object();

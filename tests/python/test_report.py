@@ -171,9 +171,9 @@ def test_later_reports_read_the_stored_folds(python, tmp_path_factory, tmp_path)
                  ["--format", "speedscope"]):
         first[tuple(args)] = report(python, rec, *args).stdout
     header = (rec / "folded.txt").read_text().splitlines()[0]
-    assert header.startswith("# perftramp-folded 3 view=default samples="), header
+    assert header.startswith("# perftramp-folded 4 view=default samples="), header
     assert (rec / "folded-internal.txt").read_text().startswith(
-        "# perftramp-folded 3 view=internal ")
+        "# perftramp-folded 4 view=internal ")
     # one process, all its samples, each stack with its event and thread
     samples = int(re.search(r" samples=(\d+) ", header).group(1))
     lines = [line.split(" ", 4) for line in (rec / "folded.txt").read_text().splitlines()[1:]]

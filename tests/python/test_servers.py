@@ -89,12 +89,12 @@ def load(port):
     return done[0]
 
 
-def record_server(python, backend, tmp_path, command, port, server_pid):
-    """Runs `command` under perftramp record, loads it, stops it with
-    SIGTERM (server_pid() says whom); the recording's directory."""
+def record_server(python, backend, tmp_path, command, port, server_pid, flags=()):
+    """Runs `command` under perftramp record (with `flags`), loads it, stops
+    it with SIGTERM (server_pid() says whom); the recording's directory."""
     rec = tmp_path / "rec"
-    argv = [python.exe, "-m", "perftramp", "record", "--backend", backend, "-o", str(rec),
-            "--"] + command
+    argv = [python.exe, "-m", "perftramp", "record", "--backend", backend, "-o", str(rec)] \
+        + list(flags) + ["--"] + command
     # gunicorn 27 puts its control socket in $XDG_RUNTIME_DIR, else in
     # $HOME/.gunicorn: in the test's directory, not under $HOME
     env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))

@@ -22,15 +22,29 @@ without hardware counters), each at -F; the first is the one report's flame
 graphs show, every one gets its columns in the text report and its sample
 type in pprof.  Each is asked of perf before recording
 (recording/events.py): one this machine lacks is a one-line error.
+
+--mode offcpu charges each thread's time off the CPU (sleeping, blocked in
+a system call or on a lock, waiting for the GIL, preempted) to the stack
+it left with: perf samples every switch-out (sched:sched_switch, with the
+backend's call chains) and records when each thread runs again
+(--switch-events); the report pairs them (src/report/waits.h).  --mode
+wall adds on-CPU samples (cpu-clock at -F), so that both are nanoseconds
+of wall-clock time.  Every switch is a sample: on a busy server that is
+thousands a second, each with its stack copy under DWARF unwinding, so
+these modes stop perf writing at --max-size (OFFCPU_MAX_SIZE by default).
 """
 import argparse
 import os
+import re
 import sys
 
 from perftramp import _backends
 from perftramp.recording import choice, events, perf, session, target
 from perftramp.recording.errors import Failure
 from perftramp.recording.progress import say
+
+#: perf record --max-size for --mode offcpu and wall unless given
+OFFCPU_MAX_SIZE = "1G"
 
 
 def add_parser(subparsers):
@@ -48,6 +62,13 @@ def add_parser(subparsers):
                    help="sample on these events (EVENT[,EVENT...], as perf names them: "
                    "cpu-clock, page-faults, context-switches, cycles, instructions, ...; "
                    "perftramp check lists this machine's); the first is the flame graph's")
+    p.add_argument("--mode", choices=tuple(perf.MODES), default="cpu",
+                   help="cpu: time on the CPU (perf's samples); offcpu: time off it, charged "
+                   "to the stack each thread left the CPU with; wall: both, in nanoseconds "
+                   "of wall-clock time (root: the scheduler's tracepoint)")
+    p.add_argument("--max-size", type=_size,
+                   help="stop writing at this size (perf record --max-size: 500M, 2G); "
+                   "default %s with --mode offcpu or wall, none with cpu" % OFFCPU_MAX_SIZE)
     p.add_argument("-o", "--output", help="directory (default ./perftramp-TIMESTAMP)")
     p.add_argument("--stack-size", type=int, default=perf.DWARF_STACK_MAX,
                    help="bytes of stack perf copies per sample with DWARF unwinding "
@@ -62,6 +83,13 @@ def add_parser(subparsers):
                    help="with -p or -a: seconds to record (default: until Ctrl-C)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=main)
+
+
+def _size(text):
+    if re.fullmatch(r"[1-9][0-9]{0,12}[KMG]?", text) is None:
+        raise argparse.ArgumentTypeError("not a size (a number of bytes, or with K, M or G): "
+                                         "%r" % text)
+    return text
 
 
 def _events(text):
@@ -118,9 +146,16 @@ def main(args):
     if not 0 < args.stack_size <= perf.DWARF_STACK_MAX:
         raise Failure("record: --stack-size must be from 8 to %d bytes (perf's largest)"
                       % perf.DWARF_STACK_MAX)
-    sampling = perf.Sampling(args.freq, args.stack_size, events=args.event)
+    if args.mode != "cpu" and args.event:
+        raise Failure("record: --mode %s samples its own events; -e goes with --mode cpu"
+                      % args.mode)
+    max_size = args.max_size or (OFFCPU_MAX_SIZE if args.mode != "cpu" else None)
+    sampling = perf.Sampling(args.freq, args.stack_size, events=args.event, mode=args.mode,
+                             max_size=max_size)
     if args.event:
         events.check(perf.require(), args.event)
+    if args.mode != "cpu":
+        events.check(perf.require(), ("sched:sched_switch",), "--mode %s" % args.mode)
     if args.pid is not None or args.all:
         return session.run(_running(args, sampling))
     if args.duration is not None:

@@ -51,18 +51,30 @@ KERNEL_SUFFIX = "_[k]"
 
 
 def frame_kind(frame):
-    """"python", "kernel", "truncated" or "native"."""
+    """"python", "kernel", "truncated", "offcpu" or "native"."""
     if frame.startswith("py::"):
         return "python"
     if frame.endswith(KERNEL_SUFFIX):
         return "kernel"
     if frame == TRUNCATED:
         return "truncated"
+    if frame.startswith("[off-cpu"):  # OFFCPU_FRAME, "[off-cpu: preempted]"
+        return "offcpu"
     return "native"
 
 
 #: events whose period perf gives in nanoseconds of CPU time
 TIME_EVENTS = ("cpu-clock", "task-clock")
+#: the folder's event of off-CPU waits, and the innermost frame of their
+#: stacks: blocked, or preempted (runnable, not running; src/report/fold.h)
+OFFCPU = "offcpu"
+OFFCPU_FRAME = "[off-cpu]"
+PREEMPTED_FRAME = "[off-cpu: preempted]"
+
+
+def base_event(event):
+    """An event's name without perf's sampling terms ("cpu-clock/freq=999/")."""
+    return event.split("/", 1)[0] if event.endswith("/") and "=" in event else event
 
 
 class Profile:
@@ -85,6 +97,9 @@ class Profile:
     """
 
     group = None
+    #: record --mode; "samples", or "ns" when stacks are weighted by time
+    mode = "cpu"
+    unit = "samples"
     rows: list = []
     events: list = []
     frames = None
@@ -102,29 +117,37 @@ class Profile:
     def of_rows(cls, rows, meta, source=None):
         """The Profile of folded rows (folded.Row): the stacks, samples and
         processes of its first event, the one record sampled with first
-        (perftramp.json's "events"), else the one with the most samples.
+        (perftramp.json's "events"), else the one with the most samples;
+        for a recording of --mode offcpu or wall, of its waits (and its
+        on-CPU samples), weighted by their nanoseconds (unit "ns").
         `source` (a folded.View or a Profile) gives the recording's frames,
         objects and times."""
         by_event: dict = {}
         for row in rows:
             by_event[row.event] = by_event.get(row.event, 0) + row.count
-        recorded = [e for e in meta.get("events", []) if e in by_event]
+        mode = meta.get("mode", "cpu")
+        first = [OFFCPU] if mode == "offcpu" else \
+            [e for e in by_event if base_event(e) in TIME_EVENTS] + [OFFCPU] \
+            if mode == "wall" else meta.get("events", [])
+        recorded = [e for e in first if e in by_event]
         events = recorded + sorted((e for e in by_event if e not in recorded),
                                    key=lambda e: (-by_event[e], e))
+        shown = set(recorded) if mode != "cpu" else set(events[:1])
         stacks: dict = {}
         processes: dict = {}
         for row in rows:
-            if events and row.event != events[0]:
+            if row.event not in shown:
                 continue
-            stacks[row.stack] = stacks.get(row.stack, 0) + row.count
-            cut = row.count if is_cut(row.stack) else 0
+            weight = row.period if mode != "cpu" else row.count
+            stacks[row.stack] = stacks.get(row.stack, 0) + weight
             seen = processes.setdefault(row.pid, [0, 0])
-            seen[0] += row.count
-            seen[1] += cut
+            seen[0] += weight
+            seen[1] += weight if is_cut(row.stack) else 0
         profile = cls(stacks, sum(stacks.values()), meta,
                       sum(cut for _, cut in processes.values()),
                       [(pid, n, cut) for pid, (n, cut) in sorted(processes.items())])
         profile.rows, profile.events = list(rows), events
+        profile.mode, profile.unit = mode, "ns" if mode != "cpu" else "samples"
         if source is not None:
             profile.frames, profile.objects = source.frames, source.objects
             profile.first_ns, profile.last_ns = source.first_ns, source.last_ns
@@ -132,8 +155,15 @@ class Profile:
 
     def value_type(self, event):
         """pprof's (type, unit) of an event's periods: ("cpu", "nanoseconds")
-        for a time event, else (its name, "count")."""
-        return ("cpu", "nanoseconds") if event in TIME_EVENTS else (event, "count")
+        for a time event, ("off-cpu", "nanoseconds") for waits, else (its
+        name, "count")."""
+        if event == OFFCPU:
+            return ("off-cpu", "nanoseconds")
+        return ("cpu", "nanoseconds") if base_event(event) in TIME_EVENTS else (event, "count")
+
+    def amount(self, value):
+        """A value of the stacks as said: "123 samples", "1.23 s"."""
+        return "%.2f s" % (value / 1e9) if self.unit == "ns" else "%d samples" % value
 
     @property
     def command(self):
@@ -185,14 +215,18 @@ def truncation_advice(profile):
     record them whole, or None when none has."""
     if not profile.truncated or not profile.samples:
         return None
-    said = ("%d of %d samples (%.1f%%) have a cut stack, shown under %s: perf could not "
+    if profile.unit == "ns":
+        amounts = "%.2f s of %.2f s" % (profile.truncated / 1e9, profile.samples / 1e9)
+    else:
+        amounts = "%d of %d samples" % (profile.truncated, profile.samples)
+    said = ("%s (%.1f%%) have a cut stack, shown under %s: perf could not "
             "unwind them to their thread's start, so their outer callers are missing."
-            % (profile.truncated, profile.samples,
-               100.0 * profile.truncated / profile.samples, TRUNCATED))
+            % (amounts, 100.0 * profile.truncated / profile.samples, TRUNCATED))
     if len(profile.processes) > 1:
         pid, samples, cut = max(profile.processes, key=lambda p: (p[2], -p[0]))
-        said += (" Most are in process %d: %d of its %d samples (%.1f%%)."
-                 % (pid, cut, samples, 100.0 * cut / samples))
+        said += (" Most are in process %d: %s of its %s (%.1f%%)."
+                 % (pid, profile.amount(cut).replace(" samples", ""), profile.amount(samples),
+                    100.0 * cut / samples))
     facts = _facts(profile.meta)
     unwind, limit, largest = facts.unwind, facts.limit, facts.largest
     stack_size = profile.meta.get("stack_size")

@@ -51,7 +51,7 @@ FILE_NAME = "flamegraph.html"
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flamegraph.html")
 
 ROOT = "all"
-_KIND_LETTER = {"python": "p", "native": "n", "kernel": "k", "truncated": "t"}
+_KIND_LETTER = {"python": "p", "native": "n", "kernel": "k", "truncated": "t", "offcpu": "o"}
 
 
 def _trie(stacks):
@@ -123,7 +123,13 @@ def page(title, advice, table):
 
 
 def render(profile, options):
-    title = "%d samples%s" % (profile.samples,
-                              " of " + profile.command if profile.command else "")
+    unit = getattr(profile, "unit", "samples")
+    amount = "%.2f s of %s" % (profile.samples / 1e9, "wall-clock time" if getattr(
+        profile, "mode", "cpu") == "wall" else "time off the CPU") if unit == "ns" \
+        else "%d samples" % profile.samples
+    title = "%s%s" % (amount, " of " + profile.command if profile.command else "")
     advice = truncation_advice(profile) if truncation_advice is not None else None
-    return page(title, advice, tree(profile.stacks))
+    table = tree(profile.stacks)
+    if unit == "ns":
+        table["unit"] = "ns"  # values are nanoseconds, not samples
+    return page(title, advice, table)

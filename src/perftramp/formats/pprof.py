@@ -33,8 +33,13 @@ What goes in (https://github.com/google/pprof/blob/main/proto/profile.proto):
                    none for recordings made before record noted it);
                    duration_nanos, first to last sample
   period_type      cpu/nanoseconds, period 1e9 / the sampling frequency
+
+A recording of record --mode offcpu has off-cpu/nanoseconds (each wait's
+time, its stack ending in "[off-cpu]"), the default; --mode wall adds
+wall/nanoseconds, on-CPU samples' and waits' time together, the default.
 """
 import gzip
+import os
 
 from . import TRUNCATED, split_python
 
@@ -183,12 +188,29 @@ def _label(strings, key, text="", number=None):
     return _bytes(3, _number(1, strings(key)) + _number(2, strings(text)))
 
 
+def _program(profile, objects):
+    """The mapping of the recorded program: the interpreter's, whose name
+    starts as the recorded command's does ("python3.12"), else "python"."""
+    command = profile.meta.get("command") or ["python"]
+    for start in (os.path.basename(command[0])[:6], "python"):
+        for dso in objects.mappings:
+            if os.path.basename(dso).startswith(start):
+                return dso
+    return ""
+
+
 def encode(profile):
     """The profile as profile.proto's bytes, uncompressed."""
     strings = _Strings()
     objects = _Objects(strings, profile.frames, profile.objects)
     types = _sample_types(profile)
     column = {event: 1 + i for i, event in enumerate(profile.events)}
+    # --mode wall: on-CPU samples and off-CPU waits, both nanoseconds, in
+    # one more type, the profile's default
+    wall = [e for e in profile.events if profile.value_type(e)[1] == "nanoseconds"] \
+        if profile.mode == "wall" else []
+    if wall:
+        types.append(("wall", "nanoseconds"))
     out = [_bytes(_PROFILE_SAMPLE_TYPE, _value_type(strings, "samples", "count"))]
     out.extend(_bytes(_PROFILE_SAMPLE_TYPE, _value_type(strings, kind, unit))
                for kind, unit in types)
@@ -205,15 +227,15 @@ def encode(profile):
         values = [0] * (1 + len(types))
         values[0] = row.count
         values[column[row.event]] = row.period
+        if row.event in wall:
+            values[-1] = row.period
         labels = (_label(strings, "pid", number=row.pid) if row.pid >= 0 else b"") + \
             (_label(strings, "tid", number=row.tid) if row.tid >= 0 else b"") + \
             _label(strings, "comm", comm) + \
             (_label(strings, "backend", backend) if backend else b"") + \
             (_label(strings, "truncated", "true") if cut else b"")
         out.append(_bytes(_PROFILE_SAMPLE, locations + _packed(2, values) + labels))
-    busiest = max(profile.rows, key=lambda row: row.count, default=None)
-    outermost = busiest.stack.split(";")[1:2] if busiest else []
-    out.append(objects.encode(objects.frames.get(outermost[0], ("",))[0] if outermost else ""))
+    out.append(objects.encode(_program(profile, objects)))
     duration = max(0, profile.last_ns - profile.first_ns)
     freq = profile.meta.get("freq")
     cpu = ("cpu", "nanoseconds")
@@ -222,8 +244,10 @@ def encode(profile):
     out.append(_bytes(_PROFILE_PERIOD_TYPE, _value_type(strings, *cpu)))
     out.append(_number(_PROFILE_PERIOD, 10**9 // freq if isinstance(freq, int) and freq > 0
                        else 0))
-    if cpu in types:
-        out.append(_number(_PROFILE_DEFAULT_TYPE, strings("cpu")))
+    default = "wall" if wall else "off-cpu" if profile.mode == "offcpu" else \
+        "cpu" if cpu in types else None
+    if default:
+        out.append(_number(_PROFILE_DEFAULT_TYPE, strings(default)))
     out.append(strings.encode())
     return b"".join(out)
 

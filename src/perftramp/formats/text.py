@@ -14,7 +14,15 @@ import os
 import re
 import textwrap
 
-from . import KERNEL_SUFFIX, frame_kind, split_python, truncation_advice
+from . import (
+    KERNEL_SUFFIX,
+    OFFCPU,
+    TIME_EVENTS,
+    base_event,
+    frame_kind,
+    split_python,
+    truncation_advice,
+)
 
 DESCRIPTION = "top Python functions by self and total samples, with files; native ones by self"
 SHOWS_TRUNCATION = True
@@ -77,6 +85,29 @@ def _process_lines(processes, top, cgroups):
     return lines
 
 
+def _native_leaf(frames):
+    """The native function a stack's time is in, or None: its innermost
+    frame; for a wait off the CPU (its innermost frame OFFCPU_FRAME, under
+    the scheduler's), the innermost native frame of user space inner to its
+    Python frames, where the program blocked (a lock's wait, a system
+    call's wrapper), else the system call's own kernel function, else the
+    kernel's outermost (an interrupt that preempted it)."""
+    if not frames:
+        return None
+    if frame_kind(frames[-1]) == "offcpu":
+        kinds = [frame_kind(f) for f in frames]
+        inner = len(kinds) - 1 - kinds[::-1].index("python") if "python" in kinds else -1
+        native = [f for f, k in zip(frames[inner + 1:-1], kinds[inner + 1:-1]) if k == "native"]
+        if native:
+            return native[-1]
+        kernel = [f for f, k in zip(frames[inner + 1:-1], kinds[inner + 1:-1]) if k == "kernel"]
+        # the system call the thread blocked in, else how it left (an interrupt)
+        entry = [i for i, f in enumerate(kernel) if f.startswith("do_syscall_64")]
+        return kernel[entry[0] + 1] if entry and entry[0] + 1 < len(kernel) else \
+            kernel[0] if kernel else None
+    return frames[-1] if frame_kind(frames[-1]) in ("native", "kernel") else None
+
+
 def _count(stacks):
     """(py_self, py_total, native_self, native_under) of the folded stacks:
     samples per Python function innermost and anywhere, per native leaf, and
@@ -92,8 +123,8 @@ def _count(stacks):
             py_self[py[-1]] = py_self.get(py[-1], 0) + count
             for frame in set(py):
                 py_total[frame] = py_total.get(frame, 0) + count
-        if frames and frame_kind(frames[-1]) in ("native", "kernel"):
-            leaf = frames[-1]
+        leaf = _native_leaf(frames)
+        if leaf is not None:
             native_self[leaf] = native_self.get(leaf, 0) + count
             under = native_under.setdefault(leaf, {})
             caller = py[-1] if py else None
@@ -141,8 +172,11 @@ def _native_lines(native_self, native_under, samples, top):
     return lines
 
 
-def _amount(value):
-    """An event's count in four or five columns: 987, 12.3K, 4.56M, 7.89G."""
+def _amount(value, event=""):
+    """An event's count in four or five columns: 987, 12.3K, 4.56M, 7.89G;
+    a time event's nanoseconds as seconds: 1.23s."""
+    if event == OFFCPU or base_event(event) in TIME_EVENTS:
+        return "%.2fs" % (value / 1e9)
     for scale, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
         if value >= scale:
             return "%.3g%s" % (value / scale, suffix)
@@ -187,8 +221,8 @@ def _event_lines(profile, top):
         line = "%-*s" % (name_width, _python_name(frame, name_width - 1))
         for width, event in zip(widths, events):
             self_of, total_of = counts[event]
-            line += "%*s" % (width, "%s/%s" % (_amount(self_of.get(frame, 0)),
-                                               _amount(total_of.get(frame, 0))))
+            line += "%*s" % (width, "%s/%s" % (_amount(self_of.get(frame, 0), event),
+                                               _amount(total_of.get(frame, 0), event)))
         if ipc:
             cycles = counts["cycles"][0].get(frame, 0)
             line += " %5s" % ("%.2f" % (counts["instructions"][0].get(frame, 0) / cycles)
@@ -197,15 +231,52 @@ def _event_lines(profile, top):
     return lines
 
 
+def _what(profile):
+    """What the report counts: "1234 samples", "1234 samples of page-faults",
+    "1.51 s off the CPU (88 waits)", "3.02 s of wall-clock time (...)"."""
+    if profile.unit != "ns":
+        return "%d samples%s" % (profile.samples, " of %s" % _clean(profile.events[0])
+                                 if profile.meta.get("events") or len(profile.events) > 1
+                                 else "")
+    off = sum(r.period for r in profile.rows if r.event == OFFCPU)
+    waits = sum(r.count for r in profile.rows if r.event == OFFCPU)
+    if profile.mode == "offcpu":
+        return "%.2f s off the CPU (%d waits)" % (off / 1e9, waits)
+    return "%.2f s of wall-clock time (%.2f s on the CPU, %.2f s off it in %d waits)" % (
+        profile.samples / 1e9, (profile.samples - off) / 1e9, off / 1e9, waits)
+
+
+def _thread_lines(profile, top):
+    """With --mode wall: each thread's time on and off the CPU, which add up
+    to the time it lived through the recording."""
+    if profile.mode != "wall" or not profile.rows:
+        return []
+    threads: dict = {}
+    for row in profile.rows:
+        if row.event == OFFCPU or base_event(row.event) in TIME_EVENTS:
+            on_off = threads.setdefault((row.pid, row.tid), [0, 0])
+            on_off[row.event == OFFCPU] += row.period
+    duration = max(1, profile.last_ns - profile.first_ns)
+    lines = ["", "Threads: time on and off the CPU (the recording lasted %.2f s):"
+             % (duration / 1e9), "%8s %8s %9s %9s %9s %8s" % (
+                 "pid", "tid", "on CPU", "off CPU", "total", "of rec.")]
+    ordered = sorted(threads.items(), key=lambda t: (-sum(t[1]), t[0]))
+    for (pid, tid), (on, off) in ordered[:top]:
+        lines.append("%8s %8s %8.2fs %8.2fs %8.2fs %7.1f%%" % (
+            pid if pid >= 0 else "?", tid if tid >= 0 else "?", on / 1e9, off / 1e9,
+            (on + off) / 1e9, 100.0 * (on + off) / duration))
+    if len(ordered) > top:
+        lines.append("%8s (%d more)" % ("", len(ordered) - top))
+    return lines
+
+
 def render(profile, options):
     top = getattr(options, "top", 25)
     samples = profile.samples
     py_self, py_total, native_self, native_under = _count(profile.stacks)
     meta = profile.meta
-    lines = ["perftramp report%s: %d samples%s%s" % (
-        " (%s)" % _clean(profile.group) if profile.group else "", samples,
-        " of %s" % _clean(profile.events[0]) if profile.meta.get("events") or
-        len(profile.events) > 1 else "",
+    lines = ["perftramp report%s: %s%s" % (
+        " (%s)" % _clean(profile.group) if profile.group else "", _what(profile),
         ", %s backend, command: %s" % (meta["backend"], profile.command)
         if meta.get("backend") else "")]
     advice = truncation_advice(profile)
@@ -220,6 +291,7 @@ def render(profile, options):
         lines.append("no Python frames in this recording")
     lines.extend(_python_lines(py_self, py_total, samples, top))
     lines.extend(_event_lines(profile, top))
+    lines.extend(_thread_lines(profile, top))
     lines.extend(_process_lines(profile.processes, top, meta.get("cgroups", {})))
     lines.extend(_native_lines(native_self, native_under, samples, top))
     return "\n".join(lines) + "\n"

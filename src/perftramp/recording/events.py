@@ -53,12 +53,19 @@ def _split_events(text: str) -> List[str]:
     return [w.strip() for w in words if w.strip()]
 
 
+_SAMPLING_TERMS = re.compile(r"([^/]+)/(?:(?:freq|period|call-graph|stack-size|max-stack)"
+                             r"=[^,/]+,?)+/")
+
+
 def script_name(event: str) -> str:
-    """The event's name as perf script prints it and the folder keeps it:
-    without modifiers ("page-faults:u": "page-faults"), a tracepoint's
-    whole ("sched:sched_switch")."""
+    """The event's name as the folder keeps it (src/report/fold.c):
+    without modifiers ("page-faults:u": "page-faults"; a tracepoint's whole,
+    "sched:sched_switch") and without sampling terms
+    ("page-faults/period=10/": "page-faults")."""
     head, sep, tail = event.rpartition(":")
-    return head if sep and head and _MODIFIERS.fullmatch(tail) else event
+    name = head if sep and head and _MODIFIERS.fullmatch(tail) else event
+    m = _SAMPLING_TERMS.fullmatch(name)
+    return m.group(1) if m else name
 
 
 def availability(perf_path: str, events: Sequence[str]) -> Dict[str, str]:
@@ -86,18 +93,21 @@ def availability(perf_path: str, events: Sequence[str]) -> Dict[str, str]:
             if script_name(event) in missing}
 
 
-def check(perf_path: str, events: Sequence[str]) -> None:
+def check(perf_path: str, events: Sequence[str], wanted_by: str = "") -> None:
     """A one-line Failure when this machine cannot sample every one of
-    `events`."""
+    `events` (which `wanted_by`, an option, needs)."""
     missing = availability(perf_path, events)
     if not missing:
         return
     hardware_only = all(script_name(event) in HARDWARE for event in missing)
-    raise Failure("record: this machine cannot sample %s (%s)%s; perftramp check lists "
-                  "the events it has" % (
-                      ", ".join(missing), "; ".join(sorted(set(missing.values()))),
-                      ": no hardware counters (a virtual machine?), software events only"
-                      if hardware_only else ""))
+    tracepoint = any(":" in script_name(event) for event in missing)
+    raise Failure("record: this machine cannot sample %s%s (%s)%s" % (
+        ", ".join(missing), " for " + wanted_by if wanted_by else "",
+        "; ".join(sorted(set(missing.values()))),
+        ": no hardware counters (a virtual machine?), software events only; perftramp check "
+        "lists the events it has" if hardware_only else
+        ": the scheduler's tracepoints need root (or perf_event_paranoid -1 and tracefs)"
+        if tracepoint else "; perftramp check lists the events it has"))
 
 
 def survey(perf_path: str) -> List[Tuple[str, str, bool]]:

@@ -11,7 +11,7 @@ and a thread: the event, pid and tid, the sum of its samples' periods
 (perf's estimate of the event's count: nanoseconds for cpu-clock), then the
 stack and its samples as the collapsed format has them:
 
-    # perftramp-folded 3 view=default samples=1234 truncated=5 max_stack=8192 \
+    # perftramp-folded 4 view=default samples=1234 truncated=5 max_stack=8192 \
 data=perf.jit.data size=1048576 mtime_ns=1700000000000000000 \
 first_ns=35206367792000 last_ns=35216367792000
     cpu-clock 4242 4242 1201201200 python;py::<module>:/app.py;py::foo:/app.py 1200
@@ -55,7 +55,7 @@ TRUNCATED = "[truncated]"
 
 #: the folder's version: a change in what fold() gives makes every stored
 #: fold stale
-FORMAT = 3
+FORMAT = 4
 #: what perf script prints for the folder (src/report/fold.h)
 FIELDS = "comm,pid,tid,time,period,event,ip,sym,symoff,dso"
 VIEWS = ("default", "internal")
@@ -222,15 +222,18 @@ def fold_with_perf(directory: str, meta: Dict[str, Any], only: Sequence[str] = (
             % (os.path.basename(data), FILES["default"]) if not (only or any(window) or frames)
             else "folding %s with perf script" % os.path.basename(data))
         cache = layout.build_id_cache(directory, meta, say)
+        offcpu = meta.get("mode") in ("offcpu", "wall")
         command = perf.script_command(perf_path, data, FIELDS, cache) + [
-            "--max-stack", str(MAX_STACK)] + list(only)
+            "--max-stack", str(MAX_STACK)] + list(only) + (
+            ["--show-switch-events"] if offcpu else [])
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=directory)
         # both are pipes (PIPE above), never None
         assert proc.stdout is not None and proc.stderr is not None
         try:
             got = _perftramp.fold(proc.stdout.fileno(), max_stack=MAX_STACK,
-                                  start_ns=window[0], end_ns=window[1], frames=frames)
+                                  start_ns=window[0], end_ns=window[1], frames=frames,
+                                  offcpu=offcpu)
         finally:
             proc.stdout.close()
             err = proc.stderr.read().decode(errors="replace")

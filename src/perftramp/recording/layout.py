@@ -128,6 +128,7 @@ FIELDS = {
     "buildid": ('"%s"' % BUILD_ID_CACHE, lambda v: v == BUILD_ID_CACHE),
     "events": ("a list of event names", _list_of(
         lambda v: isinstance(v, str) and re.fullmatch(r"[\w.:/,=\-]{1,200}", v) is not None)),
+    "mode": ('"cpu", "offcpu" or "wall"', lambda v: v in ("cpu", "offcpu", "wall")),
     "started_ns": ("a time in nanoseconds", lambda v: _is_int(v) and 0 <= v < 1 << 63),
     "cgroups": ("an object of cgroups (paths) and their process ids",
                 lambda v: isinstance(v, dict) and all(

@@ -94,11 +94,34 @@ class Sampling:
     stack_size: int = DWARF_STACK_MAX
     compress: bool = False
     events: Tuple[str, ...] = ()
+    #: "cpu", "offcpu" or "wall" (MODES); max_size: perf record --max-size
+    mode: str = "cpu"
+    max_size: Optional[str] = None
+
+
+#: record --mode: the events each samples, "{freq}" standing for -F (a
+#: tracepoint takes no frequency: perf samples every switch-out), and
+#: whether it needs perf's switch-in records (--switch-events), which pair
+#: each switch-out with the moment its thread runs again (src/report/waits.h)
+MODES = {
+    "cpu": ((), False),
+    "offcpu": (("sched:sched_switch",), True),
+    "wall": (("cpu-clock/freq={freq}/", "sched:sched_switch"), True),
+}
 
 
 def record_flags(row: Backend, sampling: Sampling) -> List[str]:
     """perf record's flags for sampling a program using backend `row`."""
     flags = ["-N"]  # no build-id cache, even were the global option ignored
+    mode_events, switches = MODES[sampling.mode]
+    if mode_events:
+        flags += ["-e", ",".join(e.format(freq=sampling.freq) for e in mode_events)]
+    else:
+        flags += ["-F", str(sampling.freq)]
+    if switches:
+        flags += ["--switch-events"]
+    if sampling.max_size:
+        flags += ["--max-size", sampling.max_size]
     if sampling.events:
         flags += ["-e", ",".join(sampling.events)]
     if sampling.compress and not row.inject:
@@ -133,7 +156,7 @@ def record_command(perf: str, row: Backend, sampling: Sampling, output: str,
                    scope: Sequence[str] = ()) -> List[str]:
     """perf record of `command`, or of what `scope` (scope_flags()) says for
     as long as `command` runs, when one is given, else until interrupted."""
-    return (perf_argv(perf, "record") + (["-q"] if quiet else []) + ["-F", str(sampling.freq)]
+    return (perf_argv(perf, "record") + (["-q"] if quiet else [])
             + record_flags(row, sampling) + list(scope) + ["-o", output]
             + (["--"] + list(command) if command else []))
 

@@ -322,6 +322,8 @@ def _record(plan: Plan, result: Dict[str, Any]) -> int:
     meta: Dict[str, Any] = {"started_ns": time.time_ns()}
     if plan.sampling.events:
         meta["events"] = [events.script_name(event) for event in plan.sampling.events]
+    if plan.sampling.mode != "cpu":
+        meta["mode"] = plan.sampling.mode
     returncode = _run_perf_record(plan, meta)
     version_text, version = perf.version(plan.perf)
     meta.update({"backend": plan.row.name, "command": plan.command, "perf": version_text,
