@@ -154,15 +154,17 @@ test-py-sid:
 # end-to-end chains of each backend, perf_elf without inject, forked workers
 # through plain perf, a worker forked after attach, a container's process
 # recorded from the host (frame-pointer builds), pprof read by Go's pprof and
-# the per-process views and events (perf 7's perf script output folded).
+# the per-process views and events (perf 7's perf script output folded),
+# off-CPU waits (its switch records).
 # PERF7_TESTS narrows it.
 SID_PERF := $(BUILD)/sid-perf
 PERF7_TESTS ?= tests/python/test_cpython_perf_suite.py tests/python/test_perf_e2e.py \
 	tests/python/test_elf.py tests/python/test_cli.py tests/python/test_fork_matrix.py \
 	tests/python/test_attach.py tests/python/test_containers.py tests/python/test_profiles.py \
+	tests/python/test_offcpu.py \
 	-k "cpython_perf_suite or perf_e2e or test_elf or chain or plain_perf or forked_after_attach_unwinds \
 	or (container_recorded and (fp- or ft-)) or names_containers or read_by_go_pprof \
-	or per_process_views or events_per_python_function"
+	or per_process_views or events_per_python_function or crunch_and_wait or lock_wait"
 test-py-perf7:
 	@$(CHECK_TOOLS) pytest
 	@if [ ! -f $(SID_ROOT)/.perftramp-sid ]; then \

@@ -136,8 +136,8 @@ def test_crunch_and_wait_in_each_mode(python, tmp_path):
     assert all(s.endswith((";[off-cpu]", ";[off-cpu: preempted]")) for s in waits), waits
     off = {s: w for s, w in waits.items() if s.endswith(";[off-cpu]")}
     assert share(off, "wait_io") >= 90, off
-    # the blocking system call under it
-    assert share(off, "wait_io", "nanosleep") >= 0.9 * share(off, "wait_io"), off
+    # the blocking system call under it (clock_nanosleep; select before 3.11)
+    assert share(off, "wait_io", "_sys_") >= 0.9 * share(off, "wait_io"), off
     wall_rec = record(python, tmp_path, CRUNCH_AND_WAIT, "wall", "wall")
     wall = collapsed(python, wall_rec)
     crunch, wait = share(wall, "crunch"), share(wall, "wait_io")
@@ -239,6 +239,8 @@ def test_gunicorn_worker_wall_time_is_the_handlers_sleep(python, tmp_path):
 
     def handle_total(section):
         """handle()'s total share in one process's report, or None."""
+        if "by total samples:" not in section:
+            return None  # a process without Python frames
         rows = [line.split() for line in
                 section.split("by total samples:")[1].split("\n\n")[0].splitlines()[2:]]
         shares = [float(row[1].rstrip("%")) for row in rows if row[2:3] == ["handle"]]

@@ -162,7 +162,12 @@ def main(args):
         raise Failure("record: --duration goes with -p PID or -a")
     command = _command(args)
     perf_path = perf.require()
-    row = choice.choose_backend(args.backend, command, perf_path)
+    # A wait sits in the C library (a futex, a poll), built without frame
+    # pointers, where a frame-pointer walk loses the Python callers: auto
+    # picks a DWARF backend for waits, whatever the interpreter.
+    waits_need_dwarf = args.mode != "cpu" and args.backend == "auto"
+    row = choice.choose_backend(args.backend, command, perf_path,
+                                frame_pointers=False if waits_need_dwarf else None)
     plan = session.plan_command(perf_path, row, command, args.output, sampling)
     say("recording with the %s backend into %s" % (row.name, plan.directory))
     return session.run(plan)
