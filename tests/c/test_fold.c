@@ -328,15 +328,22 @@ test_many_stacks(void)
     pt_fold_free(fold);
 }
 
-/* A folder fed `len` bytes of `script`, finished. */
+/* A folder with `options` (NULL: the defaults) fed `len` bytes of
+ * `script`, finished. */
 static struct pt_fold *
-folded(const char *script, size_t len)
+folded_with(const char *script, size_t len, const struct pt_fold_options *options)
 {
     struct pt_fold *fold = NULL;
-    CHECK_EQ_INT(pt_fold_new(&fold, NULL), 0);
+    CHECK_EQ_INT(pt_fold_new(&fold, options), 0);
     CHECK_EQ_INT(pt_fold_feed(fold, script, len), 0);
     CHECK_EQ_INT(pt_fold_finish(fold), 0);
     return fold;
+}
+
+static struct pt_fold *
+folded(const char *script, size_t len)
+{
+    return folded_with(script, len, NULL);
 }
 
 /* "comm pid/tid" headers (perf script -F comm,pid,tid,...): samples and cut
@@ -414,10 +421,7 @@ test_events_periods_and_window(void)
         "my app 10/10   102.000000:         1 sched:sched_switch: \n"
         "\t 1000 f (/bin/x)\n\t 2 _start (/bin/x)\n\n";
     struct pt_fold_options options = {.frames = 1};
-    struct pt_fold *fold = NULL;
-    CHECK_EQ_INT(pt_fold_new(&fold, &options), 0);
-    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
-    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    struct pt_fold *fold = folded_with(script, sizeof(script) - 1, &options);
     struct labelled got = {{0}, {0}};
     pt_fold_each(fold, PT_FOLD_DEFAULT, by_event, &got);
     CHECK_EQ_INT(got.count[0], 2);
@@ -437,9 +441,7 @@ test_events_periods_and_window(void)
     /* [0.5 s, 2 s): the second and third samples; a time before the first
      * counts as the first's */
     struct pt_fold_options window = {.start_ns = 500000000, .end_ns = 2000000000};
-    CHECK_EQ_INT(pt_fold_new(&fold, &window), 0);
-    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
-    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    fold = folded_with(script, sizeof(script) - 1, &window);
     CHECK_EQ_INT(pt_fold_samples(fold), 2);
     memset(&got, 0, sizeof(got));
     pt_fold_each(fold, PT_FOLD_INTERNAL, by_event, &got);
@@ -520,10 +522,7 @@ test_off_cpu_waits(void)
         "app 10/11 101.000000: 1 sched:sched_switch: \n"
         "\t 1 schedule ([kernel.kallsyms])\n\t 3 _start (/bin/x)\n\n";
     struct pt_fold_options options = {.offcpu = 1};
-    struct pt_fold *fold = NULL;
-    CHECK_EQ_INT(pt_fold_new(&fold, &options), 0);
-    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
-    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    struct pt_fold *fold = folded_with(script, sizeof(script) - 1, &options);
     struct waited got = {0, 0, 0, 0};
     pt_fold_each(fold, PT_FOLD_DEFAULT, off_cpu_of, &got);
     CHECK_EQ_INT(got.count, 1);
@@ -540,9 +539,7 @@ test_off_cpu_waits(void)
 
     /* a window from 0.1 s on: the wait began before it */
     struct pt_fold_options late = {.offcpu = 1, .start_ns = 100000000};
-    CHECK_EQ_INT(pt_fold_new(&fold, &late), 0);
-    CHECK_EQ_INT(pt_fold_feed(fold, script, sizeof(script) - 1), 0);
-    CHECK_EQ_INT(pt_fold_finish(fold), 0);
+    fold = folded_with(script, sizeof(script) - 1, &late);
     CHECK_EQ_INT(pt_fold_samples(fold), 1);
     pt_fold_free(fold);
 }
