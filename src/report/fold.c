@@ -333,6 +333,11 @@ is_kernel(const char *ip, size_t ip_len, const char *dso, size_t len)
 static int
 is_kept(const char *sym, size_t len)
 {
+    /* a compiler's clone, "take_gil.lto_priv.0", is the function too */
+    const char *dot = memchr(sym, '.', len);
+    if (dot != NULL) {
+        len = (size_t)(dot - sym);
+    }
     for (const char *const *p = kept_frames; *p != NULL; p++) {
         if (strlen(*p) == len && memcmp(sym, *p, len) == 0) {
             return 1;
@@ -576,6 +581,11 @@ in_window(const struct pt_fold *fold, uint64_t time_ns)
 static int
 open_wait(struct pt_fold *fold, int cut, size_t inner_py, size_t outer_py)
 {
+    /* the idle task (tid 0, one per CPU) waits for nothing of the
+     * program's; a switch-out without a time cannot be timed */
+    if (fold->tid <= 0 || fold->time_ns == 0) {
+        return 0;
+    }
     struct buf keys[NVIEWS] = {{0}};
     const char *texts[NVIEWS];
     size_t lens[NVIEWS];
@@ -603,17 +613,28 @@ open_wait(struct pt_fold *fold, int cut, size_t inner_py, size_t outer_py)
     return rc;
 }
 
-/* Thread tid runs again at time_ns: its open wait, if any, is counted, in
- * both views, with the time it waited as its period. */
+/* Thread pid/tid runs again at time_ns: its open wait, if any, is counted,
+ * in both views, with the time it waited inside the window as its period.
+ * A wait of another process (its thread ended without a switch-in, and
+ * its tid was given again) is dropped. */
 static int
-close_wait(struct pt_fold *fold, long tid, uint64_t time_ns)
+close_wait(struct pt_fold *fold, long pid, long tid, uint64_t time_ns)
 {
     struct pt_wait wait;
     if (!pt_waits_close(&fold->waits, tid, &wait)) {
         return 0;
     }
     int rc = 0;
-    if (time_ns >= wait.since_ns && in_window(fold, wait.since_ns)) {
+    /* the wait's part inside the window [first + start_ns, first + end_ns) */
+    uint64_t from = wait.since_ns, to = time_ns;
+    uint64_t window_from = fold->first_ns + fold->start_ns;
+    if (from < window_from) {
+        from = window_from;
+    }
+    if (fold->end_ns != 0 && to > fold->first_ns + fold->end_ns) {
+        to = fold->first_ns + fold->end_ns;
+    }
+    if ((pid < 0 || wait.pid < 0 || pid == wait.pid) && to > from) {
         for (int v = 0; rc == 0 && v < NVIEWS; v++) {
             /* a preempted wait's stack ends in PT_FOLD_PREEMPTED_FRAME */
             size_t len = wait.lens[v];
@@ -631,16 +652,15 @@ close_wait(struct pt_fold *fold, long tid, uint64_t time_ns)
             }
             if (rc == 0) {
                 rc = count_key(fold, &fold->tables[v], fold->key.data, fold->key.len,
-                               wait.event_len, wait.pid, wait.tid,
-                               time_ns - wait.since_ns);
+                               wait.event_len, wait.pid, wait.tid, to - from);
             }
         }
-        long pid = fold->pid;
+        long current = fold->pid;
         fold->pid = wait.pid;
         if (rc == 0) {
             rc = count_process(fold, wait.cut);
         }
-        fold->pid = pid;
+        fold->pid = current;
         if (rc == 0) {
             fold->samples++;
             fold->truncated += (uint64_t)wait.cut;
@@ -1102,53 +1122,70 @@ find_text(const char *s, size_t n, const char *text)
     return NULL;
 }
 
-/* A side-band line of perf script --show-switch-events, "comm pid/tid
- * 35206.367792: PERF_RECORD_SWITCH IN" (or _CPU_WIDE, or OUT): a switch-in
- * ends its thread's wait.  Other side-band lines are passed over. */
+/* A switch record of perf script --show-switch-events: "comm pid/tid
+ * 35206.367792: PERF_RECORD_SWITCH IN" (or _CPU_WIDE: the pid/tid is the
+ * thread switching in or out either way; "OUT preempt" when it left
+ * runnable).  Whether s[0..n) is one, with *rec its fields: the record's
+ * name must follow a valid "pid/tid time:" header, and the last match is
+ * taken (a command may hold any text, this one too). */
+struct switch_record {
+    long pid, tid;
+    uint64_t time_ns;
+    int in, preempt;
+};
+
 static int
-take_side_band(struct pt_fold *fold, const char *s, size_t n, const char *record)
+parse_switch(const char *s, size_t n, struct switch_record *rec)
 {
-    static const char switch_in[] = "PERF_RECORD_SWITCH";
-    size_t at = (size_t)(record - s), rest_len = n - at;
-    if (!fold->offcpu || rest_len < sizeof(switch_in) - 1 ||
-        memcmp(record, switch_in, sizeof(switch_in) - 1) != 0) {
+    static const char name[] = " PERF_RECORD_SWITCH";
+    const char *record = NULL;
+    for (const char *at = s; (at = find_text(at, n - (size_t)(at - s), name)) != NULL;
+         at++) {
+        record = at;
+    }
+    if (record == NULL) {
         return 0;
     }
-    const char *word = record + sizeof(switch_in) - 1;
-    size_t left = rest_len - (sizeof(switch_in) - 1);
-    if (left >= 10 && memcmp(word, "_CPU_WIDE", 9) == 0) {
+    const char *word = record + sizeof(name) - 1;
+    size_t left = n - (size_t)(word - s);
+    if (left >= 9 && memcmp(word, "_CPU_WIDE", 9) == 0) {
         word += 9;
         left -= 9;
     }
     int in = left >= 3 && memcmp(word, " IN", 3) == 0 && (left == 3 || word[3] == ' ');
     int out = left >= 4 && memcmp(word, " OUT", 4) == 0 && (left == 4 || word[4] == ' ');
-    if (!in && !out) {
-        return 0;
-    }
-    /* the header before it: "comm pid/tid time:" */
-    size_t head = at;
+    size_t head = (size_t)(record - s);
     while (head > 0 && s[head - 1] == ' ') {
         head--;
     }
     size_t before = head, time_at = last_word(s, &before);
-    uint64_t time_ns = parse_time(s + time_at, head - time_at);
+    rec->time_ns = parse_time(s + time_at, head - time_at);
     size_t ids_end = before, ids_at = last_word(s, &before);
-    long pid, tid;
-    if (time_ns == 0 || !parse_ids(s + ids_at, ids_end - ids_at, &pid, &tid)) {
+    if ((!in && !out) || rec->time_ns == 0 ||
+        !parse_ids(s + ids_at, ids_end - ids_at, &rec->pid, &rec->tid)) {
         return 0;
     }
-    if (out) {
-        /* "OUT preempt": the switch-out just sampled left the thread runnable */
-        struct pt_wait *wait = pt_waits_find(&fold->waits, tid);
-        if (wait != NULL && find_text(word, left, " preempt") != NULL) {
+    rec->in = in;
+    rec->preempt = out && find_text(word, left, " preempt") != NULL;
+    return 1;
+}
+
+/* A switch record (options.offcpu): a switch-in ends its thread's wait; a
+ * preempting switch-out marks the wait its sample just opened. */
+static int
+take_switch(struct pt_fold *fold, const struct switch_record *rec)
+{
+    if (!rec->in) {
+        struct pt_wait *wait = pt_waits_find(&fold->waits, rec->tid);
+        if (wait != NULL && rec->preempt) {
             wait->preempted = 1;
         }
         return 0;
     }
-    if (time_ns > fold->last_ns) {
-        fold->last_ns = time_ns;
+    if (rec->time_ns > fold->last_ns) {
+        fold->last_ns = rec->time_ns;
     }
-    return close_wait(fold, tid, time_ns);
+    return close_wait(fold, rec->pid, rec->tid, rec->time_ns);
 }
 
 static int
@@ -1160,6 +1197,12 @@ take_line(struct pt_fold *fold, const char *s, size_t n)
     if (tn == 0) {
         return end_sample(fold);
     }
+    /* before the frames' test: perf may indent a record's command */
+    struct switch_record rec;
+    if (parse_switch(s, n, &rec)) {
+        int rc = end_sample(fold);
+        return rc != 0 || !fold->offcpu ? rc : take_switch(fold, &rec);
+    }
     if (s[0] == ' ' || s[0] == '\t') {
         if (!fold->in_sample) {
             int rc = start_sample(fold, "? 0", 3);
@@ -1170,14 +1213,7 @@ take_line(struct pt_fold *fold, const char *s, size_t n)
         return add_frame(fold, s, n);
     }
     int rc = end_sample(fold);
-    if (rc != 0) {
-        return rc;
-    }
-    const char *record = find_text(s, n, " PERF_RECORD_");
-    if (record != NULL) {
-        return take_side_band(fold, s, n, record + 1);
-    }
-    return start_sample(fold, s, n);
+    return rc != 0 ? rc : start_sample(fold, s, n);
 }
 
 int

@@ -10,7 +10,8 @@
  * thread has at most one wait open: a switch-out without its switch-in
  * (perf lost it) is replaced by the next.
  *
- * Plain C11; as much memory as the threads with a wait open.
+ * Plain C11; as much memory as the threads with a wait open, each found by
+ * its tid in constant time.
  */
 #ifndef PERFTRAMP_REPORT_WAITS_H
 #define PERFTRAMP_REPORT_WAITS_H
@@ -30,6 +31,7 @@ struct pt_wait {
     size_t lens[2];
 };
 
+/* The open waits: a hash table by tid (waits.c); all zero is empty. */
 struct pt_waits {
     struct pt_wait *open;
     size_t count, cap;

@@ -537,10 +537,76 @@ test_off_cpu_waits(void)
     CHECK_EQ_INT(pt_fold_samples(fold), 3);
     pt_fold_free(fold);
 
-    /* a window from 0.1 s on: the wait began before it */
+    /* a window from 0.1 s on: the wait began before it, its part inside
+     * counts */
     struct pt_fold_options late = {.offcpu = 1, .start_ns = 100000000};
     fold = folded_with(script, sizeof(script) - 1, &late);
-    CHECK_EQ_INT(pt_fold_samples(fold), 1);
+    CHECK_EQ_INT(pt_fold_samples(fold), 2);
+    memset(&got, 0, sizeof(got));
+    pt_fold_each(fold, PT_FOLD_DEFAULT, off_cpu_of, &got);
+    CHECK_EQ_INT(got.period, 400000000);
+    pt_fold_free(fold);
+}
+
+/* Off-CPU edges: a plain wait ends in [off-cpu]; a second switch-out
+ * replaces a wait never closed; a switch-in of another process's thread
+ * with a tid given again drops the old wait; the idle task (tid 0) opens
+ * none; a command that holds the record's name is a sample's header; many
+ * threads' waits at once are each found. */
+struct wait_seen {
+    uint64_t waits, period, plain;
+};
+
+static void
+wait_of(void *ctx, const struct pt_fold_stack *s)
+{
+    struct wait_seen *out = ctx;
+    if (s->event_len == 6 && memcmp(s->event, "offcpu", 6) == 0) {
+        out->waits += s->count;
+        out->period += s->period;
+        out->plain +=
+            s->len > 10 && memcmp(s->stack + s->len - 10, ";[off-cpu]", 10) == 0;
+    }
+}
+
+static void
+test_off_cpu_edges(void)
+{
+    static const char script[] =
+        "a 1/2 10.0: 1 sched:sched_switch: \n\t 1 f (/bin/x)\n\n"
+        "a 1/2 11.0: 1 sched:sched_switch: \n\t 1 g (/bin/x)\n\n"
+        "a 1/2 11.5: PERF_RECORD_SWITCH IN \n"
+        "b 1/3 12.0: 1 sched:sched_switch: \n\t 1 h (/bin/x)\n\n"
+        "c 9/3 13.0: PERF_RECORD_SWITCH IN \n"
+        "swapper 0/0 14.0: 1 sched:sched_switch: \n\t 1 idle ([kernel.kallsyms])\n\n"
+        "swapper 0/0 15.0: PERF_RECORD_SWITCH IN \n"
+        "x PERF_RECORD_SWITCH IN 1/4 16.0: 1 cpu-clock: \n\t 1 k (/bin/x)\n\n";
+    struct pt_fold_options options = {.offcpu = 1};
+    struct pt_fold *fold = folded_with(script, sizeof(script) - 1, &options);
+    struct wait_seen got = {0, 0, 0};
+    pt_fold_each(fold, PT_FOLD_DEFAULT, wait_of, &got);
+    CHECK_EQ_INT(got.waits, 1);
+    CHECK_EQ_INT(got.period, 500000000);
+    CHECK_EQ_INT(got.plain, 1);
+    /* the wait and the command's sample */
+    CHECK_EQ_INT(pt_fold_samples(fold), 2);
+    pt_fold_free(fold);
+
+    char many[64 * 1024];
+    size_t len = 0;
+    for (int tid = 1; tid <= 300; tid++) {
+        len += (size_t)snprintf(
+            many + len, sizeof(many) - len,
+            "p 1/%d 1.%03d: 1 sched:sched_switch: \n\t 1 f (/bin/x)\n\n", tid, tid);
+    }
+    for (int tid = 300; tid >= 1; tid -= 2) {
+        len += (size_t)snprintf(many + len, sizeof(many) - len,
+                                "p 1/%d 2.000: PERF_RECORD_SWITCH IN \n", tid);
+    }
+    fold = folded_with(many, len, &options);
+    memset(&got, 0, sizeof(got));
+    pt_fold_each(fold, PT_FOLD_DEFAULT, wait_of, &got);
+    CHECK_EQ_INT(got.waits, 150);
     pt_fold_free(fold);
 }
 
@@ -577,6 +643,7 @@ main(void)
     test_events_periods_and_window();
     test_hostile_header();
     test_off_cpu_waits();
+    test_off_cpu_edges();
     test_stripped_c_library_start();
     test_separators_in_names();
     test_inlined_group_without_its_object();

@@ -139,7 +139,10 @@ def test_crunch_and_wait_in_each_mode(python, tmp_path):
     # the blocking system call under it (clock_nanosleep; select before 3.11)
     assert share(off, "wait_io", "_sys_") >= 0.9 * share(off, "wait_io"), off
     wall_rec = record(python, tmp_path, CRUNCH_AND_WAIT, "wall", "wall")
-    wall = collapsed(python, wall_rec)
+    # a loaded machine preempts crunch, which stretches its wall-clock time:
+    # that time is marked apart, and the shares are of the program's own
+    wall = {s: w for s, w in collapsed(python, wall_rec).items()
+            if not s.endswith(";[off-cpu: preempted]")}
     crunch, wait = share(wall, "crunch"), share(wall, "wait_io")
     assert abs(crunch - 50) <= 5 and abs(wait - 50) <= 5, (crunch, wait)
     # whole chains: both under <module>
@@ -179,18 +182,6 @@ def test_gil_wait_is_said(python, tmp_path):
 
 def test_pprof_and_html_say_the_mode(python, tmp_path):
     rec = record(python, tmp_path, CRUNCH_AND_WAIT, "wall")
-    out = tmp_path / "wall.pb.gz"
-    cli(python, ["report", str(rec), "--format", "pprof", "-o", str(out)], tmp_path)
-    go = shutil.which("go")
-    if go is not None:
-        home = tmp_path / "gohome"
-        home.mkdir()
-        top = subprocess.run([go, "tool", "pprof", "-top", str(out)], capture_output=True,
-                             text=True, env=dict(os.environ, HOME=str(home)), timeout=300)
-        assert "Type: wall" in top.stdout, top.stdout + top.stderr
-        types = subprocess.run([go, "tool", "pprof", "-raw", str(out)], capture_output=True,
-                               text=True, env=dict(os.environ, HOME=str(home)), timeout=300)
-        assert "off-cpu/nanoseconds" in types.stdout and "wall/nanoseconds" in types.stdout
     page = tmp_path / "wall.html"
     cli(python, ["report", str(rec), "--format", "html", "-o", str(page)], tmp_path)
     text = page.read_text()
@@ -199,6 +190,19 @@ def test_pprof_and_html_say_the_mode(python, tmp_path):
                            "prog.py"], tmp_path, check=False)
     assert refused.returncode != 0 and refused.stderr.strip().splitlines() == [
         "perftramp: record: --mode wall samples its own events; -e goes with --mode cpu"]
+    out = tmp_path / "wall.pb.gz"
+    cli(python, ["report", str(rec), "--format", "pprof", "-o", str(out)], tmp_path)
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("no go: apt-get install golang-go (make test does)")
+    home = tmp_path / "gohome"
+    home.mkdir()
+    top = subprocess.run([go, "tool", "pprof", "-top", str(out)], capture_output=True,
+                         text=True, env=dict(os.environ, HOME=str(home)), timeout=300)
+    assert "Type: wall" in top.stdout, top.stdout + top.stderr
+    types = subprocess.run([go, "tool", "pprof", "-raw", str(out)], capture_output=True,
+                           text=True, env=dict(os.environ, HOME=str(home)), timeout=300)
+    assert "off-cpu/nanoseconds" in types.stdout and "wall/nanoseconds" in types.stdout
 
 
 # a WSGI app whose every request sleeps 50 ms in handle()

@@ -31,7 +31,8 @@ backend's call chains) and records when each thread runs again
 wall adds on-CPU samples (cpu-clock at -F), so that both are nanoseconds
 of wall-clock time.  Every switch is a sample: on a busy server that is
 thousands a second, each with its stack copy under DWARF unwinding, so
-these modes stop perf writing at --max-size (OFFCPU_MAX_SIZE by default).
+these modes of -p and -a stop at --max-size (OFFCPU_MAX_SIZE by default; a
+command is given none unless asked: perf would end it).
 """
 import argparse
 import os
@@ -67,8 +68,9 @@ def add_parser(subparsers):
                    "to the stack each thread left the CPU with; wall: both, in nanoseconds "
                    "of wall-clock time (root: the scheduler's tracepoint)")
     p.add_argument("--max-size", type=_size,
-                   help="stop writing at this size (perf record --max-size: 500M, 2G); "
-                   "default %s with --mode offcpu or wall, none with cpu" % OFFCPU_MAX_SIZE)
+                   help="stop recording at this size (perf record --max-size: 500M, 2G; a "
+                   "command is ended then); default %s for -p/-a with --mode offcpu or wall"
+                   % OFFCPU_MAX_SIZE)
     p.add_argument("-o", "--output", help="directory (default ./perftramp-TIMESTAMP)")
     p.add_argument("--stack-size", type=int, default=perf.DWARF_STACK_MAX,
                    help="bytes of stack perf copies per sample with DWARF unwinding "
@@ -117,6 +119,15 @@ def _command(args):
     return command
 
 
+def _say_if_waits_lose_callers(mode, row):
+    """A running process's backend is the one it has on: with frame-pointer
+    unwinding its waits in the C library lose their Python callers."""
+    if mode != "cpu" and row.unwind == "fp":
+        say("note: the %s backend unwinds by frame pointers, which the C library lacks: "
+            "waits in it (locks, the GIL, polls) may lose their Python callers; a process "
+            "started with PERFTRAMP_ACTIVATE=perf_elf keeps them" % row.name)
+
+
 def _running(args, sampling):
     """The Plan of record -p or -a."""
     if args.command and args.command != ["--"]:
@@ -128,12 +139,14 @@ def _running(args, sampling):
     perf_path = perf.require()
     if args.all:
         row = choice.for_system(args.backend, perf_path)
+        _say_if_waits_lose_callers(args.mode, row)
         plan = session.plan_system(perf_path, row, args.output, sampling, args.duration)
         say("recording every process (perf unwinding as the %s backend needs) into %s"
             % (row.name, plan.directory))
         return plan
     running = target.inspect(args.pid)
     how = choice.for_running(args.backend, running, perf_path)
+    _say_if_waits_lose_callers(args.mode, how.row)
     plan = session.plan_attached(perf_path, how, running, args.output, sampling, args.duration)
     say("recording %s, %s, %s the %s backend into %s"
         % (running.process.describe(), running.label,
@@ -149,7 +162,10 @@ def main(args):
     if args.mode != "cpu" and args.event:
         raise Failure("record: --mode %s samples its own events; -e goes with --mode cpu"
                       % args.mode)
-    max_size = args.max_size or (OFFCPU_MAX_SIZE if args.mode != "cpu" else None)
+    # a running process's recording stops at the size; a command's would be
+    # ended by perf (it sends the command SIGTERM), so gets none unless asked
+    running = args.pid is not None or args.all
+    max_size = args.max_size or (OFFCPU_MAX_SIZE if args.mode != "cpu" and running else None)
     sampling = perf.Sampling(args.freq, args.stack_size, events=args.event, mode=args.mode,
                              max_size=max_size)
     if args.event:

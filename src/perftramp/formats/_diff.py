@@ -74,8 +74,10 @@ def comparable(profile):
                 frames[i] = got
         key = ";".join(frames)
         stacks[key] = stacks.get(key, 0) + count
-    return type(profile)(stacks, profile.samples, profile.meta, profile.truncated,
-                         profile.processes)
+    out = type(profile)(stacks, profile.samples, profile.meta, profile.truncated,
+                        profile.processes)
+    out.unit = getattr(profile, "unit", "samples")
+    return out
 
 
 def _changes(base_counts, base_samples, new_counts, new_samples):
@@ -157,7 +159,10 @@ def render_html(base, new, options):
     title = "differential: %d samples%s against %d%s" % (
         new.samples, " of " + new.command if new.command else "", base.samples,
         " of " + base.command if base.command else "")
-    return html.page(title, None, html.tree(new.stacks, base.stacks))
+    table = html.tree(new.stacks, base.stacks)
+    if getattr(new, "unit", "") == "ns":
+        table["unit"] = "ns"
+    return html.page(title, None, table)
 
 
 def render_collapsed(base, new, options):

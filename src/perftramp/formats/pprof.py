@@ -192,7 +192,7 @@ def _program(profile, objects):
     """The mapping of the recorded program: the interpreter's, whose name
     starts as the recorded command's does ("python3.12"), else "python"."""
     command = profile.meta.get("command") or ["python"]
-    for start in (os.path.basename(command[0])[:6], "python"):
+    for start in (os.path.basename(command[0])[:6] or "python", "python"):
         for dso in objects.mappings:
             if os.path.basename(dso).startswith(start):
                 return dso

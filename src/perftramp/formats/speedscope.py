@@ -27,7 +27,9 @@ def render(profile, options):
         "shared": {"frames": frames},
         "profiles": [{
             "type": "sampled", "name": profile.command or "perftramp",
-            "unit": "none", "startValue": 0, "endValue": sum(weights),
+            # weights: samples, or nanoseconds (record --mode offcpu, wall)
+            "unit": "nanoseconds" if getattr(profile, "unit", "") == "ns" else "none",
+            "startValue": 0, "endValue": sum(weights),
             "samples": sample_list, "weights": weights,
         }],
         "name": "perftramp", "exporter": "perftramp",

@@ -64,20 +64,23 @@ def _python_name(frame, width):
     return "%s (%s)" % (_fit(_clean(name), width - 3 - len(shown_file)), shown_file)
 
 
-def _process_lines(processes, top, cgroups):
+def _process_lines(processes, top, cgroups, amount=None):
     """The table of processes, when there is more than one: samples, and the
     share whose stacks are whole, so that a process perf could not unwind
     (a broken worker) shows at once; and each one's cgroup (its container)
     where the recording knows it.  The least whole come first, then the
     busiest."""
+    processes = [p for p in processes if p[1] > 0]  # a process of waits of 0 ns
     if len(processes) < 2:
         return []
     cgroup_of = {pid: cgroup for cgroup, pids in cgroups.items() for pid in pids}
     lines = ["", "Processes: %d; samples, and how many have whole stacks:" % len(processes),
-             "%8s %8s %7s%s" % ("pid", "samples", "whole", "  cgroup" if cgroup_of else "")]
+             "%8s %8s %7s%s" % ("pid", "seconds" if amount else "samples", "whole",
+                                "  cgroup" if cgroup_of else "")]
     ordered = sorted(processes, key=lambda p: ((p[1] - p[2]) / p[1], -p[1], p[0]))
     for pid, samples, truncated in ordered[:top]:
-        lines.append(("%8s %8d %6.1f%%" % (pid if pid >= 0 else "?", samples,
+        lines.append(("%8s %8s %6.1f%%" % (pid if pid >= 0 else "?",
+                                           amount(samples) if amount else samples,
                                            100.0 * (samples - truncated) / samples)
                       + ("  " + _clean(cgroup_of.get(pid, "?")) if cgroup_of else "")))
     if len(ordered) > top:
@@ -292,6 +295,8 @@ def render(profile, options):
     lines.extend(_python_lines(py_self, py_total, samples, top))
     lines.extend(_event_lines(profile, top))
     lines.extend(_thread_lines(profile, top))
-    lines.extend(_process_lines(profile.processes, top, meta.get("cgroups", {})))
+    lines.extend(_process_lines(profile.processes, top, meta.get("cgroups", {}),
+                                (lambda ns: "%.2f" % (ns / 1e9)) if profile.unit == "ns"
+                                else None))
     lines.extend(_native_lines(native_self, native_under, samples, top))
     return "\n".join(lines) + "\n"

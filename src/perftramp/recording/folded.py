@@ -225,7 +225,9 @@ def fold_with_perf(directory: str, meta: Dict[str, Any], only: Sequence[str] = (
         offcpu = meta.get("mode") in ("offcpu", "wall")
         command = perf.script_command(perf_path, data, FIELDS, cache) + [
             "--max-stack", str(MAX_STACK)] + list(only) + (
-            ["--show-switch-events"] if offcpu else [])
+            # waits are timed to the nanosecond (perf script prints
+            # microseconds by default)
+            ["--show-switch-events", "--ns"] if offcpu else [])
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=directory)
         # both are pipes (PIPE above), never None

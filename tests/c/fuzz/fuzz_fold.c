@@ -42,12 +42,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2) {
         return 0;
     }
-    /* the input's first byte also asks for the frames table and a time
-     * window (a second from the first sample on) */
+    /* the input's first byte also asks for the frames table, a time window
+     * (a second from the first sample on) and off-CPU waits */
     struct pt_fold_options opt = {.max_stack = data[0] % 8,
                                   .frames = (data[0] >> 3) & 1,
                                   .start_ns = (data[0] & 0x10) ? 1000000000u : 0,
-                                  .end_ns = (data[0] & 0x20) ? 2000000000u : 0};
+                                  .end_ns = (data[0] & 0x20) ? 2000000000u : 0,
+                                  .offcpu = (data[0] >> 6) & 1};
     size_t piece = 1 + data[1] % 64;
     data += 2;
     size -= 2;
