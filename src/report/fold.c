@@ -328,17 +328,16 @@ is_kernel(const char *ip, size_t ip_len, const char *dso, size_t len)
     return kernel_address && module;
 }
 
-/* Whether the interpreter's function `sym` stays in the default view:
- * PT_FOLD_KEPT_FRAMES. */
+/* Whether `sym`, up to the first `cut` character in it, is one of the
+ * NULL-ended `names`. */
 static int
-is_kept(const char *sym, size_t len)
+is_one_of(const char *const *names, const char *sym, size_t len, char cut)
 {
-    /* a compiler's clone, "take_gil.lto_priv.0", is the function too */
-    const char *dot = memchr(sym, '.', len);
-    if (dot != NULL) {
-        len = (size_t)(dot - sym);
+    const char *at = memchr(sym, cut, len);
+    if (at != NULL) {
+        len = (size_t)(at - sym);
     }
-    for (const char *const *p = kept_frames; *p != NULL; p++) {
+    for (const char *const *p = names; *p != NULL; p++) {
         if (strlen(*p) == len && memcmp(sym, *p, len) == 0) {
             return 1;
         }
@@ -346,20 +345,19 @@ is_kept(const char *sym, size_t len)
     return 0;
 }
 
+/* Whether the interpreter's function `sym` stays in the default view:
+ * PT_FOLD_KEPT_FRAMES, a compiler's clone too ("take_gil.lto_priv.0"). */
+static int
+is_kept(const char *sym, size_t len)
+{
+    return is_one_of(kept_frames, sym, len, '.');
+}
+
 /* Whether `sym` is one of PT_FOLD_START_FRAMES, up to a symbol version. */
 static int
 is_start(const char *sym, size_t len)
 {
-    const char *at = memchr(sym, '@', len);
-    if (at != NULL) {
-        len = (size_t)(at - sym);
-    }
-    for (const char *const *p = start_frames; *p != NULL; p++) {
-        if (strlen(*p) == len && memcmp(sym, *p, len) == 0) {
-            return 1;
-        }
-    }
-    return 0;
+    return is_one_of(start_frames, sym, len, '@');
 }
 
 /* Where the base name of the path `dso` (len bytes) starts. */

@@ -610,6 +610,25 @@ test_off_cpu_edges(void)
     pt_fold_free(fold);
 }
 
+/* The default view drops the interpreter's frames inner to the innermost
+ * Python frame, but keeps take_gil (a clone's name too): a wait for the GIL
+ * is seen as such. */
+static void
+test_take_gil_is_kept(void)
+{
+    static const char script[] = "python 1/1 \n"
+                                 "\t 1 futex_wait ([kernel.kallsyms])\n"
+                                 "\t 2 take_gil.lto_priv.0 (/usr/lib/libpython3.12.so)\n"
+                                 "\t 3 PyEval_RestoreThread (/usr/lib/libpython3.12.so)\n"
+                                 "\t 4 py::spin:/a.py (/tmp/perf-1.map)\n"
+                                 "\t 5 _start (/bin/python3.12)\n\n";
+    struct seen out;
+    fold_whole(script, sizeof(script) - 1, &out);
+    CHECK_EQ_INT(out.n, 1);
+    CHECK(strcmp(out.stacks[0],
+                 "python;_start;py::spin:/a.py;take_gil.lto_priv.0;futex_wait_[k]") == 0);
+}
+
 /* A C library stripped of local symbols: its unnamed function outermost,
  * calling into another object, is a thread's start (whole: main's caller,
  * start_thread under clone3); one with only the kernel inner to it, or
@@ -644,6 +663,7 @@ main(void)
     test_hostile_header();
     test_off_cpu_waits();
     test_off_cpu_edges();
+    test_take_gil_is_kept();
     test_stripped_c_library_start();
     test_separators_in_names();
     test_inlined_group_without_its_object();
