@@ -86,14 +86,18 @@ if __name__ == "__main__":
     print(" ".join(str(w.pid) for w in workers))
 """
 
-# fresh pages in one function, a second of CPU in another, sleeps in a third
+# fresh pages in one function (a new mapping each time, whatever the
+# allocator keeps), a second of CPU in another, sleeps in a third
 EVENTS = BUSY + """
+import mmap
+
 
 def fresh_memory():
     for _ in range(30):
-        block = bytearray(16 << 20)
+        block = mmap.mmap(-1, 16 << 20)
         for i in range(0, len(block), 4096):
             block[i] = 1
+        block.close()
 
 
 def spin():

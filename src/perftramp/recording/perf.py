@@ -112,12 +112,12 @@ MODES = {
 
 def record_flags(row: Backend, sampling: Sampling) -> List[str]:
     """perf record's flags for sampling a program using backend `row`."""
-    flags = ["-N"]  # no build-id cache, even were the global option ignored
     mode_events, switches = MODES[sampling.mode]
     if mode_events:
-        flags += ["-e", ",".join(e.format(freq=sampling.freq) for e in mode_events)]
+        flags = ["-e", ",".join(e.format(freq=sampling.freq) for e in mode_events)]
     else:
-        flags += ["-F", str(sampling.freq)]
+        flags = ["-F", str(sampling.freq)]
+    flags += ["-N"]  # no build-id cache, even were the global option ignored
     if switches:
         flags += ["--switch-events"]
     if sampling.max_size:
