@@ -44,7 +44,12 @@ sys.path.insert(0, str(ROOT / "tests" / "python"))
 import interpreters  # noqa: E402  (the tests' CPythons and their venvs)
 
 CALL_HEAVY = ["fib", "methods", "closures", "generators"]
-WORKLOADS = CALL_HEAVY + ["mix", "register"]
+WORKLOADS = CALL_HEAVY + ["mix", "register", "stack"]
+# perf copies at most this much of the stack per sample for DWARF unwinding
+# (--call-graph dwarf's largest size, 65,528 bytes): Python frames deeper than
+# it fits go unseen.
+DWARF_STACK_COPY = 65528
+UNTIMED = ("register", "stack")
 
 
 def configs_for(version):
@@ -144,7 +149,7 @@ def ratio_rows(workloads, med, others):
     configuration's time as a ratio to it."""
     rows = []
     for w in workloads:
-        if w == "register":
+        if w in UNTIMED:
             continue
         off = med[(w, "off")]
         cells = [fmt_ratio(med[(w, c)] / off) for c in others]
@@ -181,6 +186,21 @@ def register_rows(med, extra, rss, others):
     return rows
 
 
+def stack_rows(extra, configs):
+    """The stack workload's rows: C stack bytes per Python-to-Python call, and
+    how many such calls fit in perf's DWARF stack copy.  "off" is in the
+    rows: without a hook, 3.11+ inlines these calls into one C frame."""
+    configs = ["off"] + configs
+    per_call = [extra[("stack", c)]["stack_bytes"] for c in configs]
+    rows = ["| stack: C bytes per Python call | %s |"
+            % " | ".join("%.0f B" % b for b in per_call)]
+    rows.append("| stack: Python frames per %s bytes (DWARF copy) | %s |"
+                % (format(DWARF_STACK_COPY, ","),
+                   " | ".join("%d" % (DWARF_STACK_COPY // b) if b >= 1 else "all"
+                              for b in per_call)))
+    return rows
+
+
 def interpreter_section(interp, workloads, rounds):
     """Measures one interpreter; returns its section of the results."""
     python = interpreters.ready(interp)
@@ -193,6 +213,8 @@ def interpreter_section(interp, workloads, rounds):
     lines += ratio_rows(workloads, med, others)
     if "register" in workloads:
         lines += register_rows(med, extra, rss, others)
+    if "stack" in workloads:
+        lines += stack_rows(extra, others)
     return lines
 
 

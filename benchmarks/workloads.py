@@ -17,6 +17,10 @@ import sys
 import time
 
 REGISTER_FUNCTIONS = 50_000
+# The stack workload's recursion: deep enough that the C frames above and below
+# the chain weigh nothing in the per-call figure, shallow enough for every
+# recursion limit.
+STACK_DEPTH = 400
 # Each process times its workload this many times and keeps the fastest: what
 # is left of the noise is then mostly between processes (layout, ASLR), which
 # the runner's median over rounds takes care of.
@@ -130,6 +134,24 @@ def mix_once():
         email.message_from_string(msg).get_payload()
 
 
+def descend(n):
+    """The C stack's address (perftramp._perftramp._stack_address) n plain
+    Python-to-Python calls down."""
+    if n == 0:
+        from perftramp import _perftramp
+
+        return _perftramp._stack_address()
+    return descend(n - 1)
+
+
+def stack_bytes_per_call():
+    """C stack bytes one Python-to-Python call takes: the same chain measured
+    at two depths (each call made once before, so that its trampoline exists
+    and a first call's path is not what is measured)."""
+    descend(STACK_DEPTH)
+    return (descend(0) - descend(STACK_DEPTH)) / STACK_DEPTH
+
+
 def fresh_functions(n):
     template = compile("def f():\n    return 1\n", "register.py", "exec").co_consts[0]
     out = []
@@ -180,6 +202,10 @@ def main():
         result["seconds"] = time.perf_counter() - start
         result["rss_growth"] = rss_bytes() - rss_before
         result["functions"] = len(funcs)
+    elif workload == "stack":
+        activate(config)
+        result["seconds"] = 0.0
+        result["stack_bytes"] = stack_bytes_per_call()
     else:
         func = WORKLOADS[workload]
         activate(config)

@@ -384,6 +384,15 @@ pt_floor(PyObject *Py_UNUSED(module), PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* The C stack's depth here, for benchmarks/stack_depth.py: two calls made
+ * N Python frames apart differ by N frames' worth of C stack.  Out of line, so
+ * that its frame is where every caller's is. */
+__attribute__((noinline)) static PyObject *
+pt_stack_address(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSize_t((size_t)(uintptr_t)__builtin_frame_address(0));
+}
+
 static PyMethodDef pt_methods[] = {
     {"activate", pt_activate, METH_O,
      "activate(backend)\n--\n\nInstall perftramp's trampoline hook with the given "
@@ -407,6 +416,8 @@ static PyMethodDef pt_methods[] = {
     {"_floor", pt_floor, METH_O,
      "Install (True) or remove the no-op eval-frame hook benchmarks compare with."},
     {"_stats", pt_stats, METH_O, "Counters of one backend, for tests and benchmarks."},
+    {"_stack_address", pt_stack_address, METH_NOARGS,
+     "The C stack's address in this call, for the stack-depth benchmark."},
     {NULL, NULL, 0, NULL},
 };
 

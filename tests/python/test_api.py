@@ -364,3 +364,41 @@ def test_installed_with_its_license(python):
     """)
     assert r["names"] and r["mit"], r
     assert r["expr"] == "MIT"
+
+
+def test_stack_bytes_per_call_are_the_floors_and_the_stubs(python, tmp_path):
+    """The C stack one Python call takes under each backend is the no-op
+    hook's plus the stub's 16 bytes (its return address and saved frame
+    pointer), nothing more; what check and record report is that number."""
+    r = run_json(python, """
+        import json, perftramp
+        from perftramp import _perftramp
+        from perftramp.recording import interpreter
+        def descend(n):
+            return _perftramp._stack_address() if n == 0 else descend(n - 1)
+        def per_call(depth=300):
+            descend(depth)
+            return (descend(0) - descend(depth)) / depth
+        got = {"off": per_call(), "told": interpreter.stack_bytes_per_call(),
+               "stub": interpreter.STUB_FRAME_BYTES}
+        _perftramp._floor(True)
+        got["floor"] = per_call()
+        _perftramp._floor(False)
+        for backend in ("perf", "perf_jit", "perf_elf"):
+            perftramp.activate_stack_trampoline(backend)
+            got[backend] = per_call()
+            # measured through the active hook, not the floor's
+            got[backend + "-told"] = interpreter.stack_bytes_per_call()
+            perftramp.deactivate_stack_trampoline()
+        print(json.dumps(got))
+    """, env={"PERFTRAMP_JITDUMP_DIR": str(tmp_path), "PERFTRAMP_ELF_DIR": str(tmp_path)})
+    assert r["stub"] == 16
+    if python.version >= (3, 11):
+        assert r["off"] == 0, r  # calls inlined into one C frame: no hook, no C stack
+    else:
+        assert r["floor"] == r["off"], r  # every call recursed in C already
+    assert r["floor"] > 200, r
+    for backend in ("perf", "perf_jit", "perf_elf"):
+        assert r[backend] == r["floor"] + 16, r
+        assert r[backend + "-told"] == r[backend], r
+    assert r["told"] == r["perf"], r

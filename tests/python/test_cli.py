@@ -47,6 +47,10 @@ def test_check(python, tmp_path):
         backend = "perf_jit"
     assert "verdict: profiling works here, with the %s backend" % backend in out.stdout
     assert "[ok  ] perf record" in out.stdout
+    # how deep a chain DWARF unwinding sees, from the C stack one call takes
+    m = re.search(r"stack per call +(\d+) bytes of C stack per Python call \(16 of them "
+                  r"perftramp's\): DWARF unwinding sees about (\d+) Python frames", out.stdout)
+    assert m and int(m.group(2)) == 65528 // int(m.group(1)), out.stdout
     if not python.frame_pointers:
         assert "[ok  ] perf inject --jit" in out.stdout
 

@@ -114,6 +114,12 @@ def test_cut_stacks_are_counted_and_said_in_every_format(python, tmp_path_factor
     # a second of CPU at 999 Hz: half of it would still be plenty
     assert samples > 500 and cut > 0.3 * samples, (cut, samples)
     assert "--stack-size 65528" in text.stdout
+    # how deep a chain the copy holds, from the C stack one call took
+    per_call = json.loads((rec / "perftramp.json").read_text())["stack_per_call"]
+    assert 200 < per_call < 2000, per_call
+    assert ("took %d bytes of C stack in this interpreter, so the 1024-byte stack copy holds "
+            "about %d Python frames" % (per_call, 1024 // per_call)) in " ".join(
+                text.stdout.split()), text.stdout
     assert "have a cut stack" not in text.stderr, "said once, in the report"
     out = report(python, rec, "--format", "collapsed")
     stacks = collapsed(out.stdout)

@@ -251,7 +251,20 @@ def truncation_advice(profile):
     else:
         remedy = ("To see them whole, %s, or use %s (and raise the kernel's frame limit: "
                   "%s)." % (dwarf, fp, sysctl))
-    return said + " " + remedy
+    return said + " " + depth_note(profile.meta, unwind) + remedy
+
+
+def depth_note(meta, unwind):
+    """For DWARF unwinding: how deep a Python chain the recording's stack copy
+    holds, from the C stack one Python call took (record measured it);
+    ends with a space.  Empty otherwise."""
+    per_call, stack_size = meta.get("stack_per_call"), meta.get("stack_size")
+    if unwind == "fp" or not isinstance(per_call, int) or not isinstance(stack_size, int) \
+            or per_call <= 0:
+        return ""
+    return ("Each Python call took %d bytes of C stack in this interpreter, so the %d-byte "
+            "stack copy holds about %d Python frames. "
+            % (per_call, stack_size, stack_size // per_call))
 
 
 def split_python(frame):

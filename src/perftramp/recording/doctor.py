@@ -18,7 +18,7 @@ from perftramp import _backends
 from perftramp._backends import Backend
 
 from . import events, perf, procfs, selftest
-from .interpreter import has_frame_pointers
+from .interpreter import STUB_FRAME_BYTES, has_frame_pointers, stack_bytes_per_call
 
 
 class Finding(NamedTuple):
@@ -47,6 +47,23 @@ def _interpreter(frame_pointers: bool) -> Finding:
         sys.executable, platform.python_version(),
         "built with frame pointers" if frame_pointers else
         "no frame pointers (DWARF unwinding)"))
+
+
+def _stack_depth(frame_pointers: bool) -> Finding:
+    """How deep a Python chain DWARF unwinding sees here: perf's stack copy
+    over the C stack one Python call takes."""
+    per_call = stack_bytes_per_call()
+    if not per_call:
+        return Finding(None, "stack per call", "not measured (perftramp's extension "
+                       "could not install its test hook)")
+    return Finding(None, "stack per call", "%d bytes of C stack per Python call "
+                   "(%d of them perftramp's): DWARF unwinding sees about %d Python frames "
+                   "(perf copies at most %s bytes); %s" % (
+                       per_call, STUB_FRAME_BYTES, perf.DWARF_STACK_MAX // per_call,
+                       format(perf.DWARF_STACK_MAX, ","),
+                       "frame pointers see any depth (up to kernel.perf_event_max_stack "
+                       "frames)" if frame_pointers else
+                       "a frame-pointer build of Python would see any depth"))
 
 
 def _perf_records(perf_path: str) -> Finding:
@@ -121,7 +138,7 @@ def _tmp() -> Finding:
 
 def diagnose(run_tests: bool = True) -> Diagnosis:
     frame_pointers = has_frame_pointers()
-    findings = [_platform(), _interpreter(frame_pointers)]
+    findings = [_platform(), _interpreter(frame_pointers), _stack_depth(frame_pointers)]
     perf_path = perf.find()
     backend = None
     if perf_path is None:

@@ -27,7 +27,9 @@
                      "data": which of the two perf files to read, "maps",
                      "jit_dir": the /tmp path jit/ was recorded at, "pack",
                      and how perf was asked to unwind: "stack_size",
-                     "max_stack", "max_stack_wanted"; "active_pids": the
+                     "max_stack", "max_stack_wanted"; "stack_per_call": the
+                     C stack one Python call of the program's took (DWARF
+                     unwinding); "active_pids": the
                      recorded processes where perftramp's backend wrote;
                      "buildid": the cache above; "cgroups": {cgroup: pids}
                      of the processes still running at the end)
@@ -122,6 +124,7 @@ FIELDS = {
     "jit_dir": ("a %s path record made" % jitdir.PATTERN, jitdir.is_jit_dir),
     "pack": ('"%s"' % PACK, lambda v: v == PACK),
     "stack_size": ("a positive integer", lambda v: _is_int(v) and v > 0),
+    "stack_per_call": ("a positive integer", lambda v: _is_int(v) and v > 0),
     "max_stack": ("a positive integer", lambda v: _is_int(v) and v > 0),
     "max_stack_wanted": ("a positive integer", lambda v: _is_int(v) and v > 0),
     "active_pids": ("a list of process ids", _list_of(lambda v: _is_int(v) and v > 0)),

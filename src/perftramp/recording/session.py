@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from perftramp._backends import Backend
 from . import buildids, collect, events, jitdir, layout, pack, perf, remote, sysctl
 from .choice import HowToRecord
 from .errors import Failure
-from .interpreter import looks_like_python
+from .interpreter import looks_like_python, stack_bytes_per_call
 from .perf import Sampling
 from .progress import say
 from .target import Target
@@ -358,8 +359,21 @@ def _record(plan: Plan, result: Dict[str, Any]) -> int:
         size += collect.take_jitted(dumps, plan.directory, before)
         _note_objects(plan, recorded, size, meta)
     meta["pids"] = pids
+    per_call = _stack_per_call(plan)
+    if per_call:
+        meta["stack_per_call"] = per_call
     result.update(meta)
     return returncode
+
+
+def _stack_per_call(plan: Plan) -> Optional[int]:
+    """For DWARF unwinding of a command run by a Python (python...): the C
+    stack one of its Python calls takes, which with the stack copy says how
+    deep a chain the samples can show (report's advice on cut stacks)."""
+    if plan.row.unwind == "fp" or not plan.command or not looks_like_python(plan.command[0]):
+        return None
+    return stack_bytes_per_call(shutil.which(plan.command[0], path=plan.env.get("PATH"))
+                                or plan.command[0])
 
 
 def _note_objects(plan: Plan, recorded: List[collect.Recorded], size: int,
