@@ -161,7 +161,7 @@ def measure(interp, benches, rounds, values, log):
                                                     values, 1))
             log("  %s: round %d of %d" % (interp.label, r + 1, rounds))
     medians = {k: statistics.median(v) for k, v in cells.items()}
-    return configs, medians, loops
+    return configs, medians, loops, cells
 
 
 def geomean(xs):
@@ -174,12 +174,26 @@ def ratios(configs, medians, benches):
             for c in configs}
 
 
+def per_round_over_floor(configs, cells, benches, rounds):
+    """{config: [the suite's geometric mean over the floor, one per round]}:
+    each round's cells against the same round's floor (one round runs every
+    configuration of a benchmark back to back), so that the rounds' range
+    says how far one measurement of the headline figure can be trusted."""
+    out = {}
+    for c in configs:
+        if c in ("bare", "off", "floor"):
+            continue
+        out[c] = [geomean([cells[(b, c)][i] / cells[(b, "floor")][i] for b in benches])
+                  for i in range(rounds)]
+    return out
+
+
 def headline(results):
     """The table of geometric means, one row per interpreter."""
     columns = ["off", "floor", "cpython-perf", "cpython-perf_jit"] + PERFTRAMP
     lines = ["| interpreter | " + " | ".join(columns) + " |",
              "|---|" + "---|" * len(columns)]
-    for label, (configs, r, _benches) in results.items():
+    for label, (configs, r, _benches, _rounds) in results.items():
         row = []
         for c in columns:
             row.append("%.3f" % geomean(r[c].values()) if c in configs else "–")
@@ -190,16 +204,25 @@ def headline(results):
 def over_floor(results):
     """perftramp's cost above the floor: the suite's geometric mean, and the
     worst call-heavy benchmark."""
-    lines = ["| interpreter | backend | geomean over floor | worst call-heavy benchmark |",
-             "|---|---|---|---|"]
-    for label, (_configs, r, benches) in results.items():
-        for c in PERFTRAMP:
+    lines = ["| interpreter | backend | geomean over floor | rounds' range | "
+             "against CPython's -X perf | worst call-heavy benchmark |",
+             "|---|---|---|---|---|---|"]
+    for label, (configs, r, benches, rounds) in results.items():
+        for c in PERFTRAMP + ["cpython-perf", "cpython-perf_jit"]:
+            if c not in configs:
+                continue
             over = {b: r[c][b] / r["floor"][b] for b in benches}
             heavy = [b for b in benches if b in CALL_HEAVY] or benches
             worst = max(heavy, key=over.get)
-            lines.append("| %s | %s | %+.1f%% | %s %+.1f%% |"
-                         % (label, c, (geomean(over.values()) - 1) * 100, worst,
-                            (over[worst] - 1) * 100))
+            if "cpython-perf" in configs and c != "cpython-perf":
+                against = "%+.1f%%" % ((geomean(r[c].values())
+                                        / geomean(r["cpython-perf"].values()) - 1) * 100)
+            else:
+                against = "–"
+            lines.append("| %s | %s | %+.1f%% | %+.1f%% … %+.1f%% | %s | %s %+.1f%% |"
+                         % (label, c, (geomean(over.values()) - 1) * 100,
+                            (min(rounds[c]) - 1) * 100, (max(rounds[c]) - 1) * 100,
+                            against, worst, (over[worst] - 1) * 100))
     return lines
 
 
@@ -268,9 +291,11 @@ def main():
     results, details = {}, []
     for interp in interps:
         log("suite: %s" % interp.label)
-        configs, medians, loops = measure(interp, benches, args.rounds, args.values, log)
+        configs, medians, loops, cells = measure(interp, benches, args.rounds, args.values,
+                                                 log)
         r = ratios(configs, medians, benches)
-        results[interp.label] = (configs, r, benches)
+        results[interp.label] = (configs, r, benches,
+                                 per_round_over_floor(configs, cells, benches, args.rounds))
         details += detail(interp.label, configs, r, benches, loops, medians)
     if args.json:
         with open(args.json, "w") as f:
@@ -288,7 +313,10 @@ def main():
             "%d rounds, %d values per process after a warm-up, CPU time; each cell is the "
             "median over rounds divided by the same benchmark on the same interpreter "
             "without perftramp installed (bare); the first table gives geometric means "
-            "over %s." % (args.rounds, args.values, ", ".join(benches)), ""]
+            "over %s.  The second table gives perftramp's and CPython's cost over the "
+            "floor (a no-op hook), the range of that figure over the rounds (each round "
+            "against its own floor), and the geometric mean against CPython's own "
+            "-X perf." % (args.rounds, args.values, ", ".join(benches)), ""]
     text += headline(results) + [""] + over_floor(results) + [""] + details
     section = "\n".join(text) + "\n"
     out = Path(args.output)
