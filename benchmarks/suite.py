@@ -306,6 +306,11 @@ def main():
         results.update(sid_results)
         details += sid_details
 
+    write_section(args, benches, results, details)
+
+
+def write_section(args, benches, results, details):
+    """The run's section of --output (replacing one of the same title)."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/suite.py " + " ".join(sys.argv[1:])
     text = ["## %s" % (args.append or "pyperformance suite"), "",
