@@ -134,24 +134,6 @@ def mix_once():
         email.message_from_string(msg).get_payload()
 
 
-def descend(n):
-    """The C stack's address (perftramp._perftramp._stack_address) n plain
-    Python-to-Python calls down."""
-    if n == 0:
-        from perftramp import _perftramp
-
-        return _perftramp._stack_address()
-    return descend(n - 1)
-
-
-def stack_bytes_per_call():
-    """C stack bytes one Python-to-Python call takes: the same chain measured
-    at two depths (each call made once before, so that its trampoline exists
-    and a first call's path is not what is measured)."""
-    descend(STACK_DEPTH)
-    return (descend(0) - descend(STACK_DEPTH)) / STACK_DEPTH
-
-
 def fresh_functions(n):
     template = compile("def f():\n    return 1\n", "register.py", "exec").co_consts[0]
     out = []
@@ -205,7 +187,9 @@ def main():
     elif workload == "stack":
         activate(config)
         result["seconds"] = 0.0
-        result["stack_bytes"] = stack_bytes_per_call()
+        from perftramp.recording.interpreter import c_stack_per_call
+
+        result["stack_bytes"] = c_stack_per_call(STACK_DEPTH)
     else:
         func = WORKLOADS[workload]
         activate(config)

@@ -384,8 +384,9 @@ pt_floor(PyObject *Py_UNUSED(module), PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* The C stack's depth here, for benchmarks/stack_depth.py: two calls made
- * N Python frames apart differ by N frames' worth of C stack.  Out of line, so
+/* The C stack's depth here, for recording/interpreter.py's c_stack_per_call
+ * (perftramp check, record, benchmarks/run.py's stack workload): two calls
+ * made N Python frames apart differ by N frames' worth of C stack.  Out of line, so
  * that its frame is where every caller's is. */
 __attribute__((noinline)) static PyObject *
 pt_stack_address(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
@@ -417,7 +418,7 @@ static PyMethodDef pt_methods[] = {
      "Install (True) or remove the no-op eval-frame hook benchmarks compare with."},
     {"_stats", pt_stats, METH_O, "Counters of one backend, for tests and benchmarks."},
     {"_stack_address", pt_stack_address, METH_NOARGS,
-     "The C stack's address in this call, for the stack-depth benchmark."},
+     "The C stack's address in this call (c_stack_per_call)."},
     {NULL, NULL, 0, NULL},
 };
 

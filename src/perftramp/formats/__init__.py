@@ -251,16 +251,15 @@ def truncation_advice(profile):
     else:
         remedy = ("To see them whole, %s, or use %s (and raise the kernel's frame limit: "
                   "%s)." % (dwarf, fp, sysctl))
-    return said + " " + depth_note(profile.meta, unwind) + remedy
+    return said + " " + depth_note(profile.meta) + remedy
 
 
-def depth_note(meta, unwind):
-    """For DWARF unwinding: how deep a Python chain the recording's stack copy
-    holds, from the C stack one Python call took (record measured it);
-    ends with a space.  Empty otherwise."""
+def depth_note(meta):
+    """How deep a Python chain the recording's stack copy holds, from the C
+    stack one Python call took; ends with a space.  Empty unless record
+    measured both, which it does for DWARF unwinding only."""
     per_call, stack_size = meta.get("stack_per_call"), meta.get("stack_size")
-    if unwind == "fp" or not isinstance(per_call, int) or not isinstance(stack_size, int) \
-            or per_call <= 0:
+    if not isinstance(per_call, int) or not isinstance(stack_size, int) or per_call <= 0:
         return ""
     return ("Each Python call took %d bytes of C stack in this interpreter, so the %d-byte "
             "stack copy holds about %d Python frames. "

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import sysconfig
-from typing import Optional
+from typing import Callable, Optional
 
 #: One test, run in this interpreter or (as source) in another.
 _FRAME_POINTER_TEST = (
@@ -32,55 +32,56 @@ def has_frame_pointers(python: Optional[str] = None) -> bool:
 #: saves (x86_64; on aarch64 the x29/x30 pair), which also keeps the stack
 #: 16-byte aligned for the call into the evaluator.  The hook itself
 #: tail-calls the stub and leaves nothing.  benchmarks/run.py's stack
-#: workload measures it against the floor.
+#: workload measures it against the floor (and test_api.py holds it).
 STUB_FRAME_BYTES = 16
 
-#: How many bytes of C stack one Python-to-Python call takes with the hook
-#: on, run in this interpreter or (as source) in another: the same chain read
-#: at two depths, with the benchmarks' no-op hook installed (no files, nothing
-#: named) plus STUB_FRAME_BYTES, or through perftramp's own hook when it is
-#: already active here.  Prints nothing but the number; "None" when it cannot
-#: be measured (perftramp not importable there, a hook of someone else's).
-_STACK_TEST = (
-    "def _descend(n, read):\n"
-    "    return read() if n == 0 else _descend(n - 1, read)\n"
-    "def _bytes_per_call(depth=200):\n"
-    "    try:\n"
-    "        from perftramp import _perftramp\n"
-    "    except ImportError:\n"
-    "        return None\n"
-    "    read = _perftramp._stack_address\n"
-    "    floor = not _perftramp.is_active()\n"
-    "    if floor:\n"
-    "        try:\n"
-    "            _perftramp._floor(True)\n"
-    "        except RuntimeError:\n"
-    "            return None\n"
-    "    try:\n"
-    "        _descend(depth, read)\n"
-    "        got = (_descend(0, read) - _descend(depth, read)) // depth\n"
-    "    finally:\n"
-    "        if floor:\n"
-    "            _perftramp._floor(False)\n"
-    "    return got + (%d if floor else 0)\n"
-    "result = _bytes_per_call()\n" % STUB_FRAME_BYTES
-)
+def _descend(n: int, read: Callable[[], int]) -> int:
+    return read() if n == 0 else _descend(n - 1, read)
+
+
+def c_stack_per_call(depth: int = 200) -> int:
+    """C stack bytes one Python-to-Python call takes here, through whatever
+    hook is installed now: the stack's address read `depth` calls apart (each
+    call made once before, so that a first call's path is not measured)."""
+    from perftramp import _perftramp
+
+    read = _perftramp._stack_address
+    _descend(depth, read)
+    return (_descend(0, read) - _descend(depth, read)) // depth
+
+
+def _stack_bytes_per_call_here() -> Optional[int]:
+    """stack_bytes_per_call() in this interpreter: through perftramp's own hook
+    when it is active, else through the benchmarks' no-op hook (no files,
+    nothing named) plus STUB_FRAME_BYTES; None under a hook of someone
+    else's."""
+    from perftramp import _perftramp
+
+    if _perftramp.is_active():
+        return c_stack_per_call()
+    try:
+        _perftramp._floor(True)
+    except RuntimeError:
+        return None
+    try:
+        return c_stack_per_call() + STUB_FRAME_BYTES
+    finally:
+        _perftramp._floor(False)
 
 
 def stack_bytes_per_call(python: Optional[str] = None) -> Optional[int]:
     """C stack bytes per Python-to-Python call with perftramp's hook on, in
-    this interpreter or another (by path); None when it cannot be told.  What
-    decides how deep a chain DWARF unwinding sees: perf copies at most 65,528
-    bytes of stack per sample."""
+    this interpreter or another (by path: its own perftramp measures); None
+    when it cannot be told.  What decides how deep a chain DWARF unwinding
+    sees: perf copies at most 65,528 bytes of stack per sample."""
     if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
-        namespace: dict = {}
-        exec(_STACK_TEST, namespace)
-        return namespace["result"]
+        return _stack_bytes_per_call_here()
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE")}
     try:
-        out = subprocess.run([python, "-c", _STACK_TEST + "print(result)"], env=env,
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run([python, "-c", "from perftramp.recording.interpreter import "
+                              "stack_bytes_per_call; print(stack_bytes_per_call())"],
+                             env=env, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
     text = out.stdout.strip()
