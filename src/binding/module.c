@@ -18,6 +18,7 @@
 #include "hook.h"
 #include "report.h"
 #include "../core/backend.h"
+#include "../core/inject.h"
 #include "../core/outfile.h"
 #include "../core/perfview.h"
 #include "../core/stub.h"
@@ -394,6 +395,64 @@ pt_stack_address(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t((size_t)(uintptr_t)__builtin_frame_address(0));
 }
 
+/* OSError(errno, what inject.c said) */
+static PyObject *
+inject_error(const struct pt_inject_result *result)
+{
+    PyObject *exc = Py_BuildValue("(is)", errno, result->error);
+    if (exc != NULL) {
+        PyErr_SetObject(PyExc_OSError, exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+/* _inject_pending_call(pid, mmap, add_pending, run_string, text, timeout_ms):
+ * core/inject.h, for `attach` on 3.8-3.13 (recording/ptrace_exec.py). */
+static PyObject *
+pt_inject_py(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    int pid, timeout_ms;
+    unsigned long long mmap_fn, add_pending_fn, run_string_fn;
+    const char *text;
+    Py_ssize_t text_len;
+    if (!PyArg_ParseTuple(args, "iKKKy#i", &pid, &mmap_fn, &add_pending_fn,
+                          &run_string_fn, &text, &text_len, &timeout_ms)) {
+        return NULL;
+    }
+    struct pt_inject_plan plan = {mmap_fn, add_pending_fn,   run_string_fn,
+                                  text,    (size_t)text_len, timeout_ms};
+    struct pt_inject_result result;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = pt_inject_pending_call((pid_t)pid, &plan, &result);
+    Py_END_ALLOW_THREADS if (rc < 0)
+    {
+        return inject_error(&result);
+    }
+    return Py_BuildValue("KL", (unsigned long long)result.page,
+                         (long long)result.pending_rc);
+}
+
+/* _inject_unmap(pid, munmap, page, timeout_ms): the page's release. */
+static PyObject *
+pt_inject_unmap_py(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    int pid, timeout_ms;
+    unsigned long long munmap_fn, page;
+    if (!PyArg_ParseTuple(args, "iKKi", &pid, &munmap_fn, &page, &timeout_ms)) {
+        return NULL;
+    }
+    struct pt_inject_result result;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc =
+        pt_inject_unmap((pid_t)pid, munmap_fn, page, timeout_ms, &result);
+    Py_END_ALLOW_THREADS if (rc < 0)
+    {
+        return inject_error(&result);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef pt_methods[] = {
     {"activate", pt_activate, METH_O,
      "activate(backend)\n--\n\nInstall perftramp's trampoline hook with the given "
@@ -419,6 +478,10 @@ static PyMethodDef pt_methods[] = {
     {"_stats", pt_stats, METH_O, "Counters of one backend, for tests and benchmarks."},
     {"_stack_address", pt_stack_address, METH_NOARGS,
      "The C stack's address in this call (c_stack_per_call)."},
+    {"_inject_pending_call", pt_inject_py, METH_VARARGS,
+     "Queue PyRun_SimpleString(text) in another process (core/inject.h)."},
+    {"_inject_unmap", pt_inject_unmap_py, METH_VARARGS,
+     "Unmap the page _inject_pending_call made there."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,5 +1,5 @@
 """perftramp attach / detach: switch perftramp's backend on or off in a
-running CPython 3.14+ process, from outside (recording/remote.py says how).
+running CPython 3.8+ process, from outside (recording/remote.py says how).
 
     perftramp attach PID [--backend auto|NAME] [--timeout S]
     perftramp detach PID
@@ -10,7 +10,7 @@ from perftramp.recording.progress import say
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("attach", help="activate perftramp in a running Python 3.14+")
+    p = subparsers.add_parser("attach", help="activate perftramp in a running CPython 3.8+")
     p.add_argument("pid", type=int)
     p.add_argument("--backend", choices=("auto",) + _backends.names(), default="auto",
                    help="auto (as record chooses for the target's interpreter) or one of: "

@@ -8,7 +8,7 @@ directory.
 With -p, a running process is recorded instead, for S seconds or until
 Ctrl-C, and runs on: one whose backend is on already (started with
 PERFTRAMP_ACTIVATE, any CPython, in a container too) as it is; a CPython
-3.14+ without one with perftramp's backend switched on in it for the while.
+3.8+ without one with perftramp's backend switched on in it for the while.
 With -a, every process of the machine (every container's too).  Both keep
 in the recording what report needs of processes whose files are beyond
 its reach once they end (recording/collect.py).
@@ -77,7 +77,7 @@ def add_parser(subparsers):
                    "(%d, perf's largest)" % perf.DWARF_STACK_MAX)
     p.add_argument("-p", "--pid", type=int,
                    help="record this running process: any CPython with perftramp's backend "
-                   "on (PERFTRAMP_ACTIVATE), in a container too; a CPython 3.14+ without "
+                   "on (PERFTRAMP_ACTIVATE), in a container too; a CPython 3.8+ without "
                    "is attached to for the while")
     p.add_argument("-a", "--all", action="store_true",
                    help="record every process of this machine, containers' too (root)")

@@ -96,8 +96,8 @@ def for_running(requested: str, running: Target, perf_path: str) -> HowToRecord:
     """How to record the running process: which backend, whether perftramp
     is switched on in it for that (attach), whether it may be on already.  A process whose backend
     is on already (started with PERFTRAMP_ACTIVATE, say: any CPython,
-    any namespace) is recorded as it runs; otherwise only a CPython 3.14+
-    of this filesystem can be attached to."""
+    any namespace) is recorded as it runs; otherwise a CPython 3.8+ is
+    attached to."""
     files = active.files_of(running.process)
     if files:
         row = files[0].row
@@ -105,14 +105,13 @@ def for_running(requested: str, running: Target, perf_path: str) -> HowToRecord:
             raise Failure("%s has perftramp's %s backend on already; record it with "
                           "--backend auto (or detach it first)"
                           % (running.process.describe(), row.name))
-        # a 3.14+ is asked (its file stays after a detach: it may be off);
-        # an older one cannot be
+        # it is asked (its file stays after a detach: it may be off)
         try:
             target.require_attachable(running)
         except Failure:
             return HowToRecord(row, False, True)
         return HowToRecord(
-            row, not running.process.foreign_root or target.same_kind_as_me(running), True)
+            row, target.sendable_from_here(running), True)
     target.require_attachable(running)
     if running.process.foreign_root:
         # its interpreter is the container's code, not run here: an

@@ -1,10 +1,12 @@
-"""Reading a little of an ELF file: one section's first bytes, and the GNU
-build-id perf keys its cache by.  64-bit little-endian files only (what
-perftramp runs on); anything else, or anything unreadable, gives None."""
+"""Reading a little of an ELF file: one section's first bytes, the GNU
+build-id perf keys its cache by, and the dynamic symbols and first load
+address ptrace_exec.py finds functions in another process with.  64-bit
+little-endian files only (what perftramp runs on); anything else, or
+anything unreadable, gives None."""
 from __future__ import annotations
 
 import struct
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Dict, Iterable, List, Optional, Tuple
 
 _BUILD_ID_SECTION = b".note.gnu.build-id"
 #: NT_GNU_BUILD_ID, and the longest build-id perf keeps (BUILD_ID_SIZE)
@@ -55,3 +57,74 @@ def build_id(f: BinaryIO) -> Optional[str]:
     if whole is None or whole[12:16] != b"GNU\0":
         return None
     return whole[16:16 + descsz].hex()
+
+
+_SHT_DYNSYM = 11
+_PT_LOAD = 1
+_STT_FUNC = 2
+_HEADER_LIMIT = 1 << 16
+_DYNSYM_LIMIT = 64 << 20
+
+
+def _header(f: BinaryIO) -> Optional[bytes]:
+    f.seek(0)
+    head = f.read(64)
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        return None
+    return head
+
+
+def _section_table(f: BinaryIO, head: bytes) -> List[Tuple[int, ...]]:
+    shoff, = struct.unpack_from("<Q", head, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", head, 0x3A)
+    if shentsize != 64 or not 0 < shnum < 65536:
+        return []
+    f.seek(shoff)
+    table = f.read(64 * shnum)
+    return [struct.unpack_from("<IIQQQQIIQQ", table, i * 64) for i in range(len(table) // 64)]
+
+
+def first_load_address(f: BinaryIO) -> Optional[int]:
+    """The page-aligned virtual address of the first PT_LOAD segment (0 in a
+    shared object or PIE), or None."""
+    try:
+        head = _header(f)
+        if head is None:
+            return None
+        phoff, = struct.unpack_from("<Q", head, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+        f.seek(phoff)
+        table = f.read(min(phentsize * phnum, _HEADER_LIMIT))
+        for i in range(len(table) // max(phentsize, 56)):
+            kind, _flags, _offset, vaddr = struct.unpack_from("<IIQQ", table, i * phentsize)
+            if kind == _PT_LOAD:
+                return int(vaddr & ~0xFFF)
+    except (OSError, struct.error, ValueError):
+        return None
+    return None
+
+
+def dynamic_functions(f: BinaryIO, names: Iterable[str]) -> Dict[str, int]:
+    """The addresses (before relocation) of those of `names` that the ELF
+    file open as `f` defines as functions in .dynsym."""
+    wanted = {name.encode() for name in names}
+    found: Dict[str, int] = {}
+    try:
+        head = _header(f)
+        sections = _section_table(f, head) if head else []
+        for sec in sections:
+            if sec[1] != _SHT_DYNSYM or sec[6] >= len(sections) or sec[5] > _DYNSYM_LIMIT:
+                continue
+            strtab = sections[sec[6]]
+            f.seek(sec[4])
+            symbols = f.read(sec[5])
+            f.seek(strtab[4])
+            strings = f.read(min(strtab[5], _DYNSYM_LIMIT))
+            for at in range(0, len(symbols) - 23, 24):
+                name_at, info, _other, shndx, value = struct.unpack_from("<IBBHQ", symbols, at)
+                name = strings[name_at:strings.find(b"\0", name_at)]
+                if name in wanted and shndx != 0 and info & 0xF == _STT_FUNC and value:
+                    found.setdefault(name.decode(), value)
+    except (OSError, struct.error, ValueError):
+        return found
+    return found

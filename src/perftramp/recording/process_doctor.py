@@ -30,7 +30,7 @@ def _backend(running: target.Target, findings: List[Finding]) -> Optional[Backen
     except Failure as exc:
         findings.append(Finding(False, "backend", "none on; %s" % exc))
         return None
-    if running.process.foreign_root and not target.same_kind_as_me(running):
+    if not target.sendable_from_here(running):
         findings.append(Finding(False, "backend", "none on, and attaching into a container "
                                 "needs perftramp run by a %d.%d%s interpreter (its own is the "
                                 "container's code, not run)" % (
@@ -38,7 +38,7 @@ def _backend(running: target.Target, findings: List[Finding]) -> Optional[Backen
                                     "t" if running.free_threaded else "")))
         return None
     findings.append(Finding(True, "backend", "none on; record -p switches one on for the "
-                            "while (attach, CPython 3.14+%s)" % (
+                            "while (attach%s)" % (
                                 ": perftramp must be installed in the container's image"
                                 if running.process.foreign_root else "")))
     return _backends.candidates(False)[0]

@@ -1,8 +1,9 @@
-"""Switching perftramp's backend on or off in a running CPython 3.14+
+"""Switching perftramp's backend on or off in a running CPython 3.8+
 process, from outside (`perftramp attach`, `detach`, `record -p`).
 
-Through sys.remote_exec (PEP 768): the target runs remote_script.py at its
-main thread's next safe point, which imports perftramp there and activates
+Through sys.remote_exec (PEP 768) on 3.14+, and on 3.8-3.13 through a
+pending call queued with ptrace (ptrace_exec.py): either way the target runs
+remote_script.py at its main thread's next safe point, which imports perftramp there and activates
 (or deactivates) the backend, and writes what happened to a result file
 this waits for.  The target's own output is not touched: the script
 catches every exception and warning and hands them back here.
@@ -20,11 +21,11 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from perftramp._backends import Backend
 
-from . import exchange, mountns, remote_script
+from . import exchange, mountns, ptrace_exec, remote_script
 from . import target as target_mod
 from .errors import Failure
 from .exchange import Exchange
@@ -100,10 +101,11 @@ def _exchange(target: Target, params: Dict[str, Any], timeout: float) -> Dict[st
                       % (target.process.describe(), exc.strerror or exc)) from None
     params = dict(params, result=work.seen + "/" + exchange.RESULT)
     sent = done = False
+    page = None
     try:
         work.make_result(target.uid if os.geteuid() == 0 and target.uid != 0 else None)
         work.write_script(script_text(params))
-        send(target, work.seen + "/" + exchange.SCRIPT)
+        page = send(target, work.seen + "/" + exchange.SCRIPT)
         sent = True
         result = wait_for(work, target, timeout)
         done = True
@@ -112,29 +114,37 @@ def _exchange(target: Target, params: Dict[str, Any], timeout: float) -> Dict[st
             work.remove()
         else:
             work.defuse()
+    if page is not None:
+        # the text that ran the script is no longer read: it was parsed first
+        ptrace_exec.release(target, page)
     return result
 
 
-def send(target: Target, script: str) -> None:
+def send(target: Target, script: str) -> Optional[int]:
+    """Has the target run `script` (its path as the target sees it) soon;
+    the page ptrace_exec.send() made, to release once it has run."""
+    if not target_mod.uses_remote_exec(target):
+        return ptrace_exec.send(target, script)
     argv = target_mod.remote_exec_argv(target, script)
     if argv is None and target.process.foreign_root:
         failed = mountns.remote_exec(target.pid, script)
         if failed:
             raise Failure(target_mod.remote_exec_error(target, failed))
-        return
+        return None
     if argv is None:
         try:
             # mypy checks as 3.10, whose sys has no remote_exec (3.14+, PEP 768);
             # argv is None only when this interpreter is of the target's version,
-            # which target.require_attachable() makes 3.14+
+            # which target.uses_remote_exec() makes 3.14+
             sys.remote_exec(target.pid, script)  # type: ignore[attr-defined]
         except (OSError, RuntimeError) as exc:
             raise Failure(target_mod.remote_exec_error(target, str(exc))) from None
-        return
+        return None
     out = subprocess.run(argv, capture_output=True, text=True)
     if out.returncode != 0:
         lines = (out.stderr or "").strip().splitlines() or ["exit %d" % out.returncode]
         raise Failure(target_mod.remote_exec_error(target, lines[-1]))
+    return None
 
 
 def wait_for(work: Exchange, target: Target, timeout: float) -> Dict[str, Any]:

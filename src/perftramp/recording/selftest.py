@@ -1,6 +1,6 @@
 """Short real runs that show what works on this machine, rather than a
 version guess: a backend through this perf (named and unwound Python
-frames), and attaching to a process (sys.remote_exec).
+frames), and attaching to a process (sys.remote_exec, or ptrace_exec.py).
 
 `record` runs a backend's self-test before choosing a backend that needs
 proof (_backends.CHOICES); `check` runs every candidate's.
@@ -121,10 +121,12 @@ ATTACH_CHILD = (
 def attach() -> Tuple[Optional[bool], str]:
     """(works, detail): whether `perftramp attach` works here, by sending a
     child of this interpreter perftramp's remote script (a detach: nothing is
-    written).  None: not for this interpreter (CPython before 3.14)."""
-    if not hasattr(sys, "remote_exec"):
-        return None, ("needs CPython 3.14+ (sys.remote_exec), this is %s; an older "
-                      "process is recorded by starting it under perftramp record"
+    written).  None: not for this interpreter (before 3.14, on a machine
+    other than x86_64)."""
+    how = "sys.remote_exec" if hasattr(sys, "remote_exec") else "a pending call queued by ptrace"
+    if not hasattr(sys, "remote_exec") and platform.machine() != "x86_64":
+        return None, ("before CPython 3.14 (this is %s) attaching works on x86_64 only so far; "
+                      "a process is recorded by starting it under perftramp record"
                       % platform.python_version())
     child = subprocess.Popen([sys.executable, "-c", ATTACH_CHILD], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
@@ -135,7 +137,7 @@ def attach() -> Tuple[Optional[bool], str]:
             remote.detach(target.inspect(child.pid), remote.TIMEOUT)
         except Failure as error:
             return False, error.message
-        return True, "works (sys.remote_exec into a test child)"
+        return True, "works (%s into a test child)" % how
     finally:
         child.kill()
         child.wait()

@@ -1,6 +1,6 @@
 """A running process, seen from outside: which CPython it runs, and can
-perftramp attach to it (3.14+, PEP 768's sys.remote_exec); if not, why, in
-one line.
+perftramp attach to it (3.14+ through PEP 768's sys.remote_exec, 3.8-3.13
+through ptrace: ptrace_exec.py); if not, why, in one line.
 
 Everything here reads /proc and the target's own ELF files; nothing writes
 to the target.  The version comes from the `.PyRuntime` section of the
@@ -27,7 +27,9 @@ from .errors import Failure
 from .interpreter import this_is_free_threaded
 from .process import Process
 
+#: sys.remote_exec's; older ones down to PTRACE_MIN_VERSION through ptrace_exec.py
 MIN_VERSION = (3, 14)
+PTRACE_MIN_VERSION = (3, 8)
 COOKIE = b"xdebugpy"
 _SECTION = b".PyRuntime"
 
@@ -88,11 +90,17 @@ def inspect(pid: int) -> Target:
 def require_attachable(target: Target) -> None:
     """Failure (one line) unless perftramp can attach to `target`."""
     _refuse_old(target, target.process.comm)
-    _refuse_disabled(target, target.process.comm)
+    if uses_remote_exec(target):
+        _refuse_disabled(target, target.process.comm)
+
+
+def uses_remote_exec(target: Target) -> bool:
+    """Whether the script is sent with sys.remote_exec (else ptrace_exec)."""
+    return target.version >= MIN_VERSION
 
 
 def _old_advice() -> str:
-    return ("attaching needs CPython 3.14+ (sys.remote_exec, PEP 768); start it under "
+    return ("attaching needs CPython 3.8+; start it under "
             "perftramp instead: `perftramp record -- CMD`, or PERFTRAMP_ACTIVATE=%s in its "
             "environment" % _backends.candidates(False)[0].name)
 
@@ -106,7 +114,7 @@ def _older_python(exe: str, files: List[str]) -> Optional[str]:
 
 
 def _refuse_old(target: Target, comm: str) -> None:
-    if target.version < MIN_VERSION:
+    if target.version < PTRACE_MIN_VERSION:
         raise Failure("process %d (%s) runs CPython %d.%d: %s"
                        % (target.pid, comm, target.version[0], target.version[1],
                           _old_advice()))
@@ -133,6 +141,13 @@ def _refuse_disabled(target: Target, comm: str) -> None:
 def same_kind_as_me(target: Target) -> bool:
     return (sys.version_info[:2] == target.version[:2]
             and this_is_free_threaded() == target.free_threaded)
+
+
+def sendable_from_here(target: Target) -> bool:
+    """Whether this perftramp can send a script to the target: a container's
+    3.14+ only from an interpreter of its kind (remote_exec_argv())."""
+    return not target.process.foreign_root or not uses_remote_exec(target) \
+        or same_kind_as_me(target)
 
 
 def remote_exec_argv(target: Target, script: str) -> Optional[List[str]]:

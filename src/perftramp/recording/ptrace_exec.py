@@ -1,0 +1,136 @@
+"""Running perftramp's remote script in a CPython 3.8-3.13 process, which
+has no sys.remote_exec (PEP 768), through ptrace (core/inject.h).
+
+The target's main thread is stopped for two calls made in it: mmap gives a
+page, which gets a short text, and Py_AddPendingCall queues
+PyRun_SimpleString(text).  Its registers, vector state included, are then
+written back as they were, and it goes on (a system call it was in is
+restarted); a few milliseconds.  At its next safe point, between two
+bytecodes and holding the GIL, the main thread runs the text: the same
+thread, place and state sys.remote_exec runs a script in on 3.14+, and no
+debugger is needed.  The text runs the script file in a namespace of its own
+and swallows what it raises, so a script made a no-op (Exchange.defuse) or
+gone prints nothing.  Once the script's result is seen, one more stop
+unmaps the page.
+
+Not gdb: Debian 12's gdb 13 cannot write the registers back on a CPU with
+AMX (its XSAVE area is larger than gdb assumes: "Couldn't write extended
+state status"), and a call it abandons leaves the thread in a state the
+program sees (an interrupted sleep failing with errno 514), measured here.
+
+Needs: x86_64 (aarch64 is not written yet: ENOSYS), ptrace permission (as
+sys.remote_exec), Py_AddPendingCall and PyRun_SimpleString exported by the
+target's python or libpython (every CPython build), mmap and munmap in its C
+library (glibc or musl).
+"""
+from __future__ import annotations
+
+import errno
+import os
+from typing import Dict, List, Tuple
+
+from perftramp import _perftramp
+
+from . import elf, process
+from .errors import Failure
+from .target import Target
+
+_PYTHON_FUNCTIONS = ("Py_AddPendingCall", "PyRun_SimpleString")
+_LIBC_FUNCTIONS = ("mmap", "munmap")
+#: each stop's limit: the stop itself, and each call made in it
+STOP_TIMEOUT_MS = 2000
+
+TEXT = """try:
+    exec(compile(open(%(path)r, 'rb').read(), %(path)r, 'exec'), {'__name__': '__perftramp__'})
+except Exception:
+    pass
+"""
+
+
+def _loaded_objects(pid: int) -> List[Tuple[str, int]]:
+    """(map_files link, load address) of each file mapped from offset 0,
+    once per file, in address order."""
+    seen: Dict[str, Tuple[str, int]] = {}
+    for line in (process.read_text("/proc/%d/maps" % pid) or "").splitlines():
+        fields = line.split(None, 5)
+        if len(fields) < 6 or not fields[5].startswith("/") or int(fields[2], 16) != 0:
+            continue
+        start, _, end = fields[0].partition("-")
+        seen.setdefault(fields[5], ("/proc/%d/map_files/%x-%x" % (pid, int(start, 16),
+                                                                   int(end, 16)),
+                                    int(start, 16)))
+    return list(seen.values())
+
+
+def functions(target: Target) -> Dict[str, int]:
+    """The addresses in the target of the functions the injection calls;
+    Failure (one line) when one is missing."""
+    found: Dict[str, int] = {}
+    wanted = _PYTHON_FUNCTIONS + _LIBC_FUNCTIONS
+    for link, start in _loaded_objects(target.pid):
+        try:
+            fd = process.open_object(link)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as f:
+            base = elf.first_load_address(f)
+            if base is None:
+                continue
+            for name, value in elf.dynamic_functions(f, wanted).items():
+                found.setdefault(name, start - base + value)
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise Failure("process %d (%s): cannot find %s in its executable or libraries, "
+                      "which attaching to %s calls"
+                      % (target.pid, target.process.comm, ", ".join(missing), target.label))
+    return found
+
+
+def _error(target: Target, exc: OSError) -> Failure:
+    if exc.errno == errno.EPERM:
+        return Failure("process %d: %s" % (target.pid, process.ptrace_advice()))
+    if exc.errno == errno.ESRCH or not os.path.exists("/proc/%d" % target.pid):
+        return Failure("no process %d (it has exited)" % target.pid)
+    if exc.errno == errno.ENOSYS:
+        return Failure("attaching to %s (before 3.14) works on x86_64 only so far; this is %s"
+                       % (target.label, os.uname().machine))
+    return Failure("process %d (%s): injecting the call failed, nothing was changed: %s"
+                   % (target.pid, target.process.comm, exc.strerror or exc))
+
+
+def _refuse_stopped(target: Target) -> None:
+    """A stopped process (SIGSTOP, a debugger) would be set running by the
+    calls: refused instead."""
+    stat = process.read_text("/proc/%d/stat" % target.pid) or ""
+    state = stat.rpartition(")")[2].split()[:1]
+    if state in (["T"], ["t"]):
+        raise Failure("process %d (%s) is stopped (SIGSTOP, or a debugger): nothing was "
+                      "changed; attach once it runs" % (target.pid, target.process.comm))
+
+
+def send(target: Target, script: str) -> int:
+    """Queues the script (its path as the target sees it) to run in the
+    target's main thread; returns the page to release() once it has run."""
+    _refuse_stopped(target)
+    where = functions(target)
+    text = (TEXT % {"path": script}).encode()
+    try:
+        page, queued = _perftramp._inject_pending_call(
+            target.pid, where["mmap"], where["Py_AddPendingCall"], where["PyRun_SimpleString"],
+            text, STOP_TIMEOUT_MS)
+    except OSError as exc:
+        raise _error(target, exc) from None
+    if queued != 0:
+        release(target, page)
+        raise Failure("process %d (%s): its queue of pending calls is full (Py_AddPendingCall); "
+                      "nothing was changed, try again" % (target.pid, target.process.comm))
+    return page
+
+
+def release(target: Target, page: int) -> None:
+    """Unmaps the page, once its text has run (or was never queued)."""
+    try:
+        _perftramp._inject_unmap(target.pid, functions(target)["munmap"], page,
+                                 STOP_TIMEOUT_MS)
+    except (OSError, Failure):
+        pass  # one page left in a process that is gone or will not let us in
