@@ -40,12 +40,12 @@ while time.monotonic() < deadline:
 """
 
 
-def start_server(tmp_path, exe, env=None, options=()):
-    """The server, run by `exe` with `options` before the script (the bare
-    interpreter has no perftramp on its path), its stdout in a file; returns
-    (proc, stdout path)."""
+def start_server(tmp_path, exe, env=None, options=(), source=SERVER, ready="ready"):
+    """The server (`source`), run by `exe` with `options` before the script
+    (the bare interpreter has no perftramp on its path), its stdout in a
+    file, once it has printed the line `ready`; returns (proc, stdout path)."""
     script = tmp_path / "server.py"
-    script.write_text(SERVER)
+    script.write_text(source)
     out = tmp_path / "server.out"
     full_env = dict(os.environ)
     for name in ("PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE",
@@ -55,7 +55,7 @@ def start_server(tmp_path, exe, env=None, options=()):
     with open(out, "w") as f:
         proc = popen([exe] + list(options) + [str(script)], stdout=f,
                      stderr=subprocess.STDOUT, env=full_env)
-    wait_for_line(out, "ready")
+    wait_for_line(out, ready)
     return proc, out
 
 
@@ -309,32 +309,6 @@ def test_an_empty_disable_variable_disables_too(python, tmp_path):
 
 
 @pytest.mark.edge_versions
-def test_a_blocked_main_thread_times_out_and_nothing_changes(python, tmp_path):
-    """A main thread waiting in C never reaches a safe point: one line after
-    --timeout, and the pending script is a no-op (its directory named in the
-    line, and removed here once the target is gone)."""
-    script = tmp_path / "blocked.py"
-    script.write_text("import threading\nprint('ready', flush=True)\n"
-                      "threading.Event().wait()\n")
-    out = tmp_path / "blocked.out"
-    with open(out, "w") as f:
-        proc = popen([python.exe, str(script)], stdout=f, stderr=subprocess.STDOUT)
-    wait_for_line(out, "ready")
-    left = None
-    try:
-        line = refused(python, tmp_path, proc.pid, "--backend", "perf", "--timeout", "1")
-        assert "did not reach a safe point in 1 s" in line
-        left = re.search(r"in (/tmp/perftramp-attach-\w+), is now a no-op", line).group(1)
-        assert open(os.path.join(left, "a.py")).read() == "pass\n"
-        assert proc.poll() is None
-    finally:
-        stop(proc)
-        if left:
-            shutil.rmtree(left)
-    assert not os.path.exists("/tmp/perf-%d.map" % proc.pid)
-
-
-@pytest.mark.edge_versions
 def test_refuses_what_is_not_python_and_what_is_gone(python, tmp_path):
     sleeper = popen(["sleep", "60"])
     try:
@@ -476,16 +450,15 @@ def test_fifty_attach_detach_cycles_on_a_busy_target(python, tmp_path):
 
 
 @pytest.mark.edge_versions
-@pytest.mark.parametrize("blocked", ["time.sleep(600)", "sum(range(10 ** 12))"])
-def test_a_main_thread_in_sleep_or_a_long_c_call_is_refused_in_time(python, tmp_path, blocked):
-    """Asleep (the GIL released) or in one C call holding the GIL: no safe
-    point comes; attach says so within --timeout and the target is as it was."""
-    script = tmp_path / "blocked.py"
-    script.write_text("import time\nprint('ready', flush=True)\n%s\n" % blocked)
-    out = tmp_path / "blocked.out"
-    with open(out, "w") as f:
-        proc = popen([python.exe, str(script)], stdout=f, stderr=subprocess.STDOUT)
-    wait_for_line(out, "ready")
+@pytest.mark.parametrize("blocked", ["threading.Event().wait()", "time.sleep(600)",
+                                     "sum(range(10 ** 12))"])
+def test_a_blocked_main_thread_times_out_and_nothing_changes(python, tmp_path, blocked):
+    """A main thread waiting in C (the GIL released) or in one C call holding
+    the GIL never reaches a safe point: one line after --timeout, and the
+    pending script is a no-op (its directory named in the line, and removed
+    here once the target is gone); the target is as it was."""
+    source = "import threading, time\nprint('ready', flush=True)\n%s\n" % blocked
+    proc, out = start_server(tmp_path, python.exe, source=source)
     left = None
     try:
         started = time.monotonic()
@@ -493,11 +466,13 @@ def test_a_main_thread_in_sleep_or_a_long_c_call_is_refused_in_time(python, tmp_
         assert time.monotonic() - started < 15
         assert "did not reach a safe point in 2 s" in line
         left = re.search(r"in (/tmp/perftramp-attach-\w+), is now a no-op", line).group(1)
+        assert open(os.path.join(left, "a.py")).read() == "pass\n"
         assert proc.poll() is None and out.read_text() == "ready\n"
     finally:
         stop(proc)
         if left:
             shutil.rmtree(left)
+    assert not os.path.exists("/tmp/perf-%d.map" % proc.pid)
 
 
 HTTP_SERVER = "import http.server, sys\n\n" + CHAIN + """
@@ -549,15 +524,7 @@ def test_record_p_of_an_http_server_answering_on_loopback(python, tmp_path):
     all along: attached, recorded 3 s and detached; at least 98% of foo's
     samples carry the chain through the handler, every answer is right, and
     afterwards its hook is off."""
-    script = tmp_path / "http_server.py"
-    script.write_text(HTTP_SERVER)
-    out = tmp_path / "server.out"
-    with open(out, "w") as f:
-        proc = popen([python.base, str(script)], stdout=f, stderr=subprocess.STDOUT,
-                     env={k: v for k, v in os.environ.items() if k not in (
-                         "PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE",
-                         "PYTHONPATH")})
-    wait_for_line(out, "ready")
+    proc, out = start_server(tmp_path, python.base, source=HTTP_SERVER)
     port = int(out.read_text().split()[1])  # "port N\nready\n"
     answers, stop_client = [], threading.Event()
 
@@ -610,16 +577,8 @@ def test_record_p_of_a_multiprocessing_worker(python, tmp_path):
     """A forked multiprocessing pool's worker, attached to by its own pid
     while it works: its chains are whole, its results stay right, and the
     pool goes on."""
-    script = tmp_path / "pool.py"
-    script.write_text(POOL)
-    out = tmp_path / "pool.out"
-    with open(out, "w") as f:
-        proc = popen([python.base, str(script)], stdout=f, stderr=subprocess.STDOUT,
-                     env={k: v for k, v in os.environ.items() if k not in (
-                         "PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE",
-                         "PYTHONPATH")})
+    proc, out = start_server(tmp_path, python.base, source=POOL, ready="round")
     try:
-        wait_for_line(out, "round")
         worker = int(re.search(r"worker (\d+)", out.read_text()).group(1))
         register_pids(worker)
         rec = cli(python, ["record", "-p", str(worker), "--duration", "2", "-o", "rec"],
