@@ -1,11 +1,15 @@
 /*
- * inject.h: the ptrace side.  Every state the thread can be found in while
- * it is ours has one answer here: a signal before the first stop is let
- * through as it would have been; one during a call is held and sent again
- * once the thread is back as it was; our return to address 0 is swallowed;
- * a fault of the called code, a call that does not return in time, or any
- * failure after the registers were saved ends in the same restore and
- * detach, so the thread is never left mid-call.
+ * inject.h: the ptrace side.  While the thread is ours its signal mask
+ * blocks everything but SIGSEGV (PTRACE_SETSIGMASK): signals sent to it
+ * meanwhile stay pending in the kernel, as they were sent, and are
+ * delivered once its own mask is back; and the fault that marks a call's
+ * return to address 0 is never one of a blocked SIGSEGV, which the kernel
+ * would answer by resetting the program's handler.  Any other stop during a
+ * call is a fault of the called code: the call is abandoned.  Whatever
+ * happens after the registers are saved ends in the same restore (registers,
+ * then the mask) and detach, and a call that does not return in time is
+ * waited out of (PTRACE_INTERRUPT, then as long as the kernel takes), so
+ * the thread is never let go mid-call.
  */
 #include "inject.h"
 #include "inject_arch.h"
@@ -17,7 +21,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +30,6 @@
 struct tracee {
     pid_t tid;
     int timeout_ms;
-    uint64_t held; /* signals to send again, a bit each */
     struct pt_inject_result *result;
 };
 
@@ -50,13 +52,12 @@ now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* The thread's next stop (or end), within the timeout: 0, -ETIMEDOUT or
- * -errno.  Polled, as waitpid has no timeout and a signal would disturb
- * the caller's process. */
+/* The thread's next stop (or end) before `deadline` (now_ms()): 0,
+ * -ETIMEDOUT or -errno.  Polled, as waitpid has no timeout and a signal
+ * would disturb the caller's process. */
 static int
-wait_stop(struct tracee *t, int *status)
+wait_stop(struct tracee *t, long deadline, int *status)
 {
-    long deadline = now_ms() + t->timeout_ms;
     for (;;) {
         pid_t got = waitpid(t->tid, status, __WALL | WNOHANG);
         if (got == t->tid) {
@@ -87,8 +88,9 @@ stop_thread(struct tracee *t)
     if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0) {
         return fail(t, errno, "cannot stop it: %s", strerror(errno));
     }
+    long deadline = now_ms() + t->timeout_ms;
     for (;;) {
-        int status, rc = wait_stop(t, &status);
+        int status, rc = wait_stop(t, deadline, &status);
         if (rc < 0) {
             return fail(t, -rc, "it did not stop: %s", strerror(-rc));
         }
@@ -104,7 +106,9 @@ stop_thread(struct tracee *t)
     }
 }
 
-/* After a call timed out: the thread stopped again wherever it is. */
+/* After a call timed out: the thread stopped again wherever it is, however
+ * long the kernel takes (it may be in an uninterruptible wait), since it
+ * must not be let go with the call's registers. */
 static void
 interrupt_call(struct tracee *t)
 {
@@ -112,11 +116,7 @@ interrupt_call(struct tracee *t)
     if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0) {
         return;
     }
-    while (wait_stop(t, &status) == 0 && WIFSTOPPED(status) && !is_event_stop(status)) {
-        t->held |= 1ULL << (WSTOPSIG(status) & 63);
-        if (ptrace(PTRACE_CONT, t->tid, 0, 0) < 0) {
-            return;
-        }
+    while (waitpid(t->tid, &status, __WALL) < 0 && errno == EINTR) {
     }
 }
 
@@ -129,29 +129,34 @@ call(struct tracee *t, const struct pt_arch_state *saved, uint64_t fn,
         ptrace(PTRACE_CONT, t->tid, 0, 0) < 0) {
         return fail(t, errno, "cannot set up a call: %s", strerror(errno));
     }
+    long deadline = now_ms() + t->timeout_ms;
     for (;;) {
-        int status, rc = wait_stop(t, &status);
+        int status, rc = wait_stop(t, deadline, &status);
         if (rc == -ETIMEDOUT) {
             interrupt_call(t);
-            return fail(t, ETIMEDOUT, "a call did not return in %d ms", t->timeout_ms);
+            return fail(t, ETIMEDOUT,
+                        "a call did not return in %d ms (abandoned, "
+                        "registers restored)",
+                        t->timeout_ms);
         }
         if (rc < 0 || !WIFSTOPPED(status)) {
             return fail(t, ESRCH, "it exited during the call");
         }
-        int sig = WSTOPSIG(status);
-        if (!is_event_stop(status) && sig == SIGSEGV) {
-            rc = pt_arch_returned(t->tid, value);
-            if (rc == 1) {
-                return 0;
+        if (is_event_stop(status)) {
+            /* a group stop (SIGSTOP, unblockable): the call goes on */
+            if (ptrace(PTRACE_CONT, t->tid, 0, 0) < 0) {
+                return fail(t, errno, "cannot resume the call: %s", strerror(errno));
             }
-            return fail(t, EFAULT, "the call faulted (abandoned, registers restored)");
+            continue;
         }
-        if (!is_event_stop(status)) {
-            t->held |= 1ULL << (sig & 63);
+        /* every other signal is blocked: this is our return, or a fault */
+        if (WSTOPSIG(status) == SIGSEGV && pt_arch_returned(t->tid, saved, value) == 1) {
+            return 0;
         }
-        if (ptrace(PTRACE_CONT, t->tid, 0, 0) < 0) {
-            return fail(t, errno, "cannot resume the call: %s", strerror(errno));
-        }
+        return fail(t, EFAULT,
+                    "the call faulted with signal %d (abandoned, registers "
+                    "restored)",
+                    WSTOPSIG(status));
     }
 }
 
@@ -197,39 +202,59 @@ queue_text(struct tracee *t, const struct pt_arch_state *saved,
     return 0;
 }
 
-/* Seizes and stops the main thread, saves its registers, runs `body` and
- * always restores and lets go, whatever body did. */
+/* Blocks every signal but SIGSEGV in the stopped thread; its own mask in
+ * `mask`. */
+static int
+block_signals(struct tracee *t, uint64_t *mask)
+{
+    uint64_t only_segv = ~(1ULL << (SIGSEGV - 1));
+    if (ptrace(PTRACE_GETSIGMASK, t->tid, (void *)sizeof *mask, mask) < 0 ||
+        ptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof only_segv, &only_segv) < 0) {
+        return fail(t, errno, "cannot set its signal mask: %s", strerror(errno));
+    }
+    return 0;
+}
+
+/* Seizes and stops the main thread, saves its registers and signal mask,
+ * runs `body` and always restores both and lets go, whatever body did. */
 static int
 with_stopped(pid_t pid, int timeout_ms, struct pt_inject_result *result,
              int (*body)(struct tracee *, const struct pt_arch_state *, const void *),
              const void *ctx)
 {
-    struct tracee t = {pid, timeout_ms, 0, result};
+    struct tracee t = {pid, timeout_ms, result};
     if (ptrace(PTRACE_SEIZE, pid, 0, 0) < 0) {
         return fail(&t, errno, "cannot trace it: %s", strerror(errno));
     }
     int rc = stop_thread(&t);
+    uint64_t mask = 0;
     struct pt_arch_state *saved = rc < 0 ? NULL : pt_arch_save(pid);
     if (rc == 0 && saved == NULL) {
         rc = fail(&t, errno, "cannot read its registers: %s", strerror(errno));
     }
     if (saved != NULL) {
-        rc = body(&t, saved, ctx);
+        rc = block_signals(&t, &mask);
+        int masked = rc == 0;
+        if (rc == 0) {
+            rc = body(&t, saved, ctx);
+        }
         int err = errno;
         if (pt_arch_restore(pid, saved) < 0 && rc == 0) {
             rc = fail(&t, errno, "cannot restore its registers: %s", strerror(errno));
+            err = errno;
+        }
+        if (masked && ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof mask, &mask) < 0 &&
+            rc == 0) {
+            rc = fail(&t, errno, "cannot restore its signal mask: %s", strerror(errno));
+            err = errno;
         }
         errno = err;
         pt_arch_free(saved);
     }
     int err = errno;
-    /* fails only when it is gone; either way it is no longer ours */
+    /* fails only when it is gone, or never stopped (it is let go when this
+     * thread exits); either way nothing of it was changed */
     (void)ptrace(PTRACE_DETACH, pid, 0, 0);
-    for (int sig = 1; sig < 64; sig++) {
-        if (t.held & (1ULL << sig)) {
-            (void)syscall(SYS_tgkill, pid, pid, sig);
-        }
-    }
     errno = err;
     return rc;
 }
@@ -246,7 +271,7 @@ pt_inject_pending_call(pid_t pid, const struct pt_inject_plan *plan,
 {
     memset(result, 0, sizeof *result);
     if (plan->text_len >= PAGE) {
-        struct tracee t = {pid, 0, 0, result};
+        struct tracee t = {pid, 0, result};
         return fail(&t, EINVAL, "the text is over a page");
     }
     return with_stopped(pid, plan->timeout_ms, result, queue_body, plan);

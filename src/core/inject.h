@@ -5,12 +5,13 @@
  * its ELF files); this does nothing but the calls.
  *
  * Only the target's main thread is stopped, and only for the calls: its
- * registers, vector state included, are read first and written back last,
- * so the interrupted code (in a system call too, which the kernel then
- * restarts) goes on as if nothing had happened.  A call returns to address 0;
- * the fault there is ours and is never delivered.  A signal the thread gets
- * meanwhile is held and sent again after the restore.  A call that does not
- * return within the timeout is abandoned the same way (registers restored).
+ * registers, vector state included, and its signal mask are read first and
+ * written back last, so the interrupted code (in a system call too, which
+ * the kernel then restarts) goes on as if nothing had happened.  A call
+ * returns to address 0; the fault there is ours and is never delivered.
+ * Signals sent to the thread meanwhile wait, blocked, until its own mask is
+ * back.  A call that faults or does not return within the timeout is
+ * abandoned the same way (registers restored).
  */
 #ifndef PERFTRAMP_CORE_INJECT_H
 #define PERFTRAMP_CORE_INJECT_H

@@ -45,9 +45,10 @@ pt_arch_prepare_call(pid_t tid, const struct pt_arch_state *state, uint64_t fn,
 }
 
 int
-pt_arch_returned(pid_t tid, uint64_t *value)
+pt_arch_returned(pid_t tid, const struct pt_arch_state *state, uint64_t *value)
 {
     (void)tid;
+    (void)state;
     (void)value;
     errno = ENOSYS;
     return -1;

@@ -24,7 +24,8 @@ int pt_arch_prepare_call(pid_t tid, const struct pt_arch_state *state, uint64_t 
                          const uint64_t *args, int nargs);
 
 /* At a SIGSEGV stop: 1 with the call's return value when it is the return
- * to 0, 0 when it is a fault of the call's own, -1 with errno. */
-int pt_arch_returned(pid_t tid, uint64_t *value);
+ * to 0 from the frame prepare_call made (for `state`), 0 when it is a fault
+ * of the call's own, -1 with errno. */
+int pt_arch_returned(pid_t tid, const struct pt_arch_state *state, uint64_t *value);
 
 #endif

@@ -19,6 +19,9 @@
 #define XSTATE_MAX (64 * 1024)
 /* Below the interrupted frame's 128-byte red zone, with room to spare. */
 #define CALL_STACK_GAP 512
+#define X86_EFLAGS_TF 0x100ULL
+#define X86_EFLAGS_DF 0x400ULL
+#define X86_EFLAGS_AC 0x40000ULL
 
 struct pt_arch_state {
     struct user_regs_struct regs;
@@ -55,22 +58,36 @@ fail:
 int
 pt_arch_restore(pid_t tid, const struct pt_arch_state *state)
 {
+    /* the general registers first: whatever fails after, the thread goes
+     * on where it was, not in a call */
+    int rc = ptrace(PTRACE_SETREGS, tid, 0, &state->regs) < 0 ? -1 : 0;
+    int err = errno;
     if (state->have_xstate) {
         struct iovec iov = {(void *)state->xstate, state->xstate_len};
-        if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0) {
-            return -1;
+        if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0 && rc == 0) {
+            rc = -1;
+            err = errno;
         }
     }
-    else if (ptrace(PTRACE_SETFPREGS, tid, 0, &state->fpregs) < 0) {
-        return -1;
+    else if (ptrace(PTRACE_SETFPREGS, tid, 0, &state->fpregs) < 0 && rc == 0) {
+        rc = -1;
+        err = errno;
     }
-    return ptrace(PTRACE_SETREGS, tid, 0, &state->regs) < 0 ? -1 : 0;
+    errno = err;
+    return rc;
 }
 
 void
 pt_arch_free(struct pt_arch_state *state)
 {
     free(state);
+}
+
+/* Where prepare_call puts the return address. */
+static unsigned long long
+call_rsp(const struct pt_arch_state *state)
+{
+    return ((state->regs.rsp - CALL_STACK_GAP) & ~15ULL) - 8;
 }
 
 int
@@ -88,23 +105,27 @@ pt_arch_prepare_call(pid_t tid, const struct pt_arch_state *state, uint64_t fn,
         *arg_regs[i] = args[i];
     }
     /* as after a call instruction: rsp + 8 is 16-byte aligned */
-    regs.rsp = ((state->regs.rsp - CALL_STACK_GAP) & ~15ULL) - 8;
+    regs.rsp = call_rsp(state);
     if (ptrace(PTRACE_POKEDATA, tid, (void *)(uintptr_t)regs.rsp, (void *)0) < 0) {
         return -1;
     }
     regs.rip = fn;
     regs.rax = 0;          /* no vector arguments (varargs convention) */
     regs.orig_rax = -1ULL; /* not in a system call: nothing to restart */
+    /* the ABI's state at a call: no string ops backwards, no single-step
+     * or alignment traps the interrupted code may have had on */
+    regs.eflags &= ~(X86_EFLAGS_DF | X86_EFLAGS_TF | X86_EFLAGS_AC);
     return ptrace(PTRACE_SETREGS, tid, 0, &regs) < 0 ? -1 : 0;
 }
 
 int
-pt_arch_returned(pid_t tid, uint64_t *value)
+pt_arch_returned(pid_t tid, const struct pt_arch_state *state, uint64_t *value)
 {
     struct user_regs_struct regs;
     if (ptrace(PTRACE_GETREGS, tid, 0, &regs) < 0) {
         return -1;
     }
     *value = regs.rax;
-    return regs.rip == 0;
+    /* returned from our frame: its return address popped */
+    return regs.rip == 0 && regs.rsp == call_rsp(state) + 8;
 }

@@ -22,7 +22,7 @@
 
 #if defined(__x86_64__)
 static int report_fd = -1;
-static volatile sig_atomic_t ticks;
+static volatile sig_atomic_t ticks, rt_low, rt_high;
 
 /* The child's stand-in for Py_AddPendingCall: hands the text on at once. */
 static int
@@ -42,8 +42,31 @@ fake_run_string(void *text)
 static void
 on_tick(int sig)
 {
+    if (sig == SIGALRM) {
+        ticks++;
+    }
+    else if (sig == SIGRTMIN) {
+        rt_low++;
+    }
+    else {
+        rt_high++;
+    }
+}
+
+/* A call that faults (SIGILL): it must be abandoned, the child unharmed. */
+static int
+fake_faulting_add(int (*fn)(void *), void *arg)
+{
+    (void)fn;
+    (void)arg;
+    __builtin_trap();
+}
+
+static void
+on_segv(int sig)
+{
     (void)sig;
-    ticks++;
+    _exit(77);
 }
 
 /* Sleeps and sums doubles until told, then reports whether every sum was
@@ -53,6 +76,16 @@ child_loop(int done_fd)
 {
     struct sigaction sa = {.sa_handler = on_tick};
     sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGRTMIN, &sa, NULL);
+    sigaction(SIGRTMAX, &sa, NULL);
+    struct sigaction segv = {.sa_handler = on_segv};
+    sigaction(SIGSEGV, &segv, NULL);
+    /* blocked, as a program that takes signals with sigwait has it: a fault
+     * then would make the kernel reset the handler and unblock it */
+    sigset_t segv_only;
+    sigemptyset(&segv_only);
+    sigaddset(&segv_only, SIGSEGV);
+    sigprocmask(SIG_BLOCK, &segv_only, NULL);
     struct itimerval every = {{0, 3000}, {0, 3000}};
     setitimer(ITIMER_REAL, &every, NULL);
     (void)!write(report_fd, "r", 1); /* ready: report_fd set, timer on */
@@ -68,8 +101,15 @@ child_loop(int done_fd)
         }
         wrong += sum != 3375.0;
     }
-    char line[64];
-    int n = snprintf(line, sizeof line, "wrong=%d ticks=%d", wrong, ticks > 100);
+    /* the program's own SIGSEGV handler and mask, as it set them */
+    struct sigaction now;
+    sigset_t mask;
+    sigaction(SIGSEGV, NULL, &now);
+    sigprocmask(SIG_BLOCK, NULL, &mask);
+    int same = now.sa_handler == on_segv && sigismember(&mask, SIGSEGV);
+    char line[96];
+    int n = snprintf(line, sizeof line, "wrong=%d ticks=%d rt=%d,%d same=%d", wrong,
+                     ticks > 100, (int)rt_low, (int)rt_high, same);
     (void)!write(done_fd, line, (size_t)n);
     _exit(0);
 }
@@ -99,6 +139,10 @@ test_injects_and_leaves_the_child_as_it_was(void)
     int ok = 0;
     for (int i = 0; i < 40; i++) {
         struct pt_inject_result result;
+        /* queued signals sent around the stop: each delivered, once */
+        union sigval value = {.sival_int = i};
+        sigqueue(child, SIGRTMIN, value);
+        sigqueue(child, SIGRTMAX, value);
         if (pt_inject_pending_call(child, &plan, &result) == 0 &&
             result.pending_rc == 0 &&
             pt_inject_unmap(child, (uint64_t)(uintptr_t)munmap, result.page, 2000,
@@ -116,9 +160,17 @@ test_injects_and_leaves_the_child_as_it_was(void)
         nanosleep(&gap, NULL);
     }
     CHECK_EQ_INT(ok, 40);
-    char line[64] = {0};
+    struct pt_inject_plan faulting = plan;
+    faulting.add_pending_fn = (uint64_t)(uintptr_t)fake_faulting_add;
+    struct pt_inject_result result;
+    CHECK(pt_inject_pending_call(child, &faulting, &result) < 0 && errno == EFAULT);
+    CHECK(strstr(result.error, "faulted") != NULL);
+    char line[96] = {0};
     CHECK(read(done[0], line, sizeof line - 1) > 0);
-    CHECK(strcmp(line, "wrong=0 ticks=1") == 0);
+    CHECK(strcmp(line, "wrong=0 ticks=1 rt=40,40 same=1") == 0);
+    if (strcmp(line, "wrong=0 ticks=1 rt=40,40 same=1") != 0) {
+        fprintf(stderr, "child: %s\n", line);
+    }
     int status;
     CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) &&
           WEXITSTATUS(status) == 0);

@@ -329,11 +329,7 @@ def test_refuses_what_is_not_python_and_what_is_gone(python, tmp_path):
                     reason="needs root and setpriv, to attach as another user")
 def test_refuses_without_ptrace_permission(python, tmp_path):
     """Another user's process: one line that says ptrace and what to do."""
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python.exe]
-    if subprocess.run(as_nobody + ["-c", "import perftramp"], capture_output=True, cwd="/",
-                      timeout=60).returncode != 0:
-        pytest.skip("user 65534 cannot run %s: the clone lives where other users cannot "
-                    "enter (a 0700 directory such as /root)" % python.exe)
+    as_nobody = _as_nobody_or_skip(python)
     proc, _ = start_server(tmp_path, python.exe)
     try:
         argv = as_nobody + ["-m", "perftramp", "attach", str(proc.pid), "--backend", "perf"]
@@ -343,6 +339,40 @@ def test_refuses_without_ptrace_permission(python, tmp_path):
         assert got.returncode == 2 and len(lines) == 1, got.stderr
         assert "not permitted to attach to it or read its files (ptrace)" in lines[0]
         assert proc.poll() is None
+    finally:
+        stop(proc)
+
+
+def _as_nobody_or_skip(python):
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python.exe]
+    if subprocess.run(as_nobody + ["-c", "import perftramp"], capture_output=True, cwd="/",
+                      timeout=60).returncode != 0:
+        pytest.skip("user 65534 cannot run %s: the clone lives where other users cannot "
+                    "enter (a 0700 directory such as /root)" % python.exe)
+    return as_nobody
+
+
+@pytest.mark.edge_versions
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv, to run as another user")
+def test_a_user_attaches_to_its_own_process(python, tmp_path):
+    """Without root (no capability at all): attach and detach a process of
+    one's own; its files are read without /proc/PID/map_files, which needs a
+    capability even for one's own process."""
+    as_nobody = _as_nobody_or_skip(python)
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "PYTHONPERFSUPPORT", "PYTHON_PERF_JIT_SUPPORT", "PERFTRAMP_ACTIVATE", "PYTHONPATH")}
+    env["HOME"] = "/nonexistent"
+    proc = popen(as_nobody + ["-c", SERVER], stdout=subprocess.PIPE, text=True, cwd="/",
+                 env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        for action, state in (("attach", "active"), ("detach", "inactive")):
+            argv = as_nobody + ["-m", "perftramp", action, str(proc.pid)]
+            got = subprocess.run(argv + (["--backend", "perf"] if action == "attach" else []),
+                                 capture_output=True, text=True, cwd="/", env=env, timeout=120)
+            assert got.returncode == 0, got.stderr
+            assert proc.stdout.readline().strip() == state
     finally:
         stop(proc)
 
@@ -595,11 +625,24 @@ def test_record_p_of_a_multiprocessing_worker(python, tmp_path):
     assert foo > 200 and whole >= 0.98 * foo, (foo, whole, report[-2000:])
 
 
+TRACER = """\
+import ctypes, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+PTRACE_SEIZE = 0x4206
+if libc.ptrace(PTRACE_SEIZE, int(sys.argv[1]), None, None) != 0:
+    sys.exit("seize: errno %d" % ctypes.get_errno())
+print("tracing", flush=True)
+time.sleep(300)
+"""
+
+
 @pytest.mark.versions(below=(3, 14))
 @pytest.mark.edge_versions
-def test_refuses_a_stopped_process(python, tmp_path):
-    """Through ptrace the calls would set a SIGSTOPped process running: one
-    line instead, and it stays stopped until it is continued."""
+def test_refuses_what_ptrace_cannot_call_into(python, tmp_path):
+    """Through ptrace: a SIGSTOPped process (the calls would set it running),
+    one traced already, one that ignores SIGSEGV (the fault that marks a
+    call's return would be turned into its death): one line each, and each
+    is left as it was."""
     proc, out = start_server(tmp_path, python.exe)
     try:
         os.kill(proc.pid, signal.SIGSTOP)
@@ -611,7 +654,23 @@ def test_refuses_a_stopped_process(python, tmp_path):
         assert "is stopped (SIGSTOP, or a debugger)" in line
         assert "\nState:\tT" in Path("/proc/%d/status" % proc.pid).read_text()
         os.kill(proc.pid, signal.SIGCONT)
+        tracer = popen([python.exe, "-c", TRACER, str(proc.pid)], stdout=subprocess.PIPE,
+                       text=True)
+        try:
+            assert tracer.stdout.readline().strip() == "tracing"
+            line = refused(python, tmp_path, proc.pid, "--backend", "perf")
+            assert "is traced by process %d already" % tracer.pid in line
+        finally:
+            stop(tracer)
         time.sleep(0.2)
+        assert proc.poll() is None and out.read_text().splitlines() == ["ready"]
+    finally:
+        stop(proc)
+    source = "import signal\nsignal.signal(signal.SIGSEGV, signal.SIG_IGN)\n" + SERVER
+    proc, out = start_server(tmp_path, python.exe, source=source)
+    try:
+        line = refused(python, tmp_path, proc.pid, "--backend", "perf")
+        assert "ignores SIGSEGV" in line
         assert proc.poll() is None and out.read_text().splitlines() == ["ready"]
     finally:
         stop(proc)

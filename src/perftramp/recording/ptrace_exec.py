@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 from typing import Dict, List, Tuple
 
 from perftramp import _perftramp
@@ -41,25 +42,44 @@ _LIBC_FUNCTIONS = ("mmap", "munmap")
 STOP_TIMEOUT_MS = 2000
 
 TEXT = """try:
-    exec(compile(open(%(path)r, 'rb').read(), %(path)r, 'exec'), {'__name__': '__perftramp__'})
+    with open(%(path)r, 'rb') as perftramp_file:
+        exec(compile(perftramp_file.read(), %(path)r, 'exec'), {'__name__': '__perftramp__'})
+    del perftramp_file
 except Exception:
     pass
 """
 
 
-def _loaded_objects(pid: int) -> List[Tuple[str, int]]:
-    """(map_files link, load address) of each file mapped from offset 0,
-    once per file, in address order."""
-    seen: Dict[str, Tuple[str, int]] = {}
+def _loaded_objects(pid: int) -> List[Tuple[str, str, int, int]]:
+    """(map_files link, path as it sees it, inode, load address) of each file
+    mapped from offset 0, once per file, the executable first."""
+    seen: Dict[str, Tuple[str, str, int, int]] = {}
     for line in (process.read_text("/proc/%d/maps" % pid) or "").splitlines():
         fields = line.split(None, 5)
         if len(fields) < 6 or not fields[5].startswith("/") or int(fields[2], 16) != 0:
             continue
         start, _, end = fields[0].partition("-")
-        seen.setdefault(fields[5], ("/proc/%d/map_files/%x-%x" % (pid, int(start, 16),
-                                                                   int(end, 16)),
-                                    int(start, 16)))
-    return list(seen.values())
+        link = "/proc/%d/map_files/%x-%x" % (pid, int(start, 16), int(end, 16))
+        seen.setdefault(fields[5], (link, fields[5], int(fields[4]), int(start, 16)))
+    try:
+        exe = os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        exe = ""
+    return sorted(seen.values(), key=lambda item: item[1] != exe)
+
+
+def _open_mapped(pid: int, link: str, path: str, inode: int) -> int:
+    """The file behind a mapping: through map_files (root), or else by its
+    path in the process's root when it is still the same file (map_files
+    needs CAP_CHECKPOINT_RESTORE even for one's own process)."""
+    try:
+        return process.open_object(link)
+    except OSError:
+        fd = os.open("/proc/%d/root%s" % (pid, path), os.O_RDONLY | os.O_CLOEXEC)
+        if os.fstat(fd).st_ino != inode:
+            os.close(fd)
+            raise OSError(errno.ESTALE, "%s was replaced" % path) from None
+        return fd
 
 
 def functions(target: Target) -> Dict[str, int]:
@@ -67,9 +87,9 @@ def functions(target: Target) -> Dict[str, int]:
     Failure (one line) when one is missing."""
     found: Dict[str, int] = {}
     wanted = _PYTHON_FUNCTIONS + _LIBC_FUNCTIONS
-    for link, start in _loaded_objects(target.pid):
+    for link, path, inode, start in _loaded_objects(target.pid):
         try:
-            fd = process.open_object(link)
+            fd = _open_mapped(target.pid, link, path, inode)
         except OSError:
             continue
         with os.fdopen(fd, "rb") as f:
@@ -98,20 +118,31 @@ def _error(target: Target, exc: OSError) -> Failure:
                    % (target.pid, target.process.comm, exc.strerror or exc))
 
 
-def _refuse_stopped(target: Target) -> None:
-    """A stopped process (SIGSTOP, a debugger) would be set running by the
-    calls: refused instead."""
-    stat = process.read_text("/proc/%d/stat" % target.pid) or ""
-    state = stat.rpartition(")")[2].split()[:1]
-    if state in (["T"], ["t"]):
+def _refuse_unsafe(target: Target) -> None:
+    """Refused: a stopped process (SIGSTOP, a debugger), which the calls
+    would set running; one traced already (ptrace allows one tracer); one
+    that ignores SIGSEGV, whose fault marks a call's return (the kernel
+    would reset it to kill the process)."""
+    status = process.read_text("/proc/%d/status" % target.pid) or ""
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    comm = target.process.comm
+    if fields.get("State", "")[:1] in ("T", "t"):
         raise Failure("process %d (%s) is stopped (SIGSTOP, or a debugger): nothing was "
-                      "changed; attach once it runs" % (target.pid, target.process.comm))
+                      "changed; attach once it runs" % (target.pid, comm))
+    tracer = fields.get("TracerPid", "0").strip()
+    if tracer != "0":
+        raise Failure("process %d (%s) is traced by process %s already (a debugger, strace?): "
+                      "detach that first" % (target.pid, comm, tracer))
+    if int(fields.get("SigIgn", "0"), 16) & (1 << (signal.SIGSEGV - 1)):
+        raise Failure("process %d (%s) ignores SIGSEGV, which attaching before CPython 3.14 "
+                      "needs to catch; start it under perftramp record instead"
+                      % (target.pid, comm))
 
 
 def send(target: Target, script: str) -> int:
     """Queues the script (its path as the target sees it) to run in the
     target's main thread; returns the page to release() once it has run."""
-    _refuse_stopped(target)
+    _refuse_unsafe(target)
     where = functions(target)
     text = (TEXT % {"path": script}).encode()
     try:
