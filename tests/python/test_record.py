@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from processes import cli, popen, register_pids
+from processes import cli, popen, register_pids, run
 from processes import seed_app as app
 
 pytestmark = [pytest.mark.edge_versions,
@@ -275,3 +275,21 @@ def test_record_puts_max_stack_back(python, tmp_path, stop):
         assert (tmp_path / "rec" / "perf.data").exists()
     else:
         assert proc.returncode == 0, err
+
+
+@pytest.mark.edge_versions
+def test_a_moved_map_keeps_only_whole_lines(python, tmp_path):
+    """A worker that ended with os._exit leaves its window's NUL bytes, and
+    on free-threaded 3.14t once a line another thread was writing, cut
+    short: the map taken into the recording ends after its last whole line."""
+    whole = b"7f0000001000 8 py::foo:/a.py\n7f0000001008 8 py::bar:/a.py\n"
+    cases = {"window.map": (whole + b"\0" * 70000, whole),
+             "cut.map": (whole + b"7f0000001010 8 " + b"\0" * 9000, whole),
+             "clean.map": (whole, whole)}
+    for name, (data, _) in cases.items():
+        (tmp_path / name).write_bytes(data)
+    run(python, ["-c", "import sys\nfrom perftramp.recording.maps import trim_unused_window\n"
+                 "for p in sys.argv[1:]: trim_unused_window(p)"]
+        + [str(tmp_path / name) for name in cases])
+    for name, (_, expected) in cases.items():
+        assert (tmp_path / name).read_bytes() == expected, name

@@ -31,10 +31,12 @@ def gather(paths: Iterable[str], directory: str, copy: bool = False) -> List[str
 
 
 def trim_unused_window(path: str, step: int = 1 << 16) -> None:
-    """Truncates a perf map after its last line.  A process that ends without
-    closing its map (os._exit: every multiprocessing and gunicorn worker)
-    leaves the rest of the window it had reserved, up to 1 MiB of NUL bytes
-    with real blocks; perf skips them, and 200 workers' maps took 200 MiB."""
+    """Truncates a perf map after its last whole line.  A process that ends
+    without closing its map (os._exit: every multiprocessing and gunicorn
+    worker) leaves the rest of the window it had reserved, up to 1 MiB of
+    NUL bytes with real blocks; perf skips them, and 200 workers' maps took
+    200 MiB.  A line another thread was writing when it ended is cut short
+    (seen on free-threaded 3.14t: "ADDR 8 " and nothing after): it goes too."""
     with open(path, "r+b") as f:
         end = f.seek(0, os.SEEK_END)
         at = end
@@ -46,5 +48,10 @@ def trim_unused_window(path: str, step: int = 1 << 16) -> None:
                 at = start + len(chunk)
                 break
             at = start
+        start = max(0, at - step)
+        f.seek(start)
+        tail = f.read(at - start)
+        if tail and not tail.endswith(b"\n") and b"\n" in tail:
+            at = start + tail.rindex(b"\n") + 1
         if at < end:
             f.truncate(at)
