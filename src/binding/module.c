@@ -424,9 +424,10 @@ pt_inject_py(PyObject *Py_UNUSED(module), PyObject *args)
                                   text,    (size_t)text_len, timeout_ms};
     struct pt_inject_result result;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = pt_inject_pending_call((pid_t)pid, &plan, &result);
-    Py_END_ALLOW_THREADS if (rc < 0)
-    {
+    Py_BEGIN_ALLOW_THREADS
+    rc = pt_inject_pending_call((pid_t)pid, &plan, &result);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
         return inject_error(&result);
     }
     return Py_BuildValue("KL", (unsigned long long)result.page,
@@ -444,10 +445,10 @@ pt_inject_unmap_py(PyObject *Py_UNUSED(module), PyObject *args)
     }
     struct pt_inject_result result;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc =
-        pt_inject_unmap((pid_t)pid, munmap_fn, page, timeout_ms, &result);
-    Py_END_ALLOW_THREADS if (rc < 0)
-    {
+    Py_BEGIN_ALLOW_THREADS
+    rc = pt_inject_unmap((pid_t)pid, munmap_fn, page, timeout_ms, &result);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
         return inject_error(&result);
     }
     Py_RETURN_NONE;

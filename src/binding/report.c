@@ -72,9 +72,10 @@ feed_fd(struct pt_fold *fold, int fd)
     char buf[1 << 16];
     for (;;) {
         ssize_t n;
-        Py_BEGIN_ALLOW_THREADS n = read(fd, buf, sizeof(buf));
-        Py_END_ALLOW_THREADS if (n < 0)
-        {
+        Py_BEGIN_ALLOW_THREADS
+        n = read(fd, buf, sizeof(buf));
+        Py_END_ALLOW_THREADS
+        if (n < 0) {
             if (errno == EINTR) {
                 if (PyErr_CheckSignals() < 0) {
                     return -EINTR;
