@@ -176,11 +176,12 @@ poke_text(struct tracee *t, uint64_t page, const char *text, size_t len)
     return 0;
 }
 
-/* The calls, with the registers saved: mmap, copy, Py_AddPendingCall. */
+/* The calls, with the registers saved: mmap, copy, Py_AddPendingCall
+ * (with_stopped's body; ctx is the plan). */
 static int
-queue_text(struct tracee *t, const struct pt_arch_state *saved,
-           const struct pt_inject_plan *plan)
+queue_text(struct tracee *t, const struct pt_arch_state *saved, const void *ctx)
 {
+    const struct pt_inject_plan *plan = ctx;
     uint64_t page, rc;
     const uint64_t mmap_args[6] = {
         0, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0};
@@ -259,12 +260,6 @@ with_stopped(pid_t pid, int timeout_ms, struct pt_inject_result *result,
     return rc;
 }
 
-static int
-queue_body(struct tracee *t, const struct pt_arch_state *saved, const void *ctx)
-{
-    return queue_text(t, saved, ctx);
-}
-
 int
 pt_inject_pending_call(pid_t pid, const struct pt_inject_plan *plan,
                        struct pt_inject_result *result)
@@ -274,7 +269,7 @@ pt_inject_pending_call(pid_t pid, const struct pt_inject_plan *plan,
         struct tracee t = {pid, 0, result};
         return fail(&t, EINVAL, "the text is over a page");
     }
-    return with_stopped(pid, plan->timeout_ms, result, queue_body, plan);
+    return with_stopped(pid, plan->timeout_ms, result, queue_text, plan);
 }
 
 struct unmap_ctx {
