@@ -14,27 +14,51 @@ _NT_GNU_BUILD_ID = 3
 _BUILD_ID_MIN, _BUILD_ID_MAX = 4, 20
 
 
+_SHT_DYNSYM = 11
+_PT_LOAD = 1
+_STT_FUNC = 2
+_HEADER_LIMIT = 1 << 16
+_DYNSYM_LIMIT = 64 << 20
+
+
+def _header(f: BinaryIO) -> Optional[bytes]:
+    f.seek(0)
+    head = f.read(64)
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        return None
+    return head
+
+
+def _section_table(f: BinaryIO, head: bytes) -> List[Tuple[int, ...]]:
+    """The section headers (name, type, flags, addr, offset, size, link, ...),
+    [] when the table is not whole."""
+    shoff, = struct.unpack_from("<Q", head, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", head, 0x3A)
+    if shentsize != 64 or not 0 < shnum < 65536:
+        return []
+    f.seek(shoff)
+    table = f.read(64 * shnum)
+    if len(table) != 64 * shnum:
+        return []
+    return [struct.unpack_from("<IIQQQQIIQQ", table, i * 64) for i in range(shnum)]
+
+
 def section(f: BinaryIO, name: bytes, size: int) -> Optional[bytes]:
     """The first `size` bytes of the section `name` of the ELF file open as
     `f`, or None (not such an ELF, no such section or a shorter one)."""
     try:
-        f.seek(0)
-        head = f.read(64)
-        if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+        head = _header(f)
+        if head is None:
             return None
-        shoff, = struct.unpack_from("<Q", head, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
-        if shentsize != 64 or not 0 < shnum < 65536 or shstrndx >= shnum:
+        sections = _section_table(f, head)
+        shstrndx, = struct.unpack_from("<H", head, 0x3E)
+        if shstrndx >= len(sections):
             return None
-        f.seek(shoff)
-        table = f.read(shentsize * shnum)
-        if len(table) != shentsize * shnum:
-            return None
-        sections = [struct.unpack_from("<IIQQQQ", table, i * 64) for i in range(shnum)]
         names_offset, names_size = sections[shstrndx][4], sections[shstrndx][5]
         f.seek(names_offset)
         names = f.read(min(names_size, 1 << 20))
-        for at, _type, _flags, _addr, offset, length in sections:
+        for sec in sections:
+            at, offset, length = sec[0], sec[4], sec[5]
             if names[at:at + len(name) + 1] == name + b"\0" and length >= size:
                 f.seek(offset)
                 found = f.read(size)
@@ -57,31 +81,6 @@ def build_id(f: BinaryIO) -> Optional[str]:
     if whole is None or whole[12:16] != b"GNU\0":
         return None
     return whole[16:16 + descsz].hex()
-
-
-_SHT_DYNSYM = 11
-_PT_LOAD = 1
-_STT_FUNC = 2
-_HEADER_LIMIT = 1 << 16
-_DYNSYM_LIMIT = 64 << 20
-
-
-def _header(f: BinaryIO) -> Optional[bytes]:
-    f.seek(0)
-    head = f.read(64)
-    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
-        return None
-    return head
-
-
-def _section_table(f: BinaryIO, head: bytes) -> List[Tuple[int, ...]]:
-    shoff, = struct.unpack_from("<Q", head, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", head, 0x3A)
-    if shentsize != 64 or not 0 < shnum < 65536:
-        return []
-    f.seek(shoff)
-    table = f.read(64 * shnum)
-    return [struct.unpack_from("<IIQQQQIIQQ", table, i * 64) for i in range(len(table) // 64)]
 
 
 def first_load_address(f: BinaryIO) -> Optional[int]:
