@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
-from typing import Dict, List, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 
 from perftramp import _perftramp
 
@@ -48,6 +48,13 @@ TEXT = """try:
 except Exception:
     pass
 """
+
+
+class Page(NamedTuple):
+    """The page send() made in the target, and the munmap that releases it
+    (found with the rest: the files are read once)."""
+    address: int
+    munmap: int
 
 
 def _loaded_objects(pid: int) -> List[Tuple[str, str, int, int]]:
@@ -139,18 +146,19 @@ def _refuse_unsafe(target: Target) -> None:
                       % (target.pid, comm))
 
 
-def send(target: Target, script: str) -> int:
+def send(target: Target, script: str) -> Page:
     """Queues the script (its path as the target sees it) to run in the
     target's main thread; returns the page to release() once it has run."""
     _refuse_unsafe(target)
     where = functions(target)
     text = (TEXT % {"path": script}).encode()
     try:
-        page, queued = _perftramp._inject_pending_call(
+        address, queued = _perftramp._inject_pending_call(
             target.pid, where["mmap"], where["Py_AddPendingCall"], where["PyRun_SimpleString"],
             text, STOP_TIMEOUT_MS)
     except OSError as exc:
         raise _error(target, exc) from None
+    page = Page(address, where["munmap"])
     if queued != 0:
         release(target, page)
         raise Failure("process %d (%s): its queue of pending calls is full (Py_AddPendingCall); "
@@ -158,10 +166,9 @@ def send(target: Target, script: str) -> int:
     return page
 
 
-def release(target: Target, page: int) -> None:
+def release(target: Target, page: Page) -> None:
     """Unmaps the page, once its text has run (or was never queued)."""
     try:
-        _perftramp._inject_unmap(target.pid, functions(target)["munmap"], page,
-                                 STOP_TIMEOUT_MS)
-    except (OSError, Failure):
+        _perftramp._inject_unmap(target.pid, page.munmap, page.address, STOP_TIMEOUT_MS)
+    except OSError:
         pass  # one page left in a process that is gone or will not let us in

@@ -2,10 +2,10 @@
 process, from outside (`perftramp attach`, `detach`, `record -p`).
 
 Through sys.remote_exec (PEP 768) on 3.14+, and on 3.8-3.13 through a
-pending call queued with ptrace (ptrace_exec.py): either way the target runs
-remote_script.py at its main thread's next safe point, which imports perftramp there and activates
-(or deactivates) the backend, and writes what happened to a result file
-this waits for.  The target's own output is not touched: the script
+pending call queued with ptrace (ptrace_exec.py): either way the target
+runs remote_script.py at its main thread's next safe point, which imports
+perftramp there and activates (or deactivates) the backend, and writes what
+happened to a result file this waits for.  The target's own output is not touched: the script
 catches every exception and warning and hands them back here.
 
 perftramp must be importable in the target: from its own environment, or
@@ -120,7 +120,7 @@ def _exchange(target: Target, params: Dict[str, Any], timeout: float) -> Dict[st
     return result
 
 
-def send(target: Target, script: str) -> Optional[int]:
+def send(target: Target, script: str) -> Optional[ptrace_exec.Page]:
     """Has the target run `script` (its path as the target sees it) soon;
     the page ptrace_exec.send() made, to release once it has run."""
     if not target_mod.uses_remote_exec(target):
