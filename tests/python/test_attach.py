@@ -277,6 +277,20 @@ def refused(python, tmp_path, pid, *extra):
     return lines[0]
 
 
+def refused_and_unchanged(python, tmp_path, exe, said, **server):
+    """attach --backend perf to a server (start_server's `exe` and `server`
+    arguments) refused with one line saying `said`; the server runs on, its
+    output only "ready".  Returns the line."""
+    proc, out = start_server(tmp_path, exe, **server)
+    try:
+        line = refused(python, tmp_path, proc.pid, "--backend", "perf")
+        assert said in line, line
+        assert proc.poll() is None and out.read_text().splitlines() == ["ready"]
+    finally:
+        stop(proc)
+    return line
+
+
 @pytest.mark.versions(min=(3, 14))
 @pytest.mark.parametrize("how", ["environment", "-X"])
 def test_refuses_remote_debugging_disabled(python, tmp_path, how):
@@ -299,13 +313,8 @@ def test_an_empty_disable_variable_disables_too(python, tmp_path):
     """As CPython reads it (measured on 3.14.7): PYTHON_DISABLE_REMOTE_DEBUG
     set at all, even empty, disables remote debugging; attach says so from
     /proc before trying."""
-    proc, out = start_server(tmp_path, python.exe, env={"PYTHON_DISABLE_REMOTE_DEBUG": ""})
-    try:
-        line = refused(python, tmp_path, proc.pid, "--backend", "perf")
-        assert "remote debugging is disabled" in line
-        assert proc.poll() is None and out.read_text().splitlines() == ["ready"]
-    finally:
-        stop(proc)
+    refused_and_unchanged(python, tmp_path, python.exe, "remote debugging is disabled",
+                          env={"PYTHON_DISABLE_REMOTE_DEBUG": ""})
 
 
 @pytest.mark.edge_versions
@@ -388,14 +397,9 @@ def test_refuses_a_target_perftramp_is_not_built_for(python, tmp_path):
     if not others:
         pytest.skip("only one CPython version here")
     for target in (others[0], others[-1]):
-        proc, out = start_server(tmp_path, target.base)
-        try:
-            line = refused(python, tmp_path, proc.pid, "--backend", "perf")
-            assert "perftramp is not importable there" in line
-            assert "-m pip install perftramp" in line
-            assert proc.poll() is None and out.read_text().splitlines() == ["ready"]
-        finally:
-            stop(proc)
+        line = refused_and_unchanged(python, tmp_path, target.base,
+                                     "perftramp is not importable there")
+        assert "-m pip install perftramp" in line
 
 
 @pytest.mark.edge_versions
@@ -669,10 +673,4 @@ def test_refuses_what_ptrace_cannot_call_into(python, tmp_path):
     finally:
         stop(proc)
     source = "import signal\nsignal.signal(signal.SIGSEGV, signal.SIG_IGN)\n" + SERVER
-    proc, out = start_server(tmp_path, python.exe, source=source)
-    try:
-        line = refused(python, tmp_path, proc.pid, "--backend", "perf")
-        assert "ignores SIGSEGV" in line
-        assert proc.poll() is None and out.read_text().splitlines() == ["ready"]
-    finally:
-        stop(proc)
+    refused_and_unchanged(python, tmp_path, python.exe, "ignores SIGSEGV", source=source)
