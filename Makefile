@@ -194,10 +194,11 @@ test-stress-tsan:
 	scripts/stress-sanitized.sh tsan $(STRESS_SECONDS) $(TSAN_STRESS_PYTHON)
 
 # libFuzzer targets (tests/c/fuzz/) under ASan/UBSan, each run for
-# FUZZ_SECONDS; needs clang and its runtime (Debian: clang libclang-rt-14-dev).
+# FUZZ_SECONDS (seven targets: under 5 minutes); needs clang and its runtime
+# (Debian: clang libclang-rt-14-dev).
 # Corpora stay in build/fuzz/ between runs; a crash leaves its input there.
 FUZZ_CC ?= clang
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 40
 FUZZ_ARCH := $(shell uname -m)
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Isrc/core -Isrc/report
@@ -209,7 +210,15 @@ fuzz:
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_fold.c src/report/fold.c src/report/waits.c -o $(BUILD)/fuzz/fuzz_fold
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_escape.c src/core/escape.c -o $(BUILD)/fuzz/fuzz_escape
 	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_writers.c $(FUZZ_WRITERS_SRC) -o $(BUILD)/fuzz/fuzz_writers
-	set -e; for t in fuzz_fold fuzz_escape fuzz_writers; do \
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DPT_HAVE_ZSTD=1 tests/c/fuzz/fuzz_perfdata.c src/report/perfdata.c -lzstd -o $(BUILD)/fuzz/fuzz_perfdata
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_elffile.c src/report/elffile.c -o $(BUILD)/fuzz/fuzz_elffile
+	$(FUZZ_CC) $(FUZZ_FLAGS) tests/c/fuzz/fuzz_ehframe.c src/report/ehframe.c -o $(BUILD)/fuzz/fuzz_ehframe
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DPT_HAVE_ZLIB=1 tests/c/fuzz/fuzz_inlines.c src/report/inlines.c src/report/elffile.c -lz -o $(BUILD)/fuzz/fuzz_inlines
+	# seeds: real perf.data files (one zstd-compressed) and a real executable
+	mkdir -p $(BUILD)/fuzz/corpus-fuzz_perfdata $(BUILD)/fuzz/corpus-fuzz_elffile
+	cp tests/c/data/perf-fp-small.data tests/c/data/perf-dwarf-z.data $(BUILD)/fuzz/corpus-fuzz_perfdata/
+	cp /bin/true $(BUILD)/fuzz/corpus-fuzz_elffile/
+	set -e; for t in fuzz_fold fuzz_escape fuzz_writers fuzz_perfdata fuzz_elffile fuzz_ehframe fuzz_inlines; do \
 		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
 		(cd $(BUILD)/fuzz && ./$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 corpus-$$t); \
 	done

@@ -39,7 +39,7 @@ die() { printf 'prepare: error: %s\n' "$*" >&2; exit 1; }
 PACKAGES=(
     linux-perf util-linux elfutils
     crun
-    build-essential python3-dev python3-venv
+    build-essential python3-dev python3-venv libzstd-dev zlib1g-dev
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
     clang clang-format
     chromium
