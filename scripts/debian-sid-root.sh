@@ -32,7 +32,7 @@ PACKAGES=(
     python3.14 python3.14-dev python3.14-venv
     python3.15 python3.15-dev python3.15-venv
     linux-perf build-essential pkg-config ca-certificates
-    strace binutils
+    strace binutils libzstd-dev zlib1g-dev
 )
 STAMP_CONTENT="packages: ${PACKAGES[*]}"
 

@@ -468,6 +468,8 @@ static PyMethodDef pt_methods[] = {
      "backend()\n--\n\nThe active backend's name, or None."},
     {"fold", (PyCFunction)(void (*)(void))pt_fold_fd, METH_VARARGS | METH_KEYWORDS,
      PT_FOLD_DOC},
+    {"fold_data", (PyCFunction)(void (*)(void))pt_fold_data, METH_VARARGS | METH_KEYWORDS,
+     PT_FOLD_DATA_DOC},
     {"_compile", pt_capi_compile_py, METH_O,
      "_compile(code)\n--\n\nMake code's trampoline now; whether it has one."},
     {"_set_persist_after_fork", pt_capi_set_persist_py, METH_O,

@@ -8,6 +8,7 @@
  */
 #include "report.h"
 #include "../report/fold.h"
+#include "../report/readout.h"
 
 #include <errno.h>
 #include <unistd.h>
@@ -151,58 +152,41 @@ process_list(const struct pt_fold *fold)
     return list;
 }
 
-PyObject *
-pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+/* The folder's options from the keywords fold() and fold_data() share;
+ * prefix_list (17 entries) holds internal_prefixes' texts.  0, or -1 with an
+ * exception set. */
+static int
+fold_options(struct pt_fold_options *options, Py_ssize_t max_stack, PyObject *prefixes,
+             const char **prefix_list)
 {
-    static char *keywords[] = {"fd",       "max_stack", "internal_prefixes",
-                               "start_ns", "end_ns",    "frames",
-                               "offcpu",   NULL};
-    int fd, frames = 0, offcpu = 0;
-    Py_ssize_t max_stack = 0;
-    unsigned long long start_ns = 0, end_ns = 0;
-    PyObject *prefixes = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|nOKKpp:fold", keywords, &fd,
-                                     &max_stack, &prefixes, &start_ns, &end_ns, &frames,
-                                     &offcpu)) {
-        return NULL;
-    }
     if (max_stack < 0) {
         PyErr_SetString(PyExc_ValueError, "max_stack must be >= 0");
-        return NULL;
+        return -1;
     }
-    const char *prefix_list[17] = {NULL};
-    struct pt_fold_options options = {.max_stack = (size_t)max_stack,
-                                      .start_ns = start_ns,
-                                      .end_ns = end_ns,
-                                      .frames = frames,
-                                      .offcpu = offcpu};
-    if (prefixes != Py_None) {
-        if (!PyTuple_Check(prefixes) || PyTuple_GET_SIZE(prefixes) > 16) {
-            PyErr_SetString(PyExc_TypeError,
-                            "internal_prefixes must be a tuple of at most 16 str");
-            return NULL;
+    options->max_stack = (size_t)max_stack;
+    if (prefixes == Py_None) {
+        return 0;
+    }
+    if (!PyTuple_Check(prefixes) || PyTuple_GET_SIZE(prefixes) > 16) {
+        PyErr_SetString(PyExc_TypeError,
+                        "internal_prefixes must be a tuple of at most 16 str");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
+        prefix_list[i] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(prefixes, i));
+        if (prefix_list[i] == NULL) {
+            return -1;
         }
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
-            prefix_list[i] = PyUnicode_AsUTF8(PyTuple_GET_ITEM(prefixes, i));
-            if (prefix_list[i] == NULL) {
-                return NULL;
-            }
-        }
-        options.internal_prefixes = prefix_list;
     }
-    struct pt_fold *fold = NULL;
-    int rc = pt_fold_new(&fold, &options);
-    if (rc == 0) {
-        rc = feed_fd(fold, fd);
-    }
-    if (rc != 0) {
-        pt_fold_free(fold);
-        if (!PyErr_Occurred()) {
-            errno = -rc;
-            PyErr_SetFromErrno(PyExc_OSError);
-        }
-        return NULL;
-    }
+    options->internal_prefixes = prefix_list;
+    return 0;
+}
+
+/* fold()'s dict of a finished folder, which it frees; NULL with an
+ * exception set. */
+static PyObject *
+fold_result(struct pt_fold *fold, int frames)
+{
     PyObject *stacks = view_rows(fold, PT_FOLD_DEFAULT);
     PyObject *internal = stacks ? view_rows(fold, PT_FOLD_INTERNAL) : NULL;
     PyObject *processes = internal ? process_list(fold) : NULL;
@@ -222,4 +206,93 @@ pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
                          "samples", samples, "truncated", truncated, "processes",
                          processes, "first_ns", (unsigned long long)first_ns, "last_ns",
                          (unsigned long long)last_ns, "frames", frame_names);
+}
+
+/* Frees the folder and sets OSError from rc, unless an exception is set. */
+static PyObject *
+fold_failed(struct pt_fold *fold, int rc)
+{
+    pt_fold_free(fold);
+    if (!PyErr_Occurred()) {
+        errno = -rc;
+        PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return NULL;
+}
+
+PyObject *
+pt_fold_fd(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"fd",       "max_stack", "internal_prefixes",
+                               "start_ns", "end_ns",    "frames",
+                               "offcpu",   NULL};
+    int fd, frames = 0, offcpu = 0;
+    Py_ssize_t max_stack = 0;
+    unsigned long long start_ns = 0, end_ns = 0;
+    PyObject *prefixes = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i|nOKKpp:fold", keywords, &fd,
+                                     &max_stack, &prefixes, &start_ns, &end_ns, &frames,
+                                     &offcpu)) {
+        return NULL;
+    }
+    const char *prefix_list[17] = {NULL};
+    struct pt_fold_options options = {
+        .start_ns = start_ns, .end_ns = end_ns, .frames = frames, .offcpu = offcpu};
+    if (fold_options(&options, max_stack, prefixes, prefix_list) != 0) {
+        return NULL;
+    }
+    struct pt_fold *fold = NULL;
+    int rc = pt_fold_new(&fold, &options);
+    if (rc == 0) {
+        rc = feed_fd(fold, fd);
+    }
+    return rc != 0 ? fold_failed(fold, rc) : fold_result(fold, frames);
+}
+
+PyObject *
+pt_fold_data(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"path",         "max_stack",     "internal_prefixes",
+                               "start_ns",     "end_ns",        "frames",
+                               "build_id_dir", "kallsyms",      "perf_map_dir",
+                               "legacy_plt",   "libdw_inlines", NULL};
+    PyObject *path = NULL, *prefixes = Py_None;
+    int frames = 0, legacy_plt = 0, libdw_inlines = 0;
+    Py_ssize_t max_stack = 0;
+    unsigned long long start_ns = 0, end_ns = 0;
+    const char *build_id_dir = NULL, *kallsyms = NULL, *perf_map_dir = NULL;
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwargs, "O&|nOKKpzzzpp:fold_data", keywords, PyUnicode_FSConverter,
+            &path, &max_stack, &prefixes, &start_ns, &end_ns, &frames, &build_id_dir,
+            &kallsyms, &perf_map_dir, &legacy_plt, &libdw_inlines)) {
+        return NULL;
+    }
+    const char *prefix_list[17] = {NULL};
+    struct pt_fold_options options = {
+        .start_ns = start_ns, .end_ns = end_ns, .frames = frames};
+    struct pt_fold *fold = NULL;
+    int rc = fold_options(&options, max_stack, prefixes, prefix_list) == 0
+                 ? pt_fold_new(&fold, &options)
+                 : -EINVAL;
+    struct pt_readout_options read = {.build_id_dir = build_id_dir,
+                                      .kallsyms = kallsyms,
+                                      .perf_map_dir = perf_map_dir,
+                                      .max_stack = (size_t)max_stack,
+                                      .legacy_plt = legacy_plt,
+                                      .libdw_inlines = libdw_inlines};
+    char err[512] = "";
+    if (rc == 0) {
+        Py_BEGIN_ALLOW_THREADS
+        rc =
+            pt_readout_fold(PyBytes_AS_STRING(path), &read, fold, NULL, err, sizeof(err));
+        if (rc == 0) {
+            rc = pt_fold_finish(fold);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    Py_DECREF(path);
+    if (rc != 0 && err[0] != '\0' && !PyErr_Occurred()) {
+        PyErr_SetString(rc == -ENOTSUP ? PyExc_NotImplementedError : PyExc_OSError, err);
+    }
+    return rc != 0 ? fold_failed(fold, rc) : fold_result(fold, frames);
 }

@@ -61,8 +61,8 @@ struct frame {
     uint64_t ip;     /* as printed: a return address less one */
     uint32_t object; /* UINT32_MAX: none */
     int kernel;
-    /* unwound from the stack copy: perf lists the functions inlined at such
-     * a frame's address, not at a callchain's (perf 6.1 and 7.x) */
+    /* unwound from the stack copy (perf 6.1 lists the functions inlined at
+     * such a frame's address only: options.libdw_inlines) */
     int unwound;
 };
 
@@ -555,6 +555,10 @@ print_inlined(struct readout *r, struct object *o, uint64_t at, uint64_t vaddr,
     if (n == -ENOMEM) {
         return n;
     }
+    if (n > 0 && r->options->libdw_inlines) {
+        names[n - 1] = sym;
+        lens[n - 1] = sym_len;
+    }
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         int is_sym = lens[i] == sym_len && memcmp(names[i], sym, sym_len) == 0;
@@ -580,7 +584,9 @@ print_file_frame(struct readout *r, const struct pt_mapping *m, struct object *o
     if (pt_elf_file_symbol(names, vaddr, &name, &len, &start) != 0) {
         return print_unknown(r, at, o->name);
     }
-    int rc = f->unwound ? print_inlined(r, o, at, vaddr, name, len, vaddr - start) : 0;
+    int rc = f->unwound || r->options->libdw_inlines
+                 ? print_inlined(r, o, at, vaddr, name, len, vaddr - start)
+                 : 0;
     return rc != 0 ? (rc < 0 ? rc : 0)
                    : print_named(r, at, name, len, vaddr - start, o->name);
 }

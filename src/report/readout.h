@@ -39,6 +39,11 @@ struct pt_readout_options {
     size_t max_stack;
     /* Name PLT entries as perf before 6.3 does (elffile.h). */
     int legacy_plt;
+    /* List inlined functions as perf 7.x does (through libdw): at the
+     * addresses of frame-pointer callchains too, and the function they are
+     * inlined into named by its ELF symbol.  perf 6.1 (addr2line) lists
+     * them at DWARF-unwound frames only, every name as DWARF has it. */
+    int libdw_inlines;
     /* Where separate debug files are by build-id (DIR/.build-id/xx/rest.debug):
      * "/usr/lib/debug" when NULL, "" for none. */
     const char *debug_dir;

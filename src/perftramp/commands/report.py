@@ -66,6 +66,10 @@ def add_parser(subparsers):
                    help="only samples until this many seconds after the first one")
     p.add_argument("--by", choices=BY,
                    help="one report per process, thread or command")
+    p.add_argument("--unwinder", choices=folded.UNWINDERS, default="perf",
+                   help="who reads the samples: perf (perf script, the default) or own "
+                   "(perftramp's reader in C, no perf script: faster; falls back to perf "
+                   "script where it cannot read a recording)")
     p.set_defaults(func=main)
 
 
@@ -107,9 +111,9 @@ def _nonempty(text):
     return text
 
 
-def fold(directory, keep_internal, selection=None, frames=False):
+def fold(directory, keep_internal, selection=None, frames=False, unwinder="perf"):
     """The recording in `directory`, folded into a formats.Profile."""
-    meta, got = folded.of_recording(directory, keep_internal, selection, frames)
+    meta, got = folded.of_recording(directory, keep_internal, selection, frames, unwinder)
     return formats.Profile.of_rows(got.rows, meta, got)
 
 
@@ -200,7 +204,7 @@ def main(args):
     selection = Selection(args.pid, args.comm, args.cgroup, args.tid, args.start, args.end)
     module = formats.get(args.format)
     profile = fold(directory, args.keep_internal, selection,
-                   getattr(module, "NEEDS_FRAMES", False))
+                   getattr(module, "NEEDS_FRAMES", False), args.unwinder)
     out = render(module, profile, args)
     output = args.output
     file_name = getattr(module, "FILE_NAME", None)

@@ -210,42 +210,92 @@ def store(directory: str, folds: View, data_stamp: Dict[str, Any]) -> None:
             raise
 
 
+#: how report reads a recording's samples: "perf" (perf script, folded here)
+#: or "own" (read and unwound in C: src/report/readout.h), falling back to
+#: perf script where that cannot read the recording
+UNWINDERS = ("perf", "own")
+
+
 def fold_with_perf(directory: str, meta: Dict[str, Any], only: Sequence[str] = (),
-                   window: Tuple[int, int] = (0, 0), frames: bool = False) -> View:
-    """Runs perf script once over the recording and folds both views
-    (perftramp._perftramp.fold); `only`: perf script's filter flags;
-    `window`: (start_ns, end_ns) after the first sample, end 0 for none;
-    `frames`: keep each frame's object and address."""
+                   window: Tuple[int, int] = (0, 0), frames: bool = False,
+                   unwinder: str = "perf") -> View:
+    """Reads the recording's samples once and folds both views: with
+    perf script (perftramp._perftramp.fold), or with unwinder "own" by
+    perftramp's own reader (fold_data) where it can; `only`: perf script's
+    filter flags; `window`: (start_ns, end_ns) after the first sample, end 0
+    for none; `frames`: keep each frame's object and address."""
     perf_path = perf.require()
     with staging.staged(directory, meta, say) as data:
-        say("folding %s with perf script (once: later reports read %s)"
-            % (os.path.basename(data), FILES["default"]) if not (only or any(window) or frames)
-            else "folding %s with perf script" % os.path.basename(data))
         cache = layout.build_id_cache(directory, meta, say)
-        offcpu = meta.get("mode") in ("offcpu", "wall")
-        command = perf.script_command(perf_path, data, FIELDS, cache) + [
-            "--max-stack", str(MAX_STACK)] + list(only) + (
-            # waits are timed to the nanosecond (perf script prints
-            # microseconds by default)
-            ["--show-switch-events", "--ns"] if offcpu else [])
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                cwd=directory)
-        # both are pipes (PIPE above), never None
-        assert proc.stdout is not None and proc.stderr is not None
-        try:
-            got = _perftramp.fold(proc.stdout.fileno(), max_stack=MAX_STACK,
-                                  start_ns=window[0], end_ns=window[1], frames=frames,
-                                  offcpu=offcpu)
-        finally:
-            proc.stdout.close()
-            err = proc.stderr.read().decode(errors="replace")
-            proc.wait()
-        if proc.returncode != 0:
-            sys.stderr.write(err)
-            raise Failure("perf script failed", 1)
+        got = None
+        if unwinder == "own" and not only:
+            got = _fold_own(perf_path, data, meta, cache, window, frames)
+        if got is None:
+            say("folding %s with perf script (once: later reports read %s)"
+                % (os.path.basename(data), FILES["default"])
+                if not (only or any(window) or frames)
+                else "folding %s with perf script" % os.path.basename(data))
+            offcpu = meta.get("mode") in ("offcpu", "wall")
+            command = perf.script_command(perf_path, data, FIELDS, cache) + [
+                "--max-stack", str(MAX_STACK)] + list(only) + (
+                # waits are timed to the nanosecond (perf script prints
+                # microseconds by default)
+                ["--show-switch-events", "--ns"] if offcpu else [])
+            got = _fold_script(command, directory, window, frames, offcpu)
         objects = perf.build_ids(perf_path, data, cache) if frames else None
     return View({view: [Row(*row) for row in got[view]] for view in VIEWS}, got["samples"],
                 got["truncated"], got["first_ns"], got["last_ns"], got["frames"], objects)
+
+
+#: perf names PLT entries anew from this version on (elffile.h)
+NEW_PLT_NAMES = (6, 3)
+#: perf lists inlined functions through libdw from here on (readout.h): 7.2
+#: does, 6.1 (addr2line) does not; releases between are not known here
+LIBDW_INLINES = (7, 0)
+
+
+def _fold_own(perf_path: str, data: str, meta: Dict[str, Any], cache: Optional[str],
+              window: Tuple[int, int], frames: bool) -> Optional[Dict[str, Any]]:
+    """fold_data()'s folds of `data`, or None (said why) where it cannot
+    read them: perf script folds them then.  Frames are named as this
+    machine's perf names them."""
+    if meta.get("mode") in ("offcpu", "wall"):
+        say("perftramp's own reader does not read switch events yet: folding with perf script")
+        return None
+    say("reading %s with perftramp's own unwinder" % os.path.basename(data))
+    try:
+        release = perf.version(perf_path)[1] or NEW_PLT_NAMES
+        return _perftramp.fold_data(data, max_stack=MAX_STACK, start_ns=window[0],
+                                    end_ns=window[1], frames=frames, build_id_dir=cache,
+                                    legacy_plt=release < NEW_PLT_NAMES,
+                                    libdw_inlines=release >= LIBDW_INLINES)
+    except NotImplementedError as exc:
+        say("perftramp's own reader cannot read %s (%s): folding with perf script"
+            % (os.path.basename(data), exc))
+        return None
+    except OSError as exc:
+        raise Failure("cannot read %s: %s" % (data, exc.strerror or exc), 1) from None
+
+
+def _fold_script(command: List[str], directory: str, window: Tuple[int, int],
+                 frames: bool, offcpu: bool) -> Dict[str, Any]:
+    """perf script's samples (`command` runs it, in `directory`), folded."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=directory)
+    # both are pipes (PIPE above), never None
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        got = _perftramp.fold(proc.stdout.fileno(), max_stack=MAX_STACK,
+                              start_ns=window[0], end_ns=window[1], frames=frames,
+                              offcpu=offcpu)
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode(errors="replace")
+        proc.wait()
+    if proc.returncode != 0:
+        sys.stderr.write(err)
+        raise Failure("perf script failed", 1)
+    return got
 
 
 def get(directory: str, meta: Dict[str, Any], view: str) -> View:
@@ -274,12 +324,14 @@ def get(directory: str, meta: Dict[str, Any], view: str) -> View:
 
 def of_recording(directory: str, keep_internal: bool,
                  selection: Optional[Selection] = None,
-                 frames: bool = False) -> Tuple[Dict[str, Any], View]:
+                 frames: bool = False, unwinder: str = "perf") -> Tuple[Dict[str, Any], View]:
     """(meta, View): the recording in `directory`, checked, and its folded
     stacks (every frame with `keep_internal`, else the default view), of
     the samples `selection` chooses.  A time window, or `frames` (each
-    frame's object and address), is folded by perf script each time, not
-    stored; the other choices are made on the stored folds."""
+    frame's object and address), is folded each time, not stored; the
+    other choices are made on the stored folds.  Unwinder "own" folds the
+    samples anew with perftramp's own reader, neither reading nor storing
+    the folds perf script gave."""
     if not os.path.exists(directory):
         raise Failure("report: no such directory: %s" % directory)
     if not os.path.isdir(directory):
@@ -294,8 +346,8 @@ def of_recording(directory: str, keep_internal: bool,
     view = "internal" if keep_internal else "default"
     selection = selection or Selection()
     window = selection.window_ns()
-    if any(window) or frames:
-        got = view_of(fold_with_perf(directory, meta, (), window, frames), view)
+    if any(window) or frames or unwinder != "perf":
+        got = view_of(fold_with_perf(directory, meta, (), window, frames, unwinder), view)
     else:
         got = get(directory, meta, view)
     if not selection.chooses_threads():
