@@ -580,7 +580,11 @@ test_malformed(void)
             break;
         }
     }
+#ifdef PT_HAVE_ZLIB
     CHECK_EQ_INT(open_image(&im, &f, &in), -EINVAL);
+#else
+    CHECK_EQ_INT(open_image(&im, &f, &in), -ENOTSUP); /* cannot inflate at all */
+#endif
 
     /* every single byte of the DWARF changed: no fault (ASan watches) */
     write_dwarf(&d, 2);
