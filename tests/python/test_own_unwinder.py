@@ -142,7 +142,8 @@ def test_own_reader_folds_what_perf_script_folds(python, tmp_path, backend):
         # the program's own functions are there with their callers (a
         # frame-pointer walk stops in an interpreter built without frame
         # pointers, for both readers)
+        # (the recursion, pure Python, stays inside the stack copy on every
+        # interpreter; a frame-pointer walk from zlib's deflate, built
+        # without them, would not reach Codec.pack)
         if backend != "perf" or python.frame_pointers:
-            assert any("py::down:" in s for s in ours)
-            # (3.8-3.10 have no qualified names: "pack")
-            assert any(re.search(r"py::<module>:.*;py::(Codec\.)?pack:", s) for s in ours)
+            assert any(re.search(r"py::<module>:.*;py::down:", s) for s in ours)
