@@ -1,4 +1,5 @@
 #include "addrspace.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -106,20 +107,7 @@ find_space(const struct pt_addrspaces *s, uint32_t pid)
 static int
 reserve(struct space *sp, size_t extra)
 {
-    if (sp->count + extra <= sp->cap) {
-        return 0;
-    }
-    size_t cap = sp->cap ? sp->cap * 2 : 64;
-    while (cap < sp->count + extra) {
-        cap *= 2;
-    }
-    struct pt_mapping *maps = realloc(sp->maps, cap * sizeof(*maps));
-    if (maps == NULL) {
-        return -ENOMEM;
-    }
-    sp->maps = maps;
-    sp->cap = cap;
-    return 0;
+    return pt_grow((void **)&sp->maps, &sp->cap, sp->count + extra, sizeof(*sp->maps));
 }
 
 /* The index of the first mapping ending after addr. */

@@ -2,6 +2,7 @@
 #include "addrspace.h"
 #include "ehframe.h"
 #include "elffile.h"
+#include "grow.h"
 #include "inlines.h"
 #include "perfdata.h"
 #include "textsyms.h"
@@ -58,8 +59,7 @@ struct text {
 };
 
 struct frame {
-    uint64_t ip;     /* as printed: a return address less one */
-    uint32_t object; /* UINT32_MAX: none */
+    uint64_t ip; /* as printed: a return address less one */
     int kernel;
     /* unwound from the stack copy (perf 6.1 lists the functions inlined at
      * such a frame's address only: options.libdw_inlines) */
@@ -80,26 +80,12 @@ struct readout {
     struct frame *frames;
     size_t max_frames;
     struct text text;
-    int failed;
 };
 
 static int
 text_reserve(struct text *t, size_t extra)
 {
-    if (t->len + extra <= t->cap) {
-        return 0;
-    }
-    size_t cap = t->cap ? t->cap : FLUSH_AT + 65536;
-    while (cap < t->len + extra) {
-        cap *= 2;
-    }
-    char *grown = realloc(t->data, cap);
-    if (grown == NULL) {
-        return -ENOMEM;
-    }
-    t->data = grown;
-    t->cap = cap;
-    return 0;
+    return pt_grow((void **)&t->data, &t->cap, t->len + extra, 1);
 }
 
 __attribute__((format(printf, 2, 3))) static int
@@ -168,14 +154,9 @@ object_index(struct readout *r, const char *name, enum object_kind kind,
             return 0;
         }
     }
-    if (r->nobjects == r->objects_cap) {
-        size_t cap = r->objects_cap ? r->objects_cap * 2 : 64;
-        struct object *grown = realloc(r->objects, cap * sizeof(*grown));
-        if (grown == NULL) {
-            return -ENOMEM;
-        }
-        r->objects = grown;
-        r->objects_cap = cap;
+    if (pt_grow((void **)&r->objects, &r->objects_cap, r->nobjects + 1,
+                sizeof(*r->objects)) != 0) {
+        return -ENOMEM;
     }
     struct object *o = &r->objects[r->nobjects];
     *o = (struct object){.kind = kind, .name = strdup(name)};
@@ -230,24 +211,35 @@ load_cfi(struct object *o)
     }
 }
 
+/* dir/.build-id/xx/rest<suffix>: where a build-id cache and a debug
+ * directory keep a file by its build-id (perf's and gdb's layout). 0, or
+ * -EINVAL / -ENAMETOOLONG. */
+static int
+build_id_path(char *path, size_t path_size, const char *dir, const uint8_t *id,
+              size_t size, const char *suffix)
+{
+    char hex[41];
+    if (size < 2 || size > 20) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < size; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", id[i]);
+    }
+    int n =
+        snprintf(path, path_size, "%s/.build-id/%.2s/%s%s", dir, hex, hex + 2, suffix);
+    return n > 0 && (size_t)n < path_size ? 0 : -ENAMETOOLONG;
+}
+
 /* The recording's build-id cache's copy of the object, when it has one. */
 static int
 open_from_cache(struct readout *r, struct object *o, char *err, size_t err_size)
 {
     const char *dir = r->options->build_id_dir;
-    if (dir == NULL || o->build_id_size == 0) {
-        return -ENOENT;
-    }
-    char hex[41];
-    for (size_t i = 0; i < o->build_id_size; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", o->build_id[i]);
-    }
     char path[4096];
-    int n = snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s", dir, hex, hex + 2);
-    if (n < 0 || (size_t)n >= sizeof(path)) {
-        return -ENAMETOOLONG;
-    }
-    return pt_elf_file_open(&o->elf, path, err, err_size);
+    int rc = dir != NULL ? build_id_path(path, sizeof(path), dir, o->build_id,
+                                         o->build_id_size, "")
+                         : -ENOENT;
+    return rc != 0 ? rc : pt_elf_file_open(&o->elf, path, err, err_size);
 }
 
 /* The separate debug file of an object without its own symbol table
@@ -261,18 +253,13 @@ open_debug_file(struct readout *r, struct object *o)
     size_t size;
     const uint8_t *unused_data;
     size_t unused_size;
-    if (dir[0] == '\0' || pt_elf_file_build_id(o->elf, &id, &size) != 0 || size < 2 ||
-        size > 20 ||
-        pt_elf_file_section(o->elf, ".symtab", &unused_data, &unused_size, NULL) == 0) {
+    char path[4096], err[256];
+    if (dir[0] == '\0' || pt_elf_file_build_id(o->elf, &id, &size) != 0 ||
+        pt_elf_file_section(o->elf, ".symtab", &unused_data, &unused_size, NULL) == 0 ||
+        build_id_path(path, sizeof(path), dir, id, size, ".debug") != 0) {
         return;
     }
-    char hex[41], path[4096], err[256];
-    for (size_t i = 0; i < size; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", id[i]);
-    }
-    int n = snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", dir, hex, hex + 2);
-    if (n > 0 && (size_t)n < sizeof(path) &&
-        pt_elf_file_open(&o->debug, path, err, sizeof(err)) != 0) {
+    if (pt_elf_file_open(&o->debug, path, err, sizeof(err)) != 0) {
         o->debug = NULL;
     }
     if (o->debug != NULL && r->options->legacy_plt) {
@@ -379,15 +366,10 @@ comm_set(struct readout *r, uint32_t tid, const char *name)
     }
     struct comm *c = comm_find(r, tid);
     if (c == NULL) {
-        if (r->ncomms == r->comms_cap) {
-            size_t cap = r->comms_cap ? r->comms_cap * 2 : 64;
-            struct comm *grown = realloc(r->comms, cap * sizeof(*grown));
-            if (grown == NULL) {
-                free(copy);
-                return -ENOMEM;
-            }
-            r->comms = grown;
-            r->comms_cap = cap;
+        if (pt_grow((void **)&r->comms, &r->comms_cap, r->ncomms + 1,
+                    sizeof(*r->comms)) != 0) {
+            free(copy);
+            return -ENOMEM;
         }
         c = &r->comms[r->ncomms++];
         c->tid = tid;

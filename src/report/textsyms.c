@@ -1,4 +1,5 @@
 #include "textsyms.h"
+#include "grow.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,35 +22,13 @@ struct pt_textsyms {
 };
 
 static int
-grow(void **items, size_t *cap, size_t want, size_t size)
-{
-    if (want <= *cap) {
-        return 0;
-    }
-    size_t more = *cap ? *cap : 64;
-    while (more < want) {
-        if (more > SIZE_MAX / 2 / size) {
-            return -ENOMEM;
-        }
-        more *= 2;
-    }
-    void *grown = realloc(*items, more * size);
-    if (grown == NULL) {
-        return -ENOMEM;
-    }
-    *items = grown;
-    *cap = more;
-    return 0;
-}
-
-static int
 keep_text(struct pt_textsyms *s, const char *text, size_t len, size_t *at)
 {
     if (len == 0) {
         *at = s->text_len;
         return 0;
     }
-    int rc = grow((void **)&s->text, &s->text_cap, s->text_len + len, 1);
+    int rc = pt_grow((void **)&s->text, &s->text_cap, s->text_len + len, 1);
     if (rc == 0) {
         memcpy(s->text + s->text_len, text, len);
         *at = s->text_len;
@@ -65,7 +44,7 @@ add(struct pt_textsyms *s, uint64_t start, uint64_t end, const char *name,
     if (name_len > PT_TEXTSYMS_NAME_MAX) {
         name_len = PT_TEXTSYMS_NAME_MAX;
     }
-    int rc = grow((void **)&s->entries, &s->cap, s->count + 1, sizeof(struct entry));
+    int rc = pt_grow((void **)&s->entries, &s->cap, s->count + 1, sizeof(struct entry));
     struct entry e = {
         .start = start, .end = end, .name_len = name_len, .module_len = module_len};
     if (rc == 0) {
@@ -244,7 +223,7 @@ pt_textsyms_load(struct pt_textsyms **out, const char *path,
     char *text = malloc(cap);
     int rc = text ? 0 : -ENOMEM;
     while (rc == 0) {
-        if (len == cap && (rc = grow((void **)&text, &cap, cap + 1, 1)) != 0) {
+        if (len == cap && (rc = pt_grow((void **)&text, &cap, cap + 1, 1)) != 0) {
             break;
         }
         ssize_t n = read(fd, text + len, cap - len);
