@@ -227,15 +227,15 @@ def fold_with_perf(directory: str, meta: Dict[str, Any], only: Sequence[str] = (
     perf_path = perf.require()
     with staging.staged(directory, meta, say) as data:
         cache = layout.build_id_cache(directory, meta, say)
+        offcpu = meta.get("mode") in ("offcpu", "wall")
         got = None
         if unwinder == "own" and not only:
-            got = _fold_own(perf_path, data, meta, cache, window, frames)
+            got = _fold_own(perf_path, data, offcpu, cache, window, frames)
         if got is None:
             say("folding %s with perf script (once: later reports read %s)"
                 % (os.path.basename(data), FILES["default"])
                 if not (only or any(window) or frames)
                 else "folding %s with perf script" % os.path.basename(data))
-            offcpu = meta.get("mode") in ("offcpu", "wall")
             command = perf.script_command(perf_path, data, FIELDS, cache) + [
                 "--max-stack", str(MAX_STACK)] + list(only) + (
                 # waits are timed to the nanosecond (perf script prints
@@ -254,12 +254,12 @@ NEW_PLT_NAMES = (6, 3)
 LIBDW_INLINES = (7, 0)
 
 
-def _fold_own(perf_path: str, data: str, meta: Dict[str, Any], cache: Optional[str],
+def _fold_own(perf_path: str, data: str, offcpu: bool, cache: Optional[str],
               window: Tuple[int, int], frames: bool) -> Optional[Dict[str, Any]]:
     """fold_data()'s folds of `data`, or None (said why) where it cannot
-    read them: perf script folds them then.  Frames are named as this
-    machine's perf names them."""
-    if meta.get("mode") in ("offcpu", "wall"):
+    read them (`offcpu`: a recording of waits): perf script folds them
+    then.  Frames are named as this machine's perf names them."""
+    if offcpu:
         say("perftramp's own reader does not read switch events yet: folding with perf script")
         return None
     say("reading %s with perftramp's own unwinder" % os.path.basename(data))
